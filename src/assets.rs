@@ -1,0 +1,93 @@
+//! The files raccordo ships (schemas, code tables, later mappings), embedded at build time
+//! or read from a folder a user names.
+//!
+//! Embedding makes the binary work wherever it is copied; a folder lets an integrator try a
+//! changed schema or a new table without rebuilding. Either way, files are read only while
+//! loading at start, never per message.
+
+use std::borrow::Cow;
+use std::path::PathBuf;
+
+use include_dir::{include_dir, Dir};
+
+use crate::error::Error;
+
+static SCHEMAS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/schemas");
+static MAPPINGS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/mappings");
+
+/// Where the shipped files come from. Paths are relative to the repository root, e.g.
+/// `schemas/standard/common.v1.schema.json`.
+#[derive(Debug, Clone)]
+pub enum Assets {
+    /// The copies compiled into the binary.
+    Embedded,
+    /// A folder laid out like the repository (`schemas/`, `mappings/`).
+    Folder(PathBuf),
+}
+
+impl Assets {
+    /// Reads one file.
+    pub fn read(&self, path: &str) -> Result<Cow<'static, [u8]>, Error> {
+        match self {
+            Assets::Embedded => embedded(path)
+                .and_then(|(dir, rest)| dir.get_file(rest))
+                .map(|file| Cow::Borrowed(file.contents()))
+                .ok_or_else(|| Error::asset(path, "not among the embedded files")),
+            Assets::Folder(root) => {
+                let full = root.join(path);
+                std::fs::read(&full).map(Cow::Owned).map_err(|source| Error::Io { path: full, source })
+            }
+        }
+    }
+
+    /// Lists the files directly in `folder` whose names end with `suffix`, sorted, as
+    /// paths relative to the root.
+    pub fn list(&self, folder: &str, suffix: &str) -> Result<Vec<String>, Error> {
+        let mut names = match self {
+            Assets::Embedded => {
+                let (dir, rest) = embedded(folder).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?;
+                let dir = if rest.as_os_str().is_empty() {
+                    dir
+                } else {
+                    dir.get_dir(rest).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?
+                };
+                dir.files().filter_map(|file| file.path().file_name()?.to_str().map(str::to_owned)).collect::<Vec<_>>()
+            }
+            Assets::Folder(root) => {
+                let full = root.join(folder);
+                let entries = std::fs::read_dir(&full).map_err(|source| Error::Io { path: full.clone(), source })?;
+                let mut names = Vec::new();
+                for entry in entries {
+                    let entry = entry.map_err(|source| Error::Io { path: full.clone(), source })?;
+                    if let Some(name) = entry.file_name().to_str() {
+                        names.push(name.to_owned());
+                    }
+                }
+                names
+            }
+        };
+        names.retain(|name| name.ends_with(suffix));
+        names.sort();
+        Ok(names.into_iter().map(|name| format!("{}/{name}", folder.trim_end_matches('/'))).collect())
+    }
+
+    /// Describes where a relative path is found, for messages and `raccordo schemas`.
+    pub fn describe(&self, path: &str) -> String {
+        match self {
+            Assets::Embedded => format!("{path} (embedded)"),
+            Assets::Folder(root) => root.join(path).display().to_string(),
+        }
+    }
+}
+
+/// Splits a repository-relative path into the embedded tree that holds it and the rest.
+fn embedded(path: &str) -> Option<(&'static Dir<'static>, &std::path::Path)> {
+    let path = std::path::Path::new(path);
+    if let Ok(rest) = path.strip_prefix("schemas") {
+        Some((&SCHEMAS, rest))
+    } else if let Ok(rest) = path.strip_prefix("mappings") {
+        Some((&MAPPINGS, rest))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,78 @@
+//! The command line: one file per subcommand family. Each returns an [`Outcome`] or an
+//! operational [`Error`]; `main` turns those into exit codes in one place.
+
+mod errors;
+mod schemas;
+mod validate;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::assets::Assets;
+use crate::error::Error;
+
+/// How a command ended when it did not fail operationally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Exit 0: everything checked is valid.
+    Success,
+    /// Exit 1: some input is invalid; the report says why.
+    Invalid,
+    /// Exit 2: some input could not be read; the report says which.
+    Unreadable,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "raccordo",
+    version,
+    about = "Interoperability gateway for domestic care work: CPI, social services, SUI, INPS"
+)]
+pub struct Cli {
+    /// Read schemas and code tables from this folder (laid out like the repository) instead
+    /// of the copies built into the binary.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub assets: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate messages of the standard: each file's type is read from its envelope.
+    Validate(validate::Args),
+    /// List the message types of the standard and where their schemas are.
+    Schemas(schemas::Args),
+    /// List the error codes; --markdown prints docs/ERRORS.md.
+    Errors(errors::Args),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Output {
+    #[default]
+    Human,
+    Json,
+}
+
+pub fn run(cli: Cli) -> Result<Outcome, Error> {
+    let assets = cli.assets.map_or(Assets::Embedded, Assets::Folder);
+    match cli.command {
+        Command::Validate(args) => validate::run(&assets, args),
+        Command::Schemas(args) => schemas::run(&assets, args),
+        Command::Errors(args) => errors::run(args),
+    }
+}
+
+/// Writes to standard output, treating a closed pipe (`raccordo ... | head`) as the end
+/// rather than an error.
+fn print(text: &str) -> Result<(), Error> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(Error::Io { path: PathBuf::from("<stdout>"), source: error })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,344 @@
+//! The error-code registry, the diagnostics that carry codes, and the operational `Error`.
+//!
+//! Two kinds of failure travel through raccordo. A problem in a message's content is a
+//! [`Diagnostic`]: it is collected, never thrown, so a report lists every problem at once. A
+//! failure of the machinery (a file that can't be read, a schema that doesn't compile) is an
+//! [`Error`], returned through `Result` and classified once at the edge (`main`, the API).
+//! Both carry an [`ErrorCode`] from the registry below, whose doc comments are the
+//! documentation of each code (`raccordo errors --markdown` prints docs/ERRORS.md from them).
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+/// What a client should do after an error with this code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Retry {
+    /// Sending the same bytes again gives the same answer: fix the message first.
+    Never,
+    /// The condition is transient: the same request may succeed later.
+    Later,
+}
+
+macro_rules! error_codes {
+    ($(
+        $(#[doc = $doc:literal])+
+        $variant:ident = ($number:literal, $name:literal, $status:literal, $retry:ident),
+    )+) => {
+        /// A stable error code. Numbers are grouped by stage: 1xxx decode, 2xxx mapping,
+        /// 3xxx standard validation, 4xxx store, 5xxx delivery, 6xxx pull, 7xxx config and CLI,
+        /// 8xxx request, 9xxx internal. A released code is never renumbered nor reused.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ErrorCode {
+            $( $(#[doc = $doc])+ $variant, )+
+        }
+
+        impl ErrorCode {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [ErrorCode] = &[$(ErrorCode::$variant),+];
+
+            /// The number, e.g. 3101.
+            pub fn number(self) -> u16 {
+                match self { $(ErrorCode::$variant => $number,)+ }
+            }
+
+            /// The kebab-case name, e.g. `cf-checksum`.
+            pub fn name(self) -> &'static str {
+                match self { $(ErrorCode::$variant => $name,)+ }
+            }
+
+            /// The HTTP status the API answers with when this code is the reason for a refusal.
+            pub fn http_status(self) -> u16 {
+                match self { $(ErrorCode::$variant => $status,)+ }
+            }
+
+            /// Whether a client may retry.
+            pub fn retry(self) -> Retry {
+                match self { $(ErrorCode::$variant => Retry::$retry,)+ }
+            }
+
+            /// The documentation of the code: its doc comment.
+            pub fn doc(self) -> &'static str {
+                match self { $(ErrorCode::$variant => concat!($($doc, "\n"),+),)+ }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// The input is not well-formed JSON. The diagnostic carries the line and column where
+    /// the parser stopped.
+    JsonSyntax = (1001, "json-syntax", 400, Never),
+    /// The input is larger than the configured limit (`max_message_bytes`, 16 MiB by default).
+    /// Nothing past the limit is read.
+    InputTooLarge = (1002, "input-too-large", 413, Never),
+    /// The input is not valid in its declared character encoding (JSON must be UTF-8).
+    EncodingInvalid = (1003, "encoding-invalid", 400, Never),
+    /// The input nests deeper than the limit (128 levels for JSON).
+    DepthExceeded = (1004, "depth-exceeded", 400, Never),
+    /// The input is empty.
+    InputEmpty = (1005, "input-empty", 400, Never),
+
+    /// A property the schema requires is missing. The path points at the missing property.
+    RequiredMissing = (3001, "required-missing", 422, Never),
+    /// A value has the wrong JSON type (for example a number where a string is expected).
+    WrongType = (3002, "wrong-type", 422, Never),
+    /// A property that the schema does not define is present. Within v1, receivers refuse
+    /// unknown properties so that a typo never passes unnoticed.
+    UnknownProperty = (3003, "unknown-property", 422, Never),
+    /// A value is not one of those the schema allows (an `enum` or `const`).
+    ValueNotAllowed = (3004, "value-not-allowed", 422, Never),
+    /// A string does not match the pattern its schema requires.
+    PatternMismatch = (3005, "pattern-mismatch", 422, Never),
+    /// A string is shorter or longer than its schema allows.
+    LengthOutOfRange = (3006, "length-out-of-range", 422, Never),
+    /// A number is outside the range, or not a multiple of the step, its schema allows.
+    NumberOutOfRange = (3007, "number-out-of-range", 422, Never),
+    /// An array or object has too few or too many members, or an array repeats an item
+    /// that must be unique.
+    CountOutOfRange = (3008, "count-out-of-range", 422, Never),
+    /// A string is not in the format its schema names (e-mail, URI, date-time).
+    FormatInvalid = (3009, "format-invalid", 422, Never),
+    /// A value matches none (or more than one) of the alternatives its schema offers.
+    NoAlternativeMatched = (3010, "no-alternative-matched", 422, Never),
+    /// A value breaks a schema constraint not covered by a more specific code.
+    SchemaViolation = (3099, "schema-violation", 422, Never),
+
+    /// A codice fiscale has the right shape but a wrong check character (16-character form)
+    /// or check digit (11-digit form).
+    CfChecksum = (3101, "cf-checksum", 422, Never),
+    /// A codice fiscale has neither the 16-character personal shape (letters, digits or
+    /// their omocodia letters, a valid month letter and day) nor the 11-digit numeric shape.
+    CfFormat = (3102, "cf-format", 422, Never),
+    /// The birth date encoded in a 16-character codice fiscale differs from the person's
+    /// birth date in the same message. The path points at the codice fiscale.
+    CfBirthDateMismatch = (3104, "cf-birth-date-mismatch", 422, Never),
+    /// The sex encoded in a 16-character codice fiscale (day + 40 for women) differs from the
+    /// person's sex in the same message. The path points at the codice fiscale.
+    CfSexMismatch = (3105, "cf-sex-mismatch", 422, Never),
+    /// A comune code is not a codice catastale (Belfiore code) in the ANPR table of comuni,
+    /// current or ceased.
+    UnknownComune = (3110, "unknown-comune", 422, Never),
+    /// A state code is not an ISTAT state code in the ANPR table of foreign states (Italy is
+    /// 100, stateless 999).
+    UnknownState = (3111, "unknown-state", 422, Never),
+    /// A date is not a calendar date in ISO 8601 form `YYYY-MM-DD` (for example 2023-02-31).
+    DateInvalid = (3120, "date-invalid", 422, Never),
+    /// A date that must lie in the past (a birth date) is after the message's `time`.
+    DateInFuture = (3121, "date-in-future", 422, Never),
+    /// An end date is before its start date. The path points at the end date.
+    DateOrder = (3122, "date-order", 422, Never),
+    /// A CCNL level is not a level of the national collective agreement for domestic work
+    /// (A, AS, B, BS, C, CS, D, DS).
+    CcnlLevelUnknown = (3130, "ccnl-level-unknown", 422, Never),
+    /// Weekly hours exceed the domestic-work CCNL limit: 54 hours for a live-in worker
+    /// (convivente), 40 for a worker who does not live in.
+    WeeklyHoursOverLimit = (3131, "weekly-hours-over-limit", 422, Never),
+    /// A worker whose citizenship is outside the EU, EEA and Switzerland has no residence
+    /// permit (permesso di soggiorno) in the message.
+    PermitRequired = (3140, "permit-required", 422, Never),
+
+    /// The document is not a JSON object, so it can't be a CloudEvents envelope.
+    EnvelopeNotObject = (3201, "envelope-not-object", 422, Never),
+    /// The envelope has no `type` attribute (or it isn't a string), so the message type
+    /// can't be told.
+    EnvelopeTypeMissing = (3202, "envelope-type-missing", 422, Never),
+    /// The envelope's `type` names no message type of the standard. The message lists
+    /// the known types.
+    UnknownMessageType = (3203, "unknown-message-type", 422, Never),
+
+    /// A file named on the command line could not be read.
+    FileUnreadable = (7001, "file-unreadable", 500, Never),
+    /// The command line is malformed: an unknown flag, a missing argument.
+    Usage = (7002, "usage", 400, Never),
+    /// A schema or code table shipped with raccordo, or named by the user, failed to load
+    /// or compile. The message names the file and the reason.
+    AssetInvalid = (7003, "asset-invalid", 500, Never),
+
+    /// An invariant of raccordo itself was broken. Please report it with the message.
+    Internal = (9001, "internal", 500, Later),
+}
+
+impl ErrorCode {
+    /// The printed form, e.g. `RAC-3101`.
+    pub fn id(self) -> String {
+        format!("RAC-{:04}", self.number())
+    }
+
+    /// Looks a code up by its number.
+    pub fn from_number(number: u16) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|code| code.number() == number)
+    }
+
+    /// Looks a code up by its printed form (`RAC-3101`) or its name (`cf-checksum`).
+    pub fn lookup(text: &str) -> Option<ErrorCode> {
+        if let Some(number) = text.strip_prefix("RAC-") {
+            return number.parse().ok().and_then(ErrorCode::from_number);
+        }
+        ErrorCode::ALL.iter().copied().find(|code| code.name() == text)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RAC-{:04}", self.number())
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// How bad a diagnostic is. Only errors make a message invalid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem found in a message, with where it is.
+///
+/// `path` is a JSON pointer into the message as received (empty for the whole document).
+/// Decoders that know a text position also fill `line` and `column` (1-based). The message
+/// is for people and may improve over time; tools compare `code` and `path`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub code: ErrorCode,
+    pub severity: Severity,
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<u64>,
+    pub message: String,
+}
+
+impl Diagnostic {
+    pub fn error(code: ErrorCode, path: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code,
+            severity: Severity::Error,
+            path: path.into(),
+            line: None,
+            column: None,
+            message: message.into(),
+        }
+    }
+
+    pub fn at_text(mut self, line: u64, column: u64) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code, self.code.name())?;
+        let path = if self.path.is_empty() { "/" } else { &self.path };
+        write!(f, " at {path}")?;
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// An operational failure: something raccordo could not do, as opposed to a problem in a
+/// message's content.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{asset}: {reason}")]
+    Asset { asset: String, reason: String },
+    #[error("{0}")]
+    Usage(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::Io { .. } => ErrorCode::FileUnreadable,
+            Error::Asset { .. } => ErrorCode::AssetInvalid,
+            Error::Usage(_) => ErrorCode::Usage,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub fn asset(asset: impl Into<String>, reason: impl fmt::Display) -> Self {
+        Error::Asset { asset: asset.into(), reason: reason.to_string() }
+    }
+}
+
+/// Renders the registry as the Markdown of docs/ERRORS.md.
+pub fn registry_markdown() -> String {
+    let mut out = String::from(
+        "# Error codes\n\n\
+         Generated by `raccordo errors --markdown` from the registry in `src/error.rs`; \
+         `tests/docs.rs` fails when this file and the registry disagree.\n\n\
+         Every diagnostic and every problem document carries one of these codes, in its printed \
+         form (`RAC-3101`) with its kebab-case name (`cf-checksum`). Tools should compare codes, \
+         never message text. Ranges: 1xxx decode, 2xxx mapping, 3xxx standard validation, \
+         4xxx store, 5xxx delivery, 6xxx pull, 7xxx config and CLI, 8xxx request, 9xxx internal. \
+         A released code is never renumbered nor reused.\n\n\
+         | code | name | HTTP | retry | meaning |\n|---|---|---|---|---|\n",
+    );
+    for code in ErrorCode::ALL {
+        let doc = code.doc().split_whitespace().collect::<Vec<_>>().join(" ");
+        let retry = match code.retry() {
+            Retry::Never => "no",
+            Retry::Later => "later",
+        };
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} | {} |\n",
+            code.id(),
+            code.name(),
+            code.http_status(),
+            retry,
+            doc.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_are_unique_ordered_and_well_named() {
+        let mut numbers = HashSet::new();
+        let mut names = HashSet::new();
+        let mut previous = 0;
+        for code in ErrorCode::ALL {
+            assert!(numbers.insert(code.number()), "{code} is used twice");
+            assert!(names.insert(code.name()), "{} is used twice", code.name());
+            assert!(code.number() > previous, "{code} is out of order");
+            previous = code.number();
+            assert!((1000..10000).contains(&code.number()));
+            assert!(code.name().chars().all(|c| c.is_ascii_lowercase() || c == '-'));
+            assert!(!code.doc().trim().is_empty());
+            assert_eq!(ErrorCode::lookup(&code.id()), Some(*code));
+            assert_eq!(ErrorCode::lookup(code.name()), Some(*code));
+        }
+    }
+
+    #[test]
+    fn diagnostic_display_names_code_path_and_position() {
+        let diagnostic = Diagnostic::error(ErrorCode::JsonSyntax, "", "expected value").at_text(3, 7);
+        assert_eq!(diagnostic.to_string(), "RAC-1001 json-syntax at / (line 3, column 7): expected value");
+    }
+}

@@ -1,0 +1,16 @@
+//! raccordo: one communication standard for the Italian domestic care-work sector.
+//!
+//! Job centres (CPI), municipal social services, the Prefecture's immigration desk (SUI) and
+//! INPS exchange messages about care workers, families' requests, employments, residence
+//! permits and subsidies. raccordo defines the canonical messages (`standard`), validates
+//! every message against them, and will translate, route and deliver them between the
+//! parties' own formats. Read docs/ARCHITECTURE.md first; the modules below are listed in
+//! the order a message meets them.
+
+pub mod assets;
+pub mod cli;
+pub mod error;
+pub mod formats;
+pub mod report;
+pub mod simulate;
+pub mod standard;

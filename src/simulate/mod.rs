@@ -1,0 +1,3 @@
+//! Realistic traffic for trying, testing and benchmarking raccordo without real parties.
+
+pub mod generate;

@@ -1,0 +1,312 @@
+//! The raccordo standard v1: message types, their compiled schemas, and validation.
+//!
+//! Every schema file under `schemas/standard/` is loaded once; a file whose
+//! `/properties/type/const` names a CloudEvents type (`it.raccordo.<name>.v1`) is a message
+//! type, the others (the envelope, the common definitions) are only referenced. `$ref`s
+//! resolve against the loaded files alone: nothing is fetched from the network. Validating a
+//! message finds its type from the envelope and runs that type's compiled validator, whose
+//! formats and `x-raccordo-rules` keyword carry the domain rules ([`rules`]).
+
+pub mod codes;
+pub mod codice_fiscale;
+pub mod rules;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{Draft, Retrieve, Uri, ValidationError, Validator};
+use serde_json::Value;
+
+use crate::assets::Assets;
+use crate::error::{Diagnostic, Error, ErrorCode};
+use codes::CodeTables;
+
+pub const SCHEMA_FOLDER: &str = "schemas/standard";
+pub const TYPE_PREFIX: &str = "it.raccordo.";
+pub const TYPE_SUFFIX: &str = ".v1";
+
+/// One message type of the standard.
+pub struct MessageType {
+    /// The short name, e.g. `worker.registered`.
+    pub name: String,
+    /// The CloudEvents `type`, e.g. `it.raccordo.worker.registered.v1`.
+    pub type_id: String,
+    /// The schema's `$id`, which is also the envelope's required `dataschema`.
+    pub schema_id: String,
+    /// Where the schema file is, relative to the assets root.
+    pub schema_path: String,
+    pub title: String,
+    pub description: String,
+    /// The schema document as loaded, served by `GET /v1/schemas/{type}`.
+    pub schema: Value,
+    validator: Validator,
+}
+
+/// The outcome of validating one message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Validation {
+    /// The short type name, when the envelope names a known type.
+    pub message_type: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Validation {
+    pub fn is_valid(&self) -> bool {
+        !self.diagnostics.iter().any(|d| d.severity == crate::error::Severity::Error)
+    }
+}
+
+/// The compiled standard: every message type, ready to validate.
+pub struct Standard {
+    types: BTreeMap<String, MessageType>,
+    by_type_id: HashMap<String, String>,
+    tables: Arc<CodeTables>,
+}
+
+impl Standard {
+    /// Loads and compiles every schema and code table. Fails with the file and the reason.
+    pub fn load(assets: &Assets) -> Result<Standard, Error> {
+        let tables = Arc::new(CodeTables::load(assets)?);
+        let mut documents = Vec::new();
+        for path in assets.list(SCHEMA_FOLDER, ".schema.json")? {
+            let bytes = assets.read(&path)?;
+            let schema: Value = serde_json::from_slice(&bytes).map_err(|error| Error::asset(&path, error))?;
+            let id = schema
+                .get("$id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| Error::asset(&path, "the schema has no \"$id\""))?
+                .to_owned();
+            documents.push((path, id, schema));
+        }
+        let retriever =
+            Embedded { by_id: documents.iter().map(|(_, id, schema)| (id.clone(), schema.clone())).collect() };
+        let retriever = Arc::new(retriever);
+        let mut types = BTreeMap::new();
+        for (path, id, schema) in documents {
+            let Some(type_id) = schema.pointer("/properties/type/const").and_then(Value::as_str) else {
+                continue;
+            };
+            let name = short_name(type_id)
+                .ok_or_else(|| Error::asset(&path, format!("type {type_id:?} is not it.raccordo.<name>.v1")))?
+                .to_owned();
+            let options = rules::install(jsonschema::options(), &tables)
+                .with_draft(Draft::Draft202012)
+                .with_retriever(SharedRetriever(Arc::clone(&retriever)));
+            let validator = options.build(&schema).map_err(|error| Error::asset(&path, error))?;
+            let text = |key: &str| schema.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
+            let message_type = MessageType {
+                name: name.clone(),
+                type_id: type_id.to_owned(),
+                schema_id: id,
+                schema_path: path,
+                title: text("title"),
+                description: text("description"),
+                validator,
+                schema: schema.clone(),
+            };
+            types.insert(name, message_type);
+        }
+        if types.is_empty() {
+            return Err(Error::asset(SCHEMA_FOLDER, "no message type schema found"));
+        }
+        let by_type_id = types.values().map(|t| (t.type_id.clone(), t.name.clone())).collect();
+        Ok(Standard { types, by_type_id, tables })
+    }
+
+    /// The message types, by short name.
+    pub fn types(&self) -> impl Iterator<Item = &MessageType> {
+        self.types.values()
+    }
+
+    /// A message type by short name (`worker.registered`) or CloudEvents type.
+    pub fn message_type(&self, name: &str) -> Option<&MessageType> {
+        self.types.get(name).or_else(|| self.by_type_id.get(name).and_then(|short| self.types.get(short)))
+    }
+
+    pub fn tables(&self) -> &CodeTables {
+        &self.tables
+    }
+
+    /// Validates one decoded message: finds its type in the envelope, then checks it against
+    /// that type's schema and rules. Every problem is reported, none is thrown.
+    pub fn validate(&self, message: &Value) -> Validation {
+        let Some(envelope) = message.as_object() else {
+            return Validation {
+                message_type: None,
+                diagnostics: vec![Diagnostic::error(
+                    ErrorCode::EnvelopeNotObject,
+                    "",
+                    "a message is a CloudEvents envelope: a JSON object",
+                )],
+            };
+        };
+        let Some(type_id) = envelope.get("type").and_then(Value::as_str) else {
+            return Validation {
+                message_type: None,
+                diagnostics: vec![Diagnostic::error(
+                    ErrorCode::EnvelopeTypeMissing,
+                    "/type",
+                    "the envelope has no \"type\" string naming the message type",
+                )],
+            };
+        };
+        let Some(message_type) = self.by_type_id.get(type_id).and_then(|name| self.types.get(name)) else {
+            let known: Vec<&str> = self.types.values().map(|t| t.type_id.as_str()).collect();
+            return Validation {
+                message_type: None,
+                diagnostics: vec![Diagnostic::error(
+                    ErrorCode::UnknownMessageType,
+                    "/type",
+                    format!("not a message type of the standard; known types: {}", known.join(", ")),
+                )],
+            };
+        };
+        let diagnostics = if message_type.validator.is_valid(message) {
+            Vec::new()
+        } else {
+            let mut diagnostics: Vec<Diagnostic> =
+                message_type.validator.iter_errors(message).flat_map(|error| diagnose(&error)).collect();
+            diagnostics.sort_by(|a, b| a.path.cmp(&b.path).then(a.code.cmp(&b.code)));
+            diagnostics.dedup();
+            diagnostics
+        };
+        Validation { message_type: Some(message_type.name.clone()), diagnostics }
+    }
+}
+
+/// `worker.registered` from `it.raccordo.worker.registered.v1`.
+pub fn short_name(type_id: &str) -> Option<&str> {
+    type_id.strip_prefix(TYPE_PREFIX)?.strip_suffix(TYPE_SUFFIX).filter(|name| !name.is_empty())
+}
+
+/// Turns one jsonschema error into diagnostics with our codes and messages. Messages name
+/// what the schema expected, never the value found: a value may be a codice fiscale.
+fn diagnose(error: &ValidationError<'_>) -> Vec<Diagnostic> {
+    let path = error.instance_path().as_str().to_owned();
+    let one = |code: ErrorCode, message: String| vec![Diagnostic::error(code, path.clone(), message)];
+    match error.kind() {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            vec![Diagnostic::error(
+                ErrorCode::RequiredMissing,
+                format!("{path}/{}", escape_pointer(name)),
+                format!("the required property \"{name}\" is missing"),
+            )]
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected }
+        | ValidationErrorKind::UnevaluatedProperties { unexpected } => unexpected
+            .iter()
+            .map(|name| {
+                Diagnostic::error(
+                    ErrorCode::UnknownProperty,
+                    format!("{path}/{}", escape_pointer(name)),
+                    "the schema defines no such property",
+                )
+            })
+            .collect(),
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(single) => single.to_string(),
+                TypeKind::Multiple(many) => many.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" or "),
+            };
+            one(ErrorCode::WrongType, format!("expected {expected}"))
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            one(ErrorCode::ValueNotAllowed, format!("must be {expected_value}"))
+        }
+        ValidationErrorKind::Enum { options } => one(ErrorCode::ValueNotAllowed, format!("must be one of {options}")),
+        ValidationErrorKind::Pattern { pattern } => {
+            one(ErrorCode::PatternMismatch, format!("does not match the pattern {pattern}"))
+        }
+        ValidationErrorKind::MinLength { limit } => {
+            one(ErrorCode::LengthOutOfRange, format!("is shorter than {limit} characters"))
+        }
+        ValidationErrorKind::MaxLength { limit } => {
+            one(ErrorCode::LengthOutOfRange, format!("is longer than {limit} characters"))
+        }
+        ValidationErrorKind::Minimum { limit } => one(ErrorCode::NumberOutOfRange, format!("is less than {limit}")),
+        ValidationErrorKind::Maximum { limit } => one(ErrorCode::NumberOutOfRange, format!("is more than {limit}")),
+        ValidationErrorKind::ExclusiveMinimum { limit } => {
+            one(ErrorCode::NumberOutOfRange, format!("must be more than {limit}"))
+        }
+        ValidationErrorKind::ExclusiveMaximum { limit } => {
+            one(ErrorCode::NumberOutOfRange, format!("must be less than {limit}"))
+        }
+        ValidationErrorKind::MultipleOf { .. } => {
+            one(ErrorCode::NumberOutOfRange, "is not a multiple of the allowed step".to_owned())
+        }
+        ValidationErrorKind::MinItems { limit } => {
+            one(ErrorCode::CountOutOfRange, format!("has fewer than {limit} items"))
+        }
+        ValidationErrorKind::MaxItems { limit } => {
+            one(ErrorCode::CountOutOfRange, format!("has more than {limit} items"))
+        }
+        ValidationErrorKind::MinProperties { limit } => {
+            one(ErrorCode::CountOutOfRange, format!("has fewer than {limit} properties"))
+        }
+        ValidationErrorKind::MaxProperties { limit } => {
+            one(ErrorCode::CountOutOfRange, format!("has more than {limit} properties"))
+        }
+        ValidationErrorKind::UniqueItems => one(ErrorCode::CountOutOfRange, "repeats an item".to_owned()),
+        ValidationErrorKind::Format { format } => {
+            let instance = error.instance();
+            format_diagnostic(format, instance.as_str().unwrap_or_default(), &path)
+        }
+        ValidationErrorKind::AnyOf { .. }
+        | ValidationErrorKind::OneOfNotValid { .. }
+        | ValidationErrorKind::OneOfMultipleValid { .. } => {
+            one(ErrorCode::NoAlternativeMatched, "matches none, or more than one, of the allowed forms".to_owned())
+        }
+        ValidationErrorKind::Custom { message, .. } => match rules::decode_error(message) {
+            Some((code, pointer, text)) => vec![Diagnostic::error(code, format!("{path}{pointer}"), text)],
+            None => one(ErrorCode::SchemaViolation, message.clone()),
+        },
+        ValidationErrorKind::FalseSchema => one(ErrorCode::UnknownProperty, "is not allowed here".to_owned()),
+        other => one(ErrorCode::SchemaViolation, format!("breaks the schema keyword {}", other.keyword())),
+    }
+}
+
+fn format_diagnostic(format: &str, value: &str, path: &str) -> Vec<Diagnostic> {
+    let (code, message) = match format {
+        "codice-fiscale" => match codice_fiscale::check(value) {
+            Err(codice_fiscale::Invalid::Checksum) => {
+                (ErrorCode::CfChecksum, "the codice fiscale's check character is wrong".to_owned())
+            }
+            Err(reason) => (ErrorCode::CfFormat, format!("not a codice fiscale: {reason}")),
+            Ok(_) => (ErrorCode::CfFormat, "not a codice fiscale".to_owned()),
+        },
+        "comune" => (ErrorCode::UnknownComune, "not the codice catastale of a comune in the ANPR table".to_owned()),
+        "state" => (ErrorCode::UnknownState, "not an ISTAT state code in the ANPR table".to_owned()),
+        "date" => (ErrorCode::DateInvalid, "not a calendar date in the form YYYY-MM-DD".to_owned()),
+        "ccnl-level" => {
+            (ErrorCode::CcnlLevelUnknown, format!("not a domestic-work CCNL level ({})", rules::CCNL_LEVELS.join(", ")))
+        }
+        other => (ErrorCode::FormatInvalid, format!("not a valid {other}")),
+    };
+    vec![Diagnostic::error(code, path, message)]
+}
+
+/// Escapes a property name for use as a JSON pointer segment (RFC 6901).
+pub fn escape_pointer(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// Serves `$ref`s from the loaded schema files; refuses everything else, so validation never
+/// touches the network or the file system.
+struct Embedded {
+    by_id: HashMap<String, Value>,
+}
+
+struct SharedRetriever(Arc<Embedded>);
+
+impl Retrieve for SharedRetriever {
+    fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let key = uri.as_str().split('#').next().unwrap_or_default();
+        self.0
+            .by_id
+            .get(key)
+            .cloned()
+            .ok_or_else(|| format!("{key} is not a schema of the standard (references are never fetched)").into())
+    }
+}

@@ -1,0 +1,307 @@
+//! Domain rules a JSON Schema can't state, plugged into the jsonschema validator so that one
+//! validation pass checks everything.
+//!
+//! Single values are custom formats (`codice-fiscale`, `comune`, `state`, `ccnl-level`).
+//! Rules across fields are the custom keyword `x-raccordo-rules`, a list of rule objects
+//! placed on the object they concern, whose pointers are relative to that object:
+//!
+//! ```json
+//! "x-raccordo-rules": [
+//!   {"rule": "date-order", "start": "/startDate", "end": "/endDate"},
+//!   {"rule": "cf-matches-person", "cf": "/codiceFiscale", "birthDate": "/birthDate", "sex": "/sex"},
+//!   {"rule": "not-after", "date": "/data/worker/person/birthDate", "reference": "/time"},
+//!   {"rule": "weekly-hours", "hours": "/weeklyHours", "liveIn": "/liveIn"},
+//!   {"rule": "permit-required", "citizenship": "/person/citizenship", "permit": "/residencePermit"}
+//! ]
+//! ```
+//!
+//! A rule whose inputs are missing or malformed says nothing: the schema already reports
+//! those, and one problem should produce one diagnostic. A rule reports its own code and the
+//! pointer of the field at fault by encoding them in the error message (see
+//! [`encode_error`]), because jsonschema fills a custom keyword's location with the object
+//! the keyword sits on.
+
+use std::sync::Arc;
+
+use jsonschema::paths::Location;
+use jsonschema::{Keyword, ValidationError};
+use serde_json::{Map, Value};
+
+use super::codes::CodeTables;
+use super::codice_fiscale::{self, Sex};
+use crate::error::ErrorCode;
+
+/// Levels of the national collective agreement (CCNL) for domestic work, 2020 renewal.
+/// CS and DS are the levels for assisting people who are not self-sufficient.
+pub const CCNL_LEVELS: [&str; 8] = ["A", "AS", "B", "BS", "C", "CS", "D", "DS"];
+/// CCNL limit on the weekly hours of a live-in worker (convivente).
+pub const LIVE_IN_MAX_WEEKLY_HOURS: f64 = 54.0;
+/// CCNL limit on the weekly hours of a worker who does not live in (non convivente).
+pub const NOT_LIVE_IN_MAX_WEEKLY_HOURS: f64 = 40.0;
+
+pub const RULES_KEYWORD: &str = "x-raccordo-rules";
+const SEPARATOR: char = '\u{1f}';
+
+/// Registers the formats and the rules keyword on a set of validation options.
+pub fn install<'a>(
+    options: jsonschema::ValidationOptions<'a>,
+    tables: &Arc<CodeTables>,
+) -> jsonschema::ValidationOptions<'a> {
+    let comuni = Arc::clone(tables);
+    let states = Arc::clone(tables);
+    let rule_tables = Arc::clone(tables);
+    options
+        .should_validate_formats(true)
+        .with_format("codice-fiscale", |value: &str| codice_fiscale::check(value).is_ok())
+        .with_format("comune", move |value: &str| comuni.is_comune(value))
+        .with_format("state", move |value: &str| states.state(value).is_some())
+        .with_format("ccnl-level", |value: &str| CCNL_LEVELS.contains(&value))
+        .with_keyword(RULES_KEYWORD, move |_parent: &Map<String, Value>, value: &Value, _path: Location| {
+            let rules = parse_rules(value).map_err(ValidationError::schema)?;
+            Ok(Box::new(Rules { rules, tables: Arc::clone(&rule_tables) }) as Box<dyn for<'i> Keyword<'i>>)
+        })
+}
+
+/// Encodes a rule's code and the relative pointer of the field at fault into a custom
+/// error's message; [`decode_error`] takes them back out.
+fn encode_error(code: ErrorCode, pointer: &str, text: &str) -> ValidationError<'static> {
+    ValidationError::custom(format!("{}{SEPARATOR}{pointer}{SEPARATOR}{text}", code.number()))
+}
+
+/// The code, relative pointer and text of a rule's error, if `message` came from a rule.
+pub fn decode_error(message: &str) -> Option<(ErrorCode, &str, &str)> {
+    let mut parts = message.splitn(3, SEPARATOR);
+    let code = ErrorCode::from_number(parts.next()?.parse().ok()?)?;
+    Some((code, parts.next()?, parts.next()?))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Rule {
+    DateOrder { start: String, end: String },
+    NotAfter { date: String, reference: String },
+    CfMatchesPerson { cf: String, birth_date: String, sex: String },
+    WeeklyHours { hours: String, live_in: String },
+    PermitRequired { citizenship: String, permit: String },
+}
+
+fn parse_rules(value: &Value) -> Result<Vec<Rule>, String> {
+    let items = value.as_array().ok_or(format!("{RULES_KEYWORD} must be an array"))?;
+    items.iter().map(parse_rule).collect()
+}
+
+fn parse_rule(item: &Value) -> Result<Rule, String> {
+    let field = |name: &str| -> Result<String, String> {
+        let pointer =
+            item.get(name).and_then(Value::as_str).ok_or(format!("rule {item} lacks the pointer {name:?}"))?;
+        if !pointer.starts_with('/') {
+            return Err(format!("rule {item}: {name:?} must be a JSON pointer starting with '/'"));
+        }
+        Ok(pointer.to_owned())
+    };
+    match item.get("rule").and_then(Value::as_str) {
+        Some("date-order") => Ok(Rule::DateOrder { start: field("start")?, end: field("end")? }),
+        Some("not-after") => Ok(Rule::NotAfter { date: field("date")?, reference: field("reference")? }),
+        Some("cf-matches-person") => {
+            Ok(Rule::CfMatchesPerson { cf: field("cf")?, birth_date: field("birthDate")?, sex: field("sex")? })
+        }
+        Some("weekly-hours") => Ok(Rule::WeeklyHours { hours: field("hours")?, live_in: field("liveIn")? }),
+        Some("permit-required") => {
+            Ok(Rule::PermitRequired { citizenship: field("citizenship")?, permit: field("permit")? })
+        }
+        _ => Err(format!("rule {item} has no known \"rule\" name")),
+    }
+}
+
+struct Rules {
+    rules: Vec<Rule>,
+    tables: Arc<CodeTables>,
+}
+
+impl<'i> Keyword<'i> for Rules {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        match self.rules.iter().find_map(|rule| self.violation(rule, instance)) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        self.rules.iter().all(|rule| self.violation(rule, instance).is_none())
+    }
+
+    fn iter_errors(&self, instance: &'i Value) -> Box<dyn Iterator<Item = ValidationError<'i>> + 'i> {
+        let errors: Vec<_> = self.rules.iter().filter_map(|rule| self.violation(rule, instance)).collect();
+        Box::new(errors.into_iter())
+    }
+}
+
+impl Rules {
+    fn violation(&self, rule: &Rule, instance: &Value) -> Option<ValidationError<'static>> {
+        match rule {
+            Rule::DateOrder { start, end } => {
+                let (from, to) = (date_at(instance, start)?, date_at(instance, end)?);
+                (to < from)
+                    .then(|| encode_error(ErrorCode::DateOrder, end, &format!("is before {}", last_segment(start))))
+            }
+            Rule::NotAfter { date, reference } => {
+                let (value, limit) = (date_at(instance, date)?, date_at(instance, reference)?);
+                (value > limit).then(|| encode_error(ErrorCode::DateInFuture, date, "is after the message's time"))
+            }
+            Rule::CfMatchesPerson { cf, birth_date, sex } => {
+                let encoded = codice_fiscale::birth_data(instance.pointer(cf)?.as_str()?).ok()?;
+                let birth = date_at(instance, birth_date)?;
+                let (year, month, day) = split_date(birth)?;
+                if (year % 100) as u8 != encoded.year_of_century || month != encoded.month || day != encoded.day {
+                    return Some(encode_error(
+                        ErrorCode::CfBirthDateMismatch,
+                        cf,
+                        &format!("does not encode the birth date in {}", last_segment(birth_date)),
+                    ));
+                }
+                let declared = match instance.pointer(sex)?.as_str()? {
+                    "M" => Sex::Male,
+                    "F" => Sex::Female,
+                    _ => return None,
+                };
+                (declared != encoded.sex).then(|| {
+                    encode_error(
+                        ErrorCode::CfSexMismatch,
+                        cf,
+                        &format!("does not encode the sex in {}", last_segment(sex)),
+                    )
+                })
+            }
+            Rule::WeeklyHours { hours, live_in } => {
+                let hours_value = instance.pointer(hours)?.as_f64()?;
+                let live_in_value = instance.pointer(live_in)?.as_bool()?;
+                let limit = if live_in_value { LIVE_IN_MAX_WEEKLY_HOURS } else { NOT_LIVE_IN_MAX_WEEKLY_HOURS };
+                (hours_value > limit).then(|| {
+                    let who = if live_in_value { "a live-in worker" } else { "a worker who does not live in" };
+                    encode_error(
+                        ErrorCode::WeeklyHoursOverLimit,
+                        hours,
+                        &format!("exceeds the CCNL limit of {limit} hours a week for {who}"),
+                    )
+                })
+            }
+            Rule::PermitRequired { citizenship, permit } => {
+                let state = self.tables.state(instance.pointer(citizenship)?.as_str()?)?;
+                (!state.free_movement && instance.pointer(permit).is_none()).then(|| {
+                    encode_error(
+                        ErrorCode::PermitRequired,
+                        permit,
+                        "is required: the citizenship is outside the EU, EEA and Switzerland",
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// The date at `pointer`, if it is a valid `YYYY-MM-DD` (or starts a date-time with one).
+fn date_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v str> {
+    let text = instance.pointer(pointer)?.as_str()?;
+    let date = text.get(..10)?;
+    split_date(date)?;
+    Some(date)
+}
+
+fn split_date(date: &str) -> Option<(u16, u8, u8)> {
+    let bytes = date.as_bytes();
+    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let year: u16 = date.get(0..4)?.parse().ok()?;
+    let month: u8 = date.get(5..7)?.parse().ok()?;
+    let day: u8 = date.get(8..10)?.parse().ok()?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    ((1..=12).contains(&month) && day >= 1 && day <= codice_fiscale::days_in_month(leap, month))
+        .then_some((year, month, day))
+}
+
+fn last_segment(pointer: &str) -> &str {
+    pointer.rsplit('/').next().unwrap_or(pointer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(rules: Value, instance: Value, expect: &[(ErrorCode, &str)]) {
+        let tables = Arc::new(CodeTables::load(&crate::assets::Assets::Embedded).unwrap());
+        let keyword = Rules { rules: parse_rules(&rules).unwrap(), tables };
+        let found: Vec<(ErrorCode, String)> = keyword
+            .iter_errors(&instance)
+            .map(|error| match error.kind() {
+                jsonschema::error::ValidationErrorKind::Custom { message, .. } => {
+                    let (code, pointer, _) = decode_error(message).unwrap();
+                    (code, pointer.to_owned())
+                }
+                other => panic!("unexpected {other:?}"),
+            })
+            .collect();
+        let expect: Vec<(ErrorCode, String)> = expect.iter().map(|(c, p)| (*c, p.to_string())).collect();
+        assert_eq!(found, expect);
+        assert_eq!(keyword.is_valid(&instance), expect.is_empty());
+    }
+
+    #[test]
+    fn date_order() {
+        let rules = json!([{"rule": "date-order", "start": "/from", "end": "/to"}]);
+        check(rules.clone(), json!({"from": "2024-01-01", "to": "2024-01-01"}), &[]);
+        check(rules.clone(), json!({"from": "2024-01-02", "to": "2024-01-01"}), &[(ErrorCode::DateOrder, "/to")]);
+        check(rules.clone(), json!({"from": "2024-01-02"}), &[]);
+        check(rules, json!({"from": "2024-02-31", "to": "2024-01-01"}), &[]);
+    }
+
+    #[test]
+    fn not_after_compares_with_a_date_time() {
+        let rules = json!([{"rule": "not-after", "date": "/d", "reference": "/t"}]);
+        check(rules.clone(), json!({"d": "2024-05-01", "t": "2024-05-01T10:00:00Z"}), &[]);
+        check(rules, json!({"d": "2024-05-02", "t": "2024-05-01T10:00:00Z"}), &[(ErrorCode::DateInFuture, "/d")]);
+    }
+
+    #[test]
+    fn codice_fiscale_must_match_birth_date_and_sex() {
+        let rules = json!([{"rule": "cf-matches-person", "cf": "/cf", "birthDate": "/b", "sex": "/s"}]);
+        check(rules.clone(), json!({"cf": "BNCLRA85T55F205M", "b": "1985-12-15", "s": "F"}), &[]);
+        check(
+            rules.clone(),
+            json!({"cf": "BNCLRA85T55F205M", "b": "1985-12-16", "s": "F"}),
+            &[(ErrorCode::CfBirthDateMismatch, "/cf")],
+        );
+        check(
+            rules.clone(),
+            json!({"cf": "BNCLRA85T55F205M", "b": "1985-12-15", "s": "M"}),
+            &[(ErrorCode::CfSexMismatch, "/cf")],
+        );
+        // A numeric code encodes nothing to compare.
+        check(rules, json!({"cf": "00743110157", "b": "1985-12-15", "s": "M"}), &[]);
+    }
+
+    #[test]
+    fn weekly_hours_limits_depend_on_live_in() {
+        let rules = json!([{"rule": "weekly-hours", "hours": "/h", "liveIn": "/l"}]);
+        check(rules.clone(), json!({"h": 54, "l": true}), &[]);
+        check(rules.clone(), json!({"h": 54.5, "l": true}), &[(ErrorCode::WeeklyHoursOverLimit, "/h")]);
+        check(rules.clone(), json!({"h": 40, "l": false}), &[]);
+        check(rules, json!({"h": 41, "l": false}), &[(ErrorCode::WeeklyHoursOverLimit, "/h")]);
+    }
+
+    #[test]
+    fn permit_required_outside_free_movement() {
+        let rules = json!([{"rule": "permit-required", "citizenship": "/c", "permit": "/p"}]);
+        check(rules.clone(), json!({"c": "330"}), &[(ErrorCode::PermitRequired, "/p")]);
+        check(rules.clone(), json!({"c": "330", "p": {}}), &[]);
+        check(rules.clone(), json!({"c": "100"}), &[]);
+        check(rules, json!({"c": "215"}), &[]);
+    }
+
+    #[test]
+    fn malformed_rules_are_refused_at_compile_time() {
+        assert!(parse_rules(&json!({})).is_err());
+        assert!(parse_rules(&json!([{"rule": "nope"}])).is_err());
+        assert!(parse_rules(&json!([{"rule": "date-order", "start": "x", "end": "/y"}])).is_err());
+    }
+}
