@@ -11,6 +11,7 @@ pub mod assets;
 pub mod cli;
 pub mod error;
 pub mod formats;
+pub mod ingest;
 pub mod report;
 pub mod simulate;
 pub mod standard;

@@ -6,6 +6,7 @@ use super::{print, Outcome, Output};
 use crate::assets::Assets;
 use crate::error::{Diagnostic, Error};
 use crate::formats::{self, Input};
+use crate::ingest;
 use crate::report::{FileReport, Report};
 use crate::standard::Standard;
 
@@ -28,13 +29,10 @@ pub fn run(assets: &Assets, args: Args) -> Result<Outcome, Error> {
     for path in &args.files {
         let name = path.display().to_string();
         let file_report = match formats::read_limited(path, args.max_bytes) {
-            Ok(Input::Bytes(bytes)) => match formats::json::decode(&bytes, args.max_bytes) {
-                Ok(message) => {
-                    let validation = standard.validate(&message);
-                    FileReport::new(name, validation.message_type, &validation.diagnostics)
-                }
-                Err(diagnostic) => FileReport::new(name, None, &[diagnostic]),
-            },
+            Ok(Input::Bytes(bytes)) => {
+                let validation = ingest::validate_canonical(&standard, &bytes, args.max_bytes);
+                FileReport::new(name, validation.message_type, &validation.diagnostics)
+            }
             Ok(Input::TooLarge(diagnostic)) => FileReport::new(name, None, &[diagnostic]),
             Err(error) => {
                 unreadable = true;

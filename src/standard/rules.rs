@@ -18,7 +18,7 @@
 //! A rule whose inputs are missing or malformed says nothing: the schema already reports
 //! those, and one problem should produce one diagnostic. A rule reports its own code and the
 //! pointer of the field at fault by encoding them in the error message (see
-//! [`encode_error`]), because jsonschema fills a custom keyword's location with the object
+//! `encode_error`), because jsonschema fills a custom keyword's location with the object
 //! the keyword sits on.
 
 use std::sync::Arc;
