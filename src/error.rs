@@ -76,10 +76,26 @@ error_codes! {
     InputTooLarge = (1002, "input-too-large", 413, Never),
     /// The input is not valid in its declared character encoding (JSON must be UTF-8).
     EncodingInvalid = (1003, "encoding-invalid", 400, Never),
-    /// The input nests deeper than the limit (128 levels for JSON).
+    /// The input nests deeper than the limit (128 levels for JSON, `max_xml_depth` for XML).
     DepthExceeded = (1004, "depth-exceeded", 400, Never),
     /// The input is empty.
     InputEmpty = (1005, "input-empty", 400, Never),
+    /// The input declares a character encoding raccordo does not read. XML may be UTF-8,
+    /// ISO-8859-1 or Windows-1252; JSON must be UTF-8.
+    EncodingUnsupported = (1006, "encoding-unsupported", 415, Never),
+    /// The XML document is not well-formed: unclosed or mismatched tags, a second root
+    /// element, text outside the root, a malformed attribute.
+    XmlSyntax = (1010, "xml-syntax", 400, Never),
+    /// The XML document has a DOCTYPE declaration. They are refused because they enable
+    /// entity expansion ("billion laughs") and external entities (XXE).
+    XmlDoctypeForbidden = (1011, "xml-doctype-forbidden", 400, Never),
+    /// The XML document refers to an entity other than the five predefined ones
+    /// (`&amp;` `&lt;` `&gt;` `&apos;` `&quot;`) or a character reference.
+    XmlEntityForbidden = (1012, "xml-entity-forbidden", 400, Never),
+    /// An XML name uses a namespace prefix that is not declared.
+    XmlNamespaceUnknown = (1013, "xml-namespace-unknown", 400, Never),
+    /// The XML document has more elements than the limit (`max_xml_elements`).
+    XmlTooManyElements = (1014, "xml-too-many-elements", 413, Never),
 
     /// A property the schema requires is missing. The path points at the missing property.
     RequiredMissing = (3001, "required-missing", 422, Never),

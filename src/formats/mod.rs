@@ -2,6 +2,7 @@
 //! nothing of mappings or of the standard, and never panic on input.
 
 pub mod json;
+pub mod xml;
 
 use std::io::Read;
 use std::path::Path;

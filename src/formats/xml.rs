@@ -1,0 +1,489 @@
+//! XML decoding into an element tree, with the defences a gateway facing the public needs.
+//!
+//! DOCTYPE declarations are refused outright, which closes XXE and entity-expansion attacks
+//! at the door: without a DTD only the five predefined entities and character references
+//! exist. Size, depth and element count are limited before anything is allocated for them.
+//! Documents declared ISO-8859-1 or Windows-1252 (common in older Italian PA systems) are
+//! transcoded to UTF-8 first; others must be UTF-8.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::{NsReader, XmlVersion};
+
+use crate::error::{Diagnostic, ErrorCode};
+
+/// Limits on one XML document.
+#[derive(Debug, Clone, Copy)]
+pub struct XmlLimits {
+    pub max_bytes: u64,
+    pub max_depth: usize,
+    pub max_elements: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        XmlLimits { max_bytes: super::DEFAULT_MAX_MESSAGE_BYTES, max_depth: 64, max_elements: 100_000 }
+    }
+}
+
+/// A decoded document: elements in document order, the root first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct XmlDocument {
+    elements: Vec<Element>,
+    namespaces: Vec<String>,
+}
+
+/// Index of an element in its document.
+pub type ElementId = usize;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Element {
+    /// Index into the document's namespaces, `None` when unqualified.
+    namespace: Option<usize>,
+    pub name: String,
+    pub attributes: Vec<Attribute>,
+    pub children: Vec<ElementId>,
+    pub parent: Option<ElementId>,
+    /// Character data directly inside the element (text and CDATA), untrimmed.
+    pub text: String,
+    /// 1-based line of the start tag.
+    pub line: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    namespace: Option<usize>,
+    pub name: String,
+    pub value: String,
+}
+
+impl XmlDocument {
+    pub fn root(&self) -> ElementId {
+        0
+    }
+
+    pub fn element(&self, id: ElementId) -> &Element {
+        &self.elements[id]
+    }
+
+    pub fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.elements.is_empty()
+    }
+
+    /// The namespace URI of an element, if qualified.
+    pub fn namespace(&self, id: ElementId) -> Option<&str> {
+        self.elements[id].namespace.map(|index| self.namespaces[index].as_str())
+    }
+
+    /// Whether the element has this namespace (`None`: unqualified) and local name.
+    pub fn is(&self, id: ElementId, namespace: Option<&str>, name: &str) -> bool {
+        self.elements[id].name == name && self.namespace(id) == namespace
+    }
+
+    /// Children with this namespace and local name, in document order.
+    pub fn children<'a>(
+        &'a self,
+        id: ElementId,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    ) -> impl Iterator<Item = ElementId> + 'a {
+        self.elements[id].children.iter().copied().filter(move |&child| self.is(child, namespace, name))
+    }
+
+    /// The value of an attribute.
+    pub fn attribute(&self, id: ElementId, namespace: Option<&str>, name: &str) -> Option<&str> {
+        self.elements[id]
+            .attributes
+            .iter()
+            .find(|a| a.name == name && a.namespace.map(|i| self.namespaces[i].as_str()) == namespace)
+            .map(|a| a.value.as_str())
+    }
+
+    /// An XPath-like location of an element, with 1-based positions among same-named
+    /// siblings where there are several: `/inputUniLav/Lavoratore/AnagraficaCompleta`.
+    pub fn path(&self, id: ElementId) -> String {
+        let mut segments = Vec::new();
+        let mut current = Some(id);
+        while let Some(index) = current {
+            let element = &self.elements[index];
+            let segment = match element.parent {
+                Some(parent) => {
+                    let same: Vec<ElementId> = self.elements[parent]
+                        .children
+                        .iter()
+                        .copied()
+                        .filter(|&c| {
+                            self.elements[c].name == element.name && self.elements[c].namespace == element.namespace
+                        })
+                        .collect();
+                    match same.iter().position(|&c| c == index) {
+                        Some(position) if same.len() > 1 => format!("{}[{}]", element.name, position + 1),
+                        _ => element.name.clone(),
+                    }
+                }
+                None => element.name.clone(),
+            };
+            segments.push(segment);
+            current = element.parent;
+        }
+        segments.reverse();
+        format!("/{}", segments.join("/"))
+    }
+}
+
+/// Decodes one XML document.
+pub fn decode(bytes: &[u8], limits: XmlLimits) -> Result<XmlDocument, Diagnostic> {
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(Diagnostic::error(
+            ErrorCode::InputTooLarge,
+            "",
+            format!("the input is larger than the limit of {} bytes", limits.max_bytes),
+        ));
+    }
+    let text = to_utf8(bytes)?;
+    if text.trim().is_empty() {
+        return Err(Diagnostic::error(ErrorCode::InputEmpty, "", "the input is empty"));
+    }
+    Builder::new(&text, limits).run()
+}
+
+/// The document as UTF-8 text, transcoded from the encoding its declaration names.
+fn to_utf8(bytes: &[u8]) -> Result<Cow<'_, str>, Diagnostic> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let label = declared_encoding(bytes).map(|label| label.to_ascii_lowercase());
+    match label.as_deref() {
+        None | Some("utf-8" | "utf8" | "us-ascii" | "ascii") => match std::str::from_utf8(bytes) {
+            Ok(text) => Ok(Cow::Borrowed(text)),
+            Err(error) => {
+                let (line, column) = position(bytes, error.valid_up_to());
+                Err(Diagnostic::error(ErrorCode::EncodingInvalid, "", "the document is not valid UTF-8")
+                    .at_text(line, column))
+            }
+        },
+        // ISO-8859-1 is read as its superset Windows-1252, as browsers and most Italian PA
+        // systems do: they differ only in 0x80-0x9F, which are unused controls in Latin-1.
+        Some("iso-8859-1" | "latin1" | "iso8859-1" | "windows-1252" | "cp1252" | "iso-8859-15") => {
+            let encoding = if label.as_deref() == Some("iso-8859-15") {
+                encoding_rs::ISO_8859_15
+            } else {
+                encoding_rs::WINDOWS_1252
+            };
+            let (text, _, _) = encoding.decode(bytes);
+            Ok(text)
+        }
+        Some(other) => Err(Diagnostic::error(
+            ErrorCode::EncodingUnsupported,
+            "",
+            format!("the declared encoding {other:?} is not supported: use UTF-8, ISO-8859-1 or Windows-1252"),
+        )
+        .at_text(1, 1)),
+    }
+}
+
+/// The `encoding` of an XML declaration, if the document starts with one.
+fn declared_encoding(bytes: &[u8]) -> Option<&str> {
+    let declaration = bytes.strip_prefix(b"<?xml")?;
+    let end = declaration.windows(2).position(|w| w == b"?>")?;
+    let declaration = std::str::from_utf8(&declaration[..end]).ok()?;
+    let after = &declaration[declaration.find("encoding")? + "encoding".len()..];
+    let after = after.trim_start().strip_prefix('=')?.trim_start();
+    let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'')?;
+    let value = &after[1..];
+    value.find(quote).map(|end| &value[..end])
+}
+
+/// 1-based line and column of a byte offset.
+fn position(bytes: &[u8], offset: usize) -> (u64, u64) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let column = before.iter().rev().take_while(|&&b| b != b'\n').count() as u64 + 1;
+    (line, column)
+}
+
+struct Builder<'t> {
+    text: &'t str,
+    reader: NsReader<&'t [u8]>,
+    limits: XmlLimits,
+    document: XmlDocument,
+    stack: Vec<ElementId>,
+    /// Line counting is incremental: newlines between `counted` and the reader's position.
+    counted: usize,
+    line: u64,
+}
+
+impl<'t> Builder<'t> {
+    fn new(text: &'t str, limits: XmlLimits) -> Self {
+        let mut reader = NsReader::from_reader(text.as_bytes());
+        reader.config_mut().check_end_names = true;
+        Builder { text, reader, limits, document: XmlDocument::default(), stack: Vec::new(), counted: 0, line: 1 }
+    }
+
+    fn line_at(&mut self, offset: usize) -> u64 {
+        let offset = offset.min(self.text.len());
+        if offset > self.counted {
+            self.line += self.text.as_bytes()[self.counted..offset].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.counted = offset;
+        }
+        self.line
+    }
+
+    fn error(&mut self, code: ErrorCode, offset: usize, message: impl Into<String>) -> Diagnostic {
+        let (line, column) = position(self.text.as_bytes(), offset);
+        let path = self.stack.last().map(|&id| self.document.path(id)).unwrap_or_default();
+        Diagnostic::error(code, path, message).at_text(line, column)
+    }
+
+    fn run(mut self) -> Result<XmlDocument, Diagnostic> {
+        let mut buffer = Vec::new();
+        loop {
+            let before = self.reader.buffer_position() as usize;
+            let event = match self.reader.read_event_into(&mut buffer) {
+                Ok(event) => event.into_owned(),
+                Err(error) => {
+                    let offset = self.reader.error_position() as usize;
+                    return Err(self.error(ErrorCode::XmlSyntax, offset, format!("not well-formed XML: {error}")));
+                }
+            };
+            match event {
+                Event::Start(start) => {
+                    self.open(&start, before)?;
+                }
+                Event::Empty(start) => {
+                    self.open(&start, before)?;
+                    self.stack.pop();
+                }
+                Event::End(_) => {
+                    self.stack.pop();
+                }
+                Event::Text(text) => {
+                    let content = text.xml10_content();
+                    self.append_text(&content, before)?;
+                }
+                Event::CData(data) => {
+                    let content = data.xml10_content();
+                    self.append_text(&content, before)?;
+                }
+                Event::GeneralRef(reference) => {
+                    let character = match reference.resolve_char_ref() {
+                        Ok(Some(character)) => Some(character),
+                        Ok(None) => predefined_entity(&reference.into_inner()),
+                        Err(_) => None,
+                    };
+                    match character {
+                        Some(character) => self.append_text(character.encode_utf8(&mut [0; 4]), before)?,
+                        None => {
+                            return Err(self.error(
+                                ErrorCode::XmlEntityForbidden,
+                                before,
+                                "an entity reference other than the five predefined ones or a character reference",
+                            ))
+                        }
+                    }
+                }
+                Event::DocType(_) => {
+                    return Err(self.error(
+                        ErrorCode::XmlDoctypeForbidden,
+                        before,
+                        "DOCTYPE declarations are refused (they enable entity expansion and external entities)",
+                    ))
+                }
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
+                Event::Eof => break,
+            }
+            buffer.clear();
+        }
+        if self.document.elements.is_empty() {
+            return Err(Diagnostic::error(ErrorCode::XmlSyntax, "", "the document has no root element"));
+        }
+        Ok(self.document)
+    }
+
+    fn append_text(&mut self, content: &str, offset: usize) -> Result<(), Diagnostic> {
+        match self.stack.last() {
+            Some(&id) => {
+                self.document.elements[id].text.push_str(content);
+                Ok(())
+            }
+            None if content.trim().is_empty() => Ok(()),
+            None => Err(self.error(ErrorCode::XmlSyntax, offset, "text outside the root element")),
+        }
+    }
+
+    fn open(&mut self, start: &BytesStart<'_>, offset: usize) -> Result<(), Diagnostic> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(self.error(
+                ErrorCode::DepthExceeded,
+                offset,
+                format!("elements nest deeper than {} levels", self.limits.max_depth),
+            ));
+        }
+        if self.document.elements.len() >= self.limits.max_elements {
+            return Err(self.error(
+                ErrorCode::XmlTooManyElements,
+                offset,
+                format!("the document has more than {} elements", self.limits.max_elements),
+            ));
+        }
+        if self.stack.is_empty() && !self.document.elements.is_empty() {
+            return Err(self.error(ErrorCode::XmlSyntax, offset, "a second root element"));
+        }
+        let (resolved, local) = self.reader.resolver().resolve_element(start.name());
+        let (resolved, name) = (owned(resolved), local.as_ref().to_owned());
+        let namespace = self.namespace_index(resolved, offset)?;
+        let mut attributes = Vec::new();
+        for attribute in start.attributes() {
+            let attribute = attribute
+                .map_err(|error| self.error(ErrorCode::XmlSyntax, offset, format!("malformed attribute: {error}")))?;
+            let key = attribute.key;
+            if key.as_ref() == "xmlns" || key.as_ref().starts_with("xmlns:") {
+                continue;
+            }
+            let (resolved, local) = self.reader.resolver().resolve_attribute(key);
+            let (resolved, local) = (owned(resolved), local.as_ref().to_owned());
+            let attribute_namespace = self.namespace_index(resolved, offset)?;
+            let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|error| {
+                self.error(ErrorCode::XmlEntityForbidden, offset, format!("attribute value: {error}"))
+            })?;
+            attributes.push(Attribute { namespace: attribute_namespace, name: local, value: value.into_owned() });
+        }
+        let line = self.line_at(offset);
+        let id = self.document.elements.len();
+        let parent = self.stack.last().copied();
+        if let Some(parent) = parent {
+            self.document.elements[parent].children.push(id);
+        }
+        self.document.elements.push(Element {
+            namespace,
+            name,
+            attributes,
+            children: Vec::new(),
+            parent,
+            text: String::new(),
+            line,
+        });
+        self.stack.push(id);
+        Ok(())
+    }
+
+    fn namespace_index(
+        &mut self,
+        resolved: Result<Option<String>, String>,
+        offset: usize,
+    ) -> Result<Option<usize>, Diagnostic> {
+        match resolved {
+            Ok(Some(namespace)) => Ok(Some(self.intern(&namespace))),
+            Ok(None) => Ok(None),
+            Err(prefix) => Err(self.error(
+                ErrorCode::XmlNamespaceUnknown,
+                offset,
+                format!("the prefix {prefix:?} is not declared"),
+            )),
+        }
+    }
+
+    fn intern(&mut self, namespace: &str) -> usize {
+        match self.document.namespaces.iter().position(|known| known == namespace) {
+            Some(index) => index,
+            None => {
+                self.document.namespaces.push(namespace.to_owned());
+                self.document.namespaces.len() - 1
+            }
+        }
+    }
+}
+
+/// A resolved namespace as an owned URI (`Ok(None)`: unqualified), or the undeclared prefix.
+fn owned(resolved: ResolveResult<'_>) -> Result<Option<String>, String> {
+    match resolved {
+        ResolveResult::Bound(namespace) => Ok(Some(namespace.as_ref().to_owned())),
+        ResolveResult::Unbound => Ok(None),
+        ResolveResult::Unknown(prefix) => Err(prefix),
+    }
+}
+
+fn predefined_entity(name: &str) -> Option<char> {
+    match name {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_ok(text: &[u8]) -> XmlDocument {
+        decode(text, XmlLimits::default()).unwrap()
+    }
+
+    fn check_error(text: &[u8], limits: XmlLimits, code: ErrorCode, path: &str, line: u64) {
+        let error = decode(text, limits).unwrap_err();
+        assert_eq!((error.code, error.path.as_str(), error.line), (code, path, Some(line)), "{error}");
+    }
+
+    #[test]
+    fn namespaces_attributes_text_cdata_and_paths() {
+        let document = decode_ok(
+            br#"<?xml version="1.0" encoding="UTF-8"?>
+<u:inputUniLav xmlns:u="http://servizi.lavoro.gov.it/unilav" xmlns:x="urn:x">
+  <u:Lavoratore codiceFiscale="RSSMRA80A01H501U" x:note="a &amp; b">
+    <u:nome>Mario &#x41;<![CDATA[<raw>]]></u:nome>
+    <u:nome>Second</u:nome>
+  </u:Lavoratore>
+</u:inputUniLav>"#,
+        );
+        let ns = Some("http://servizi.lavoro.gov.it/unilav");
+        let root = document.root();
+        assert!(document.is(root, ns, "inputUniLav"));
+        let worker = document.children(root, ns, "Lavoratore").next().unwrap();
+        assert_eq!(document.attribute(worker, None, "codiceFiscale"), Some("RSSMRA80A01H501U"));
+        assert_eq!(document.attribute(worker, Some("urn:x"), "note"), Some("a & b"));
+        let names: Vec<ElementId> = document.children(worker, ns, "nome").collect();
+        assert_eq!(document.element(names[0]).text, "Mario A<raw>");
+        assert_eq!(document.element(names[0]).line, 4);
+        assert_eq!(document.path(names[1]), "/inputUniLav/Lavoratore/nome[2]");
+        assert_eq!(document.children(worker, None, "nome").count(), 0, "namespaces are part of names");
+    }
+
+    #[test]
+    fn latin1_and_windows_1252_are_transcoded() {
+        let latin1 = b"<?xml version='1.0' encoding='ISO-8859-1'?><a>Citt\xe0 \x80</a>";
+        assert_eq!(decode_ok(latin1).element(0).text, "Citt\u{e0} \u{20ac}");
+        let utf8 = "<a>Città</a>".as_bytes();
+        assert_eq!(decode_ok(utf8).element(0).text, "Città");
+    }
+
+    #[test]
+    fn hostile_and_broken_documents_are_refused_with_a_location() {
+        let limits = XmlLimits::default();
+        check_error(
+            b"<?xml version='1.0'?>\n<!DOCTYPE a [<!ENTITY x SYSTEM 'file:///etc/passwd'>]>\n<a>&x;</a>",
+            limits,
+            ErrorCode::XmlDoctypeForbidden,
+            "",
+            2,
+        );
+        check_error(b"<a>\n<b>&nbsp;</b></a>", limits, ErrorCode::XmlEntityForbidden, "/a/b", 2);
+        check_error(b"<a>\n<b></c></a>", limits, ErrorCode::XmlSyntax, "/a/b", 2);
+        check_error(b"<a><p:b/></a>", limits, ErrorCode::XmlNamespaceUnknown, "/a", 1);
+        check_error(b"<a>\xff</a>", limits, ErrorCode::EncodingInvalid, "", 1);
+        check_error(b"<?xml version='1.0' encoding='UTF-16'?><a/>", limits, ErrorCode::EncodingUnsupported, "", 1);
+        let deep = "<a>".repeat(10) + &"</a>".repeat(10);
+        check_error(deep.as_bytes(), XmlLimits { max_depth: 5, ..limits }, ErrorCode::DepthExceeded, "/a/a/a/a/a", 1);
+        let wide = format!("<a>{}</a>", "<b/>".repeat(10));
+        check_error(wide.as_bytes(), XmlLimits { max_elements: 5, ..limits }, ErrorCode::XmlTooManyElements, "/a", 1);
+        check_error(b"<a/><b/>", limits, ErrorCode::XmlSyntax, "", 1);
+        assert_eq!(decode(b" ", limits).unwrap_err().code, ErrorCode::InputEmpty);
+        assert_eq!(decode(b"<a/>", XmlLimits { max_bytes: 2, ..limits }).unwrap_err().code, ErrorCode::InputTooLarge);
+    }
+}
