@@ -119,89 +119,125 @@ struct Rules {
 
 impl<'i> Keyword<'i> for Rules {
     fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
-        match self.rules.iter().find_map(|rule| self.violation(rule, instance)) {
+        match self.violations(instance).into_iter().next() {
             Some(error) => Err(error),
             None => Ok(()),
         }
     }
 
     fn is_valid(&self, instance: &'i Value) -> bool {
-        self.rules.iter().all(|rule| self.violation(rule, instance).is_none())
+        self.violations(instance).is_empty()
     }
 
     fn iter_errors(&self, instance: &'i Value) -> Box<dyn Iterator<Item = ValidationError<'i>> + 'i> {
-        let errors: Vec<_> = self.rules.iter().filter_map(|rule| self.violation(rule, instance)).collect();
-        Box::new(errors.into_iter())
+        Box::new(self.violations(instance).into_iter())
     }
 }
 
 impl Rules {
-    fn violation(&self, rule: &Rule, instance: &Value) -> Option<ValidationError<'static>> {
+    /// Every violation of every rule. The vector allocates only when there is one.
+    fn violations(&self, instance: &Value) -> Vec<ValidationError<'static>> {
+        let mut errors = Vec::new();
+        for rule in &self.rules {
+            self.check(rule, instance, &mut errors);
+        }
+        errors
+    }
+
+    fn check(&self, rule: &Rule, instance: &Value, errors: &mut Vec<ValidationError<'static>>) {
         match rule {
             Rule::DateOrder { start, end } => {
-                let (from, to) = (date_at(instance, start)?, date_at(instance, end)?);
-                (to < from)
-                    .then(|| encode_error(ErrorCode::DateOrder, end, &format!("is before {}", last_segment(start))))
+                if let (Some(from), Some(to)) = (date_at(instance, start), date_at(instance, end)) {
+                    if to < from {
+                        errors.push(encode_error(
+                            ErrorCode::DateOrder,
+                            end,
+                            &format!("is before {}", last_segment(start)),
+                        ));
+                    }
+                }
             }
             Rule::NotAfter { date, reference } => {
-                let (value, limit) = (date_at(instance, date)?, date_at(instance, reference)?);
-                (value > limit).then(|| encode_error(ErrorCode::DateInFuture, date, "is after the message's time"))
+                if let (Some(value), Some(limit)) = (date_at(instance, date), date_of_instant_at(instance, reference)) {
+                    if value > limit {
+                        errors.push(encode_error(ErrorCode::DateInFuture, date, "is after the message's time"));
+                    }
+                }
             }
             Rule::CfMatchesPerson { cf, birth_date, sex } => {
-                let encoded = codice_fiscale::birth_data(instance.pointer(cf)?.as_str()?).ok()?;
-                let birth = date_at(instance, birth_date)?;
-                let (year, month, day) = split_date(birth)?;
-                if (year % 100) as u8 != encoded.year_of_century || month != encoded.month || day != encoded.day {
-                    return Some(encode_error(
-                        ErrorCode::CfBirthDateMismatch,
-                        cf,
-                        &format!("does not encode the birth date in {}", last_segment(birth_date)),
-                    ));
-                }
-                let declared = match instance.pointer(sex)?.as_str()? {
-                    "M" => Sex::Male,
-                    "F" => Sex::Female,
-                    _ => return None,
+                let Some(encoded) =
+                    instance.pointer(cf).and_then(Value::as_str).and_then(|code| codice_fiscale::birth_data(code).ok())
+                else {
+                    return;
                 };
-                (declared != encoded.sex).then(|| {
-                    encode_error(
+                if let Some((year, month, day)) = date_at(instance, birth_date).and_then(split_date) {
+                    if (year % 100) as u8 != encoded.year_of_century || month != encoded.month || day != encoded.day {
+                        errors.push(encode_error(
+                            ErrorCode::CfBirthDateMismatch,
+                            cf,
+                            &format!("does not encode the birth date in {}", last_segment(birth_date)),
+                        ));
+                    }
+                }
+                let declared = match instance.pointer(sex).and_then(Value::as_str) {
+                    Some("M") => Some(Sex::Male),
+                    Some("F") => Some(Sex::Female),
+                    _ => None,
+                };
+                if declared.is_some_and(|declared| declared != encoded.sex) {
+                    errors.push(encode_error(
                         ErrorCode::CfSexMismatch,
                         cf,
                         &format!("does not encode the sex in {}", last_segment(sex)),
-                    )
-                })
+                    ));
+                }
             }
             Rule::WeeklyHours { hours, live_in } => {
-                let hours_value = instance.pointer(hours)?.as_f64()?;
-                let live_in_value = instance.pointer(live_in)?.as_bool()?;
-                let limit = if live_in_value { LIVE_IN_MAX_WEEKLY_HOURS } else { NOT_LIVE_IN_MAX_WEEKLY_HOURS };
-                (hours_value > limit).then(|| {
-                    let who = if live_in_value { "a live-in worker" } else { "a worker who does not live in" };
-                    encode_error(
-                        ErrorCode::WeeklyHoursOverLimit,
-                        hours,
-                        &format!("exceeds the CCNL limit of {limit} hours a week for {who}"),
-                    )
-                })
+                let hours_value = instance.pointer(hours).and_then(Value::as_f64);
+                let live_in_value = instance.pointer(live_in).and_then(Value::as_bool);
+                if let (Some(hours_value), Some(live_in_value)) = (hours_value, live_in_value) {
+                    let limit = if live_in_value { LIVE_IN_MAX_WEEKLY_HOURS } else { NOT_LIVE_IN_MAX_WEEKLY_HOURS };
+                    if hours_value > limit {
+                        let who = if live_in_value { "a live-in worker" } else { "a worker who does not live in" };
+                        errors.push(encode_error(
+                            ErrorCode::WeeklyHoursOverLimit,
+                            hours,
+                            &format!("exceeds the CCNL limit of {limit} hours a week for {who}"),
+                        ));
+                    }
+                }
             }
             Rule::PermitRequired { citizenship, permit } => {
-                let state = self.tables.state(instance.pointer(citizenship)?.as_str()?)?;
-                (!state.free_movement && instance.pointer(permit).is_none()).then(|| {
-                    encode_error(
+                let state =
+                    instance.pointer(citizenship).and_then(Value::as_str).and_then(|code| self.tables.state(code));
+                if state.is_some_and(|state| !state.free_movement) && instance.pointer(permit).is_none() {
+                    errors.push(encode_error(
                         ErrorCode::PermitRequired,
                         permit,
                         "is required: the citizenship is outside the EU, EEA and Switzerland",
-                    )
-                })
+                    ));
+                }
             }
         }
     }
 }
 
-/// The date at `pointer`, if it is a valid `YYYY-MM-DD` (or starts a date-time with one).
+/// The date at `pointer`, if it is exactly a valid `YYYY-MM-DD`. Anything else is the
+/// `date` format's to report, so the rule stays silent.
 fn date_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v str> {
     let text = instance.pointer(pointer)?.as_str()?;
+    split_date(text)?;
+    Some(text)
+}
+
+/// The date part of the RFC 3339 instant at `pointer` (the envelope's `time`), in the
+/// sender's own offset: a message sent at 00:30+01:00 is dated that day.
+fn date_of_instant_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v str> {
+    let text = instance.pointer(pointer)?.as_str()?;
     let date = text.get(..10)?;
+    if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
+        return None;
+    }
     split_date(date)?;
     Some(date)
 }
@@ -252,7 +288,9 @@ mod tests {
         check(rules.clone(), json!({"from": "2024-01-01", "to": "2024-01-01"}), &[]);
         check(rules.clone(), json!({"from": "2024-01-02", "to": "2024-01-01"}), &[(ErrorCode::DateOrder, "/to")]);
         check(rules.clone(), json!({"from": "2024-01-02"}), &[]);
-        check(rules, json!({"from": "2024-02-31", "to": "2024-01-01"}), &[]);
+        check(rules.clone(), json!({"from": "2024-02-31", "to": "2024-01-01"}), &[]);
+        // A date-time where a date belongs is the format's to report, not this rule's.
+        check(rules, json!({"from": "2024-01-02", "to": "2024-01-01T10:00:00Z"}), &[]);
     }
 
     #[test]
@@ -276,6 +314,13 @@ mod tests {
             json!({"cf": "BNCLRA85T55F205M", "b": "1985-12-15", "s": "M"}),
             &[(ErrorCode::CfSexMismatch, "/cf")],
         );
+        check(
+            rules.clone(),
+            json!({"cf": "BNCLRA85T55F205M", "b": "1985-12-16", "s": "M"}),
+            &[(ErrorCode::CfBirthDateMismatch, "/cf"), (ErrorCode::CfSexMismatch, "/cf")],
+        );
+        // The sex is checked even without a birth date.
+        check(rules.clone(), json!({"cf": "BNCLRA85T55F205M", "s": "M"}), &[(ErrorCode::CfSexMismatch, "/cf")]);
         // A numeric code encodes nothing to compare.
         check(rules, json!({"cf": "00743110157", "b": "1985-12-15", "s": "M"}), &[]);
     }
