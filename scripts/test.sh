@@ -7,10 +7,13 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*"; }
 
-# Debian packages the build needs: a C toolchain for crates that compile C code.
+# Debian packages the build needs: a C toolchain, pkg-config, libxml2 (XSD validation of
+# the parties' XML) and libclang (the libxml crate generates its bindings with bindgen).
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
+compgen -G "/usr/lib/llvm-*/lib/libclang*.so*" >/dev/null || compgen -G "/usr/lib/*/libclang*.so*" >/dev/null || missing+=(libclang-dev)
 if ((${#missing[@]})); then
   log "installing ${missing[*]}"
   sudo_cmd=()

@@ -71,6 +71,37 @@ impl Assets {
         Ok(names.into_iter().map(|name| format!("{}/{name}", folder.trim_end_matches('/'))).collect())
     }
 
+    /// Lists the folders directly in `folder`, sorted, as paths relative to the root.
+    pub fn list_dirs(&self, folder: &str) -> Result<Vec<String>, Error> {
+        let mut names = match self {
+            Assets::Embedded => {
+                let (dir, rest) = embedded(folder).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?;
+                let dir = if rest.as_os_str().is_empty() {
+                    dir
+                } else {
+                    dir.get_dir(rest).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?
+                };
+                dir.dirs().filter_map(|d| d.path().file_name()?.to_str().map(str::to_owned)).collect::<Vec<_>>()
+            }
+            Assets::Folder(root) => {
+                let full = root.join(folder);
+                let entries = std::fs::read_dir(&full).map_err(|source| Error::Io { path: full.clone(), source })?;
+                let mut names = Vec::new();
+                for entry in entries {
+                    let entry = entry.map_err(|source| Error::Io { path: full.clone(), source })?;
+                    if entry.path().is_dir() {
+                        if let Some(name) = entry.file_name().to_str() {
+                            names.push(name.to_owned());
+                        }
+                    }
+                }
+                names
+            }
+        };
+        names.sort();
+        Ok(names.into_iter().map(|name| format!("{}/{name}", folder.trim_end_matches('/'))).collect())
+    }
+
     /// Describes where a relative path is found, for messages and `raccordo schemas`.
     pub fn describe(&self, path: &str) -> String {
         match self {

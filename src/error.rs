@@ -97,6 +97,38 @@ error_codes! {
     /// The XML document has more elements than the limit (`max_xml_elements`).
     XmlTooManyElements = (1014, "xml-too-many-elements", 413, Never),
 
+    /// A CSV file is malformed: its header differs from the profile's columns, or a record
+    /// has the wrong number of fields or broken quoting. The line is given.
+    CsvMalformed = (1020, "csv-malformed", 400, Never),
+    /// A fixed-width record's length differs from its layout's. The line is given.
+    FixedRecordLength = (1030, "fixed-record-length", 400, Never),
+
+    /// A party value does not have the form its mapping expects (a date in the party's
+    /// pattern, a number with the party's decimal separator, a yes/no text).
+    ValueUnparsable = (2001, "value-unparsable", 422, Never),
+    /// A code has no entry in the mapping's code table or value map, so it can't be
+    /// translated (for example a citizenship code unknown to the crosswalk).
+    CodeUnmapped = (2002, "code-unmapped", 422, Never),
+    /// The party message matches none of the message types its profile maps.
+    TypeUndetected = (2003, "type-undetected", 422, Never),
+    /// The profile can't translate this message type in this direction.
+    DirectionUnsupported = (2004, "direction-unsupported", 422, Never),
+    /// A value holds a character the party's encoding (Windows-1252) can't represent.
+    UnencodableCharacter = (2007, "unencodable-character", 422, Never),
+    /// A value is longer than its fixed-width field.
+    FixedFieldOverflow = (2008, "fixed-field-overflow", 422, Never),
+    /// The party message breaks its XSD's structure: an element missing, unexpected, out of
+    /// order or repeated too often.
+    XsdStructure = (2010, "xsd-structure", 422, Never),
+    /// The party message breaks its XSD's attribute rules: a required attribute missing or
+    /// one the XSD does not allow.
+    XsdAttribute = (2011, "xsd-attribute", 422, Never),
+    /// A value in the party message breaks its XSD type: pattern, enumeration, length,
+    /// range or datatype.
+    XsdValue = (2012, "xsd-value", 422, Never),
+    /// The party message breaks its XSD in a way not covered by a more specific code.
+    XsdViolation = (2019, "xsd-violation", 422, Never),
+
     /// A property the schema requires is missing. The path points at the missing property.
     RequiredMissing = (3001, "required-missing", 422, Never),
     /// A value has the wrong JSON type (for example a number where a string is expected).
@@ -173,6 +205,13 @@ error_codes! {
     /// or compile. The message names the file and the reason.
     AssetInvalid = (7003, "asset-invalid", 500, Never),
 
+    /// A mapping file (`mappings/<profile>/*.toml`) is invalid: unknown key, a canonical
+    /// field the standard lacks, an undeclared namespace prefix or column, an unknown code
+    /// table. The message names the file and line.
+    MappingInvalid = (7004, "mapping-invalid", 500, Never),
+    /// The profile named (on the command line or in a request) does not exist.
+    ProfileUnknown = (7005, "profile-unknown", 400, Never),
+
     /// An invariant of raccordo itself was broken. Please report it with the message.
     Internal = (9001, "internal", 500, Later),
 }
@@ -219,8 +258,10 @@ pub enum Severity {
 
 /// One problem found in a message, with where it is.
 ///
-/// `path` is a JSON pointer into the message as received (empty for the whole document).
-/// Decoders that know a text position also fill `line` and `column` (1-based). The message
+/// `path` locates the problem in the message as received: a JSON pointer for JSON, an
+/// element path (`/inputUniLav/Lavoratore/@codiceFiscale`) for XML, a column or field name
+/// for CSV and fixed-width records; empty for the whole document. Decoders that know a text
+/// position also fill `line` and `column` (1-based). The message
 /// is for people and may improve over time; tools compare `code` and `path`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
@@ -231,6 +272,10 @@ pub struct Diagnostic {
     pub line: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<u64>,
+    /// For a message translated from a party's format: the JSON pointer of the problem in
+    /// the canonical message, while `path` locates it in the party message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub canonical_path: Option<String>,
     pub message: String,
 }
 
@@ -242,6 +287,7 @@ impl Diagnostic {
             path: path.into(),
             line: None,
             column: None,
+            canonical_path: None,
             message: message.into(),
         }
     }
@@ -277,8 +323,12 @@ pub enum Error {
     },
     #[error("{asset}: {reason}")]
     Asset { asset: String, reason: String },
+    #[error("{file}:{line}: {reason}")]
+    Mapping { file: String, line: usize, reason: String },
     #[error("{0}")]
     Usage(String),
+    #[error("unknown profile {0:?}; `raccordo profiles` lists them")]
+    ProfileUnknown(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -288,7 +338,9 @@ impl Error {
         match self {
             Error::Io { .. } => ErrorCode::FileUnreadable,
             Error::Asset { .. } => ErrorCode::AssetInvalid,
+            Error::Mapping { .. } => ErrorCode::MappingInvalid,
             Error::Usage(_) => ErrorCode::Usage,
+            Error::ProfileUnknown(_) => ErrorCode::ProfileUnknown,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

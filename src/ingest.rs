@@ -1,9 +1,27 @@
-//! The path of one message through raccordo: decode, validate (and, as the gateway grows,
-//! map and store). Every entry point (CLI, API, conformance runner) goes through here, so
-//! they agree on every verdict.
+//! The path of a message through raccordo: decode, map, validate (and, in the gateway,
+//! store). Every entry point (CLI, API, conformance runner) goes through here, so they
+//! agree on every verdict.
+//!
+//! [`Catalog`] holds everything compiled at start: the standard, the profiles and the
+//! parties' schemas. Translating a message parses none of them again.
 
-use crate::formats;
+use std::collections::HashMap;
+
+use serde_json::Value;
+
+use crate::assets::Assets;
+use crate::error::{Diagnostic, Error, ErrorCode};
+use crate::formats::records::{self, Record};
+use crate::formats::xml::{self, XmlDocument, XmlLimits};
+use crate::formats::xsd::XsdSchema;
+use crate::formats::{self, DEFAULT_MAX_MESSAGE_BYTES};
+use crate::mapping::apply::{self, Context, Origin};
+use crate::mapping::path::{PartyOut, Scope};
+use crate::mapping::{Layout, Profile, Profiles};
 use crate::standard::{Standard, Validation};
+
+/// The profile name of the standard's own JSON form.
+pub const CANONICAL: &str = "canonical";
 
 /// Decodes canonical JSON bytes and validates the message against the standard. A decode
 /// problem is reported like any other diagnostic, with no type.
@@ -12,4 +30,463 @@ pub fn validate_canonical(standard: &Standard, bytes: &[u8], max_bytes: u64) -> 
         Ok(message) => standard.validate(&message),
         Err(diagnostic) => Validation { message_type: None, diagnostics: vec![diagnostic] },
     }
+}
+
+/// Limits on one input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_message_bytes: u64,
+    pub max_xml_depth: usize,
+    pub max_xml_elements: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let xml = XmlLimits::default();
+        Limits {
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_xml_depth: xml.max_depth,
+            max_xml_elements: xml.max_elements,
+        }
+    }
+}
+
+impl Limits {
+    fn xml(&self) -> XmlLimits {
+        XmlLimits {
+            max_bytes: self.max_message_bytes,
+            max_depth: self.max_xml_depth,
+            max_elements: self.max_xml_elements,
+        }
+    }
+}
+
+/// A party's own schema, compiled.
+enum PartySchema {
+    Xsd(XsdSchema),
+    Json(Box<jsonschema::Validator>),
+}
+
+/// Everything compiled at start.
+pub struct Catalog {
+    pub standard: Standard,
+    pub profiles: Profiles,
+    schemas: HashMap<String, PartySchema>,
+    pub limits: Limits,
+}
+
+/// One message of an input, translated or not. A file may hold many (CSV, fixed-width, a
+/// JSON page); each gets its own outcome, so a bad record never hides the good ones.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Which record of the input, for messages: `line 4`, `/items/2`; empty for a
+    /// single-message input.
+    pub label: String,
+    pub message_type: Option<String>,
+    /// The translation, when the mapping produced one (it may still be invalid).
+    pub output: Option<Value>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Outcome {
+    pub fn is_valid(&self) -> bool {
+        !self.diagnostics.iter().any(|d| d.severity == crate::error::Severity::Error)
+    }
+
+    fn failed(label: String, diagnostic: Diagnostic) -> Outcome {
+        Outcome { label, message_type: None, output: None, diagnostics: vec![diagnostic] }
+    }
+}
+
+/// A decoded party input: one document, or many records.
+enum Decoded {
+    Xml(XmlDocument),
+    Json(Value),
+    Records(Vec<Record>),
+}
+
+impl Catalog {
+    pub fn load(assets: &Assets) -> Result<Catalog, Error> {
+        let standard = Standard::load(assets)?;
+        let profiles = Profiles::load(assets, &standard)?;
+        let mut schemas = HashMap::new();
+        for profile in profiles.iter() {
+            let Some(path) = &profile.schema else { continue };
+            let bytes = assets.read(path)?;
+            let schema = match profile.layout {
+                Layout::Xml { .. } => {
+                    PartySchema::Xsd(XsdSchema::compile(path, &bytes).map_err(|e| Error::asset(path, e))?)
+                }
+                _ => {
+                    let document: Value = serde_json::from_slice(&bytes).map_err(|e| Error::asset(path, e))?;
+                    let validator = jsonschema::options()
+                        .should_validate_formats(true)
+                        .build(&document)
+                        .map_err(|e| Error::asset(path, e))?;
+                    PartySchema::Json(Box::new(validator))
+                }
+            };
+            schemas.insert(profile.name.clone(), schema);
+        }
+        Ok(Catalog { standard, profiles, schemas, limits: Limits::default() })
+    }
+
+    pub fn profile(&self, name: &str) -> Result<&Profile, Error> {
+        self.profiles.get(name).ok_or_else(|| Error::ProfileUnknown(name.to_owned()))
+    }
+
+    fn decode(&self, profile: &Profile, bytes: &[u8]) -> Result<(Decoded, Vec<Outcome>), Diagnostic> {
+        match &profile.layout {
+            Layout::Xml { .. } => Ok((Decoded::Xml(xml::decode(bytes, self.limits.xml())?), Vec::new())),
+            Layout::Json { .. } => {
+                Ok((Decoded::Json(formats::json::decode(bytes, self.limits.max_message_bytes)?), Vec::new()))
+            }
+            Layout::Csv { delimiter, encoding, columns } => {
+                let (records, problems) =
+                    records::decode_csv(bytes, *delimiter, encoding, columns, self.limits.max_message_bytes)?;
+                Ok((
+                    Decoded::Records(records),
+                    problems.into_iter().map(|p| Outcome::failed(line_label(p.line), p)).collect(),
+                ))
+            }
+            Layout::Fixed(layout) => {
+                let (records, problems) = layout.decode(bytes, self.limits.max_message_bytes)?;
+                Ok((
+                    Decoded::Records(records),
+                    problems.into_iter().map(|p| Outcome::failed(line_label(p.line), p)).collect(),
+                ))
+            }
+        }
+    }
+
+    /// Translates a party input to canonical messages, each validated against the
+    /// standard. Problems are located in the party input, with the canonical pointer too.
+    pub fn to_canonical(&self, profile: &Profile, bytes: &[u8], source: &str, now: &str) -> Vec<Outcome> {
+        let (decoded, mut outcomes) = match self.decode(profile, bytes) {
+            Ok(decoded) => decoded,
+            Err(diagnostic) => return vec![Outcome::failed(String::new(), diagnostic)],
+        };
+        let digest = content_id(bytes);
+        match &decoded {
+            Decoded::Xml(document) => {
+                outcomes.push(self.translate_one(
+                    profile,
+                    Scope::Xml(document, document.root()),
+                    String::new(),
+                    source,
+                    now,
+                    &digest,
+                ));
+            }
+            Decoded::Json(value) => match &profile.layout {
+                Layout::Json { records: Some(pointer) } => match pointer.get(value) {
+                    Some(Value::Array(items)) => {
+                        for (index, item) in items.iter().enumerate() {
+                            let base = format!("{}/{index}", pointer.text);
+                            let id = format!("{digest}-{index}");
+                            outcomes.push(self.translate_one(
+                                profile,
+                                Scope::Json(item, &base),
+                                base.clone(),
+                                source,
+                                now,
+                                &id,
+                            ));
+                        }
+                    }
+                    _ => outcomes.push(Outcome::failed(
+                        String::new(),
+                        Diagnostic::error(
+                            ErrorCode::RequiredMissing,
+                            pointer.text.clone(),
+                            "the page has no array of records here",
+                        ),
+                    )),
+                },
+                _ => outcomes.push(self.translate_one(
+                    profile,
+                    Scope::Json(value, ""),
+                    String::new(),
+                    source,
+                    now,
+                    &digest,
+                )),
+            },
+            Decoded::Records(records) => {
+                for record in records {
+                    let id = format!("{digest}-{}", record.line);
+                    outcomes.push(self.translate_one(
+                        profile,
+                        Scope::Record(record),
+                        line_label(Some(record.line)),
+                        source,
+                        now,
+                        &id,
+                    ));
+                }
+            }
+        }
+        outcomes.sort_by_key(|outcome| label_order(&outcome.label));
+        outcomes
+    }
+
+    fn translate_one(
+        &self,
+        profile: &Profile,
+        scope: Scope<'_>,
+        label: String,
+        source: &str,
+        now: &str,
+        id: &str,
+    ) -> Outcome {
+        let Some(mapping) = apply::detect(profile, &scope) else {
+            return Outcome::failed(
+                label,
+                Diagnostic::error(
+                    ErrorCode::TypeUndetected,
+                    "",
+                    format!("matches no message type of profile {}", profile.name),
+                ),
+            );
+        };
+        let Some(message_type) = self.standard.message_type(&mapping.message_type) else {
+            return Outcome::failed(
+                label,
+                Diagnostic::error(ErrorCode::Internal, "", "the mapping names an unknown type"),
+            );
+        };
+        let context = Context { source, now, fallback_id: id };
+        let (message, mut diagnostics) = apply::to_canonical(message_type, mapping, scope, &context, None);
+        let validation = self.standard.validate(&message);
+        if !validation.diagnostics.is_empty() {
+            // Locating problems in the party message needs to know where each canonical field
+            // came from; that record is kept only on this, the failing, path.
+            let mut origins = Vec::new();
+            apply::to_canonical(message_type, mapping, scope, &context, Some(&mut origins));
+            diagnostics.extend(validation.diagnostics.into_iter().map(|d| relocate(d, &origins)));
+        }
+        Outcome { label, message_type: Some(mapping.message_type.clone()), output: Some(message), diagnostics }
+    }
+
+    /// Validates a party input against the party's own schema only.
+    pub fn validate_party(&self, profile: &Profile, bytes: &[u8]) -> Vec<Outcome> {
+        let (decoded, mut outcomes) = match self.decode(profile, bytes) {
+            Ok(decoded) => decoded,
+            Err(diagnostic) => return vec![Outcome::failed(String::new(), diagnostic)],
+        };
+        let schema = self.schemas.get(&profile.name);
+        match (&decoded, schema) {
+            (Decoded::Xml(document), Some(PartySchema::Xsd(xsd))) => outcomes.push(Outcome {
+                label: String::new(),
+                message_type: apply::detect(profile, &Scope::Xml(document, document.root()))
+                    .map(|m| m.message_type.clone()),
+                output: None,
+                diagnostics: xsd.validate(bytes, document),
+            }),
+            (Decoded::Json(value), Some(PartySchema::Json(validator))) => outcomes.push(Outcome {
+                label: String::new(),
+                message_type: apply::detect(profile, &Scope::Json(value, "")).map(|m| m.message_type.clone()),
+                output: None,
+                diagnostics: validator.iter_errors(value).flat_map(|e| crate::standard::diagnose(&e)).collect(),
+            }),
+            (Decoded::Records(records), Some(PartySchema::Json(validator))) => {
+                for record in records {
+                    let object: serde_json::Map<String, Value> = record
+                        .fields
+                        .iter()
+                        .zip(&record.values)
+                        .filter(|(_, value)| !value.trim().is_empty())
+                        .map(|(field, value)| (field.clone(), Value::String(value.trim().to_owned())))
+                        .collect();
+                    let object = Value::Object(object);
+                    let diagnostics = validator
+                        .iter_errors(&object)
+                        .flat_map(|e| crate::standard::diagnose(&e))
+                        .map(|d| locate_in_record(d, record))
+                        .collect();
+                    outcomes.push(Outcome {
+                        label: line_label(Some(record.line)),
+                        message_type: apply::detect(profile, &Scope::Record(record)).map(|m| m.message_type.clone()),
+                        output: None,
+                        diagnostics,
+                    });
+                }
+            }
+            (_, _) => outcomes.push(Outcome {
+                label: String::new(),
+                message_type: None,
+                output: None,
+                diagnostics: Vec::new(),
+            }),
+        }
+        outcomes.sort_by_key(|outcome| label_order(&outcome.label));
+        outcomes
+    }
+
+    /// Translates canonical messages to a party's format: one document per message for XML
+    /// and JSON profiles, one file of records for CSV and fixed-width. Each message is
+    /// validated against the standard first and the output against the party's schema.
+    pub fn from_canonical(&self, profile: &Profile, messages: &[Value]) -> (Vec<Vec<u8>>, Vec<Outcome>) {
+        let mut documents = Vec::new();
+        let mut rows = Vec::new();
+        let mut outcomes = Vec::new();
+        for (index, message) in messages.iter().enumerate() {
+            let label = if messages.len() > 1 { format!("/{index}") } else { String::new() };
+            let validation = self.standard.validate(message);
+            if !validation.is_valid() {
+                outcomes.push(Outcome {
+                    label,
+                    message_type: validation.message_type,
+                    output: None,
+                    diagnostics: validation.diagnostics,
+                });
+                continue;
+            }
+            let message_type = validation.message_type.unwrap_or_default();
+            let Some(mapping) = profile.writer_for(&message_type) else {
+                outcomes.push(Outcome {
+                    label,
+                    message_type: Some(message_type.clone()),
+                    output: None,
+                    diagnostics: vec![Diagnostic::error(
+                        ErrorCode::DirectionUnsupported,
+                        "/type",
+                        format!("profile {} does not write {message_type}", profile.name),
+                    )],
+                });
+                continue;
+            };
+            let (out, mut diagnostics) = apply::from_canonical(profile, mapping, message);
+            if diagnostics.is_empty() {
+                match self.encode(profile, out, &mut rows) {
+                    Ok(Some(bytes)) => {
+                        diagnostics.extend(self.check_party_output(profile, &bytes));
+                        documents.push(bytes);
+                    }
+                    Ok(None) => {}
+                    Err(diagnostic) => diagnostics.push(diagnostic),
+                }
+            }
+            outcomes.push(Outcome { label, message_type: Some(message_type), output: None, diagnostics });
+        }
+        if !rows.is_empty() {
+            match self.encode_records(profile, &rows) {
+                Ok(bytes) => documents.push(bytes),
+                Err(diagnostic) => outcomes.push(Outcome::failed(String::new(), diagnostic)),
+            }
+        }
+        (documents, outcomes)
+    }
+
+    /// Encodes one output: a document for XML and JSON, or a row kept for the file.
+    fn encode(
+        &self,
+        profile: &Profile,
+        out: PartyOut,
+        rows: &mut Vec<Vec<String>>,
+    ) -> Result<Option<Vec<u8>>, Diagnostic> {
+        match out {
+            PartyOut::Xml(xml) => xml.encode(&profile.namespaces).map(Some),
+            PartyOut::Json(value) => serde_json::to_vec_pretty(&value)
+                .map(Some)
+                .map_err(|e| Diagnostic::error(ErrorCode::Internal, "", e.to_string())),
+            PartyOut::Record(values) => {
+                if let Layout::Fixed(layout) = &profile.layout {
+                    layout.encode_line(&values)?;
+                }
+                rows.push(values);
+                Ok(None)
+            }
+        }
+    }
+
+    fn encode_records(&self, profile: &Profile, rows: &[Vec<String>]) -> Result<Vec<u8>, Diagnostic> {
+        match &profile.layout {
+            Layout::Csv { delimiter, encoding, columns } => records::encode_csv(rows, *delimiter, encoding, columns),
+            Layout::Fixed(layout) => {
+                let mut text = String::new();
+                for row in rows {
+                    text.push_str(&layout.encode_line(row)?);
+                    text.push_str("\r\n");
+                }
+                records::encode_text(&text, &layout.encoding)
+            }
+            _ => Err(Diagnostic::error(ErrorCode::Internal, "", "records for a profile that is not made of records")),
+        }
+    }
+
+    /// What raccordo wrote must pass the party's own schema: a failure is a mapping bug,
+    /// reported with the party's location.
+    fn check_party_output(&self, profile: &Profile, bytes: &[u8]) -> Vec<Diagnostic> {
+        match self.schemas.get(&profile.name) {
+            Some(PartySchema::Xsd(xsd)) => match xml::decode(bytes, self.limits.xml()) {
+                Ok(document) => xsd.validate(bytes, &document),
+                Err(diagnostic) => vec![diagnostic],
+            },
+            Some(PartySchema::Json(validator)) => match serde_json::from_slice::<Value>(bytes) {
+                Ok(value) => validator.iter_errors(&value).flat_map(|e| crate::standard::diagnose(&e)).collect(),
+                Err(error) => vec![Diagnostic::error(ErrorCode::Internal, "", error.to_string())],
+            },
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Puts a canonical diagnostic where its field came from in the party message: the origin
+/// whose canonical pointer is the longest prefix of the diagnostic's.
+fn relocate(mut diagnostic: Diagnostic, origins: &[Origin]) -> Diagnostic {
+    let canonical = diagnostic.path.clone();
+    let best = origins
+        .iter()
+        .filter(|origin| {
+            canonical == origin.canonical
+                || (canonical.starts_with(&origin.canonical) && canonical[origin.canonical.len()..].starts_with('/'))
+        })
+        .max_by_key(|origin| origin.canonical.len());
+    match best {
+        Some(origin) => {
+            diagnostic.path = origin.path.clone();
+            diagnostic.line = origin.line;
+            diagnostic.column = origin.column;
+        }
+        // A field the party message lacks (a required one) has no place in it.
+        None => diagnostic.path = String::new(),
+    }
+    diagnostic.canonical_path = Some(canonical);
+    diagnostic
+}
+
+fn locate_in_record(mut diagnostic: Diagnostic, record: &Record) -> Diagnostic {
+    let column = diagnostic.path.trim_start_matches('/').to_owned();
+    let index = record.fields.iter().position(|field| *field == column);
+    let located = match index {
+        Some(index) => record.locate(index, diagnostic.code, diagnostic.message.clone()),
+        None => Diagnostic { line: Some(record.line), ..diagnostic.clone() },
+    };
+    diagnostic.path = located.path;
+    diagnostic.line = located.line;
+    diagnostic.column = located.column;
+    diagnostic
+}
+
+fn line_label(line: Option<u64>) -> String {
+    line.map_or_else(String::new, |line| format!("line {line}"))
+}
+
+/// Sorts outcomes by input position: lines numerically, then JSON item pointers.
+fn label_order(label: &str) -> (u64, String) {
+    match label.strip_prefix("line ").and_then(|n| n.parse().ok()) {
+        Some(line) => (line, String::new()),
+        None => (0, label.to_owned()),
+    }
+}
+
+/// A short, stable id derived from the input bytes, so translating the same party message
+/// twice gives the same envelope id (and a resend is recognised as one).
+fn content_id(bytes: &[u8]) -> String {
+    // FNV-1a 64: not cryptographic, only stable and well spread; ids are scoped per source.
+    let hash = bytes
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, &byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+    format!("raccordo-{hash:016x}")
 }

@@ -12,6 +12,7 @@ pub mod cli;
 pub mod error;
 pub mod formats;
 pub mod ingest;
+pub mod mapping;
 pub mod report;
 pub mod simulate;
 pub mod standard;

@@ -33,6 +33,8 @@ pub struct WireDiagnostic {
     pub line: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<u64>,
+    #[serde(rename = "canonicalPath", skip_serializing_if = "Option::is_none")]
+    pub canonical_path: Option<String>,
     pub message: String,
 }
 
@@ -45,6 +47,7 @@ impl From<&Diagnostic> for WireDiagnostic {
             path: diagnostic.path.clone(),
             line: diagnostic.line,
             column: diagnostic.column,
+            canonical_path: diagnostic.canonical_path.clone(),
             message: diagnostic.message.clone(),
         }
     }
@@ -72,8 +75,13 @@ impl Report {
             for error in &file.errors {
                 let path = if error.path.is_empty() { "/" } else { &error.path };
                 out.push_str(&format!("  {} {} at {path}", error.code, error.name));
-                if let (Some(line), Some(column)) = (error.line, error.column) {
-                    out.push_str(&format!(" (line {line}, column {column})"));
+                match (error.line, error.column) {
+                    (Some(line), Some(column)) => out.push_str(&format!(" (line {line}, column {column})")),
+                    (Some(line), None) => out.push_str(&format!(" (line {line})")),
+                    _ => {}
+                }
+                if let Some(canonical) = &error.canonical_path {
+                    out.push_str(&format!(" [canonical {canonical}]"));
                 }
                 out.push_str(&format!(": {}\n", error.message));
             }

@@ -2,7 +2,9 @@
 //! nothing of mappings or of the standard, and never panic on input.
 
 pub mod json;
+pub mod records;
 pub mod xml;
+pub mod xsd;
 
 use std::io::Read;
 use std::path::Path;

@@ -418,6 +418,140 @@ fn predefined_entity(name: &str) -> Option<char> {
     }
 }
 
+/// An XML document being written: elements in creation order, which is the order they
+/// are written in. Writers add elements in the order their schema's sequences require.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmlOut {
+    elements: Vec<OutElement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OutElement {
+    namespace: Option<String>,
+    name: String,
+    attributes: Vec<(String, String)>,
+    children: Vec<ElementId>,
+    text: Option<String>,
+}
+
+impl XmlOut {
+    pub fn new(namespace: Option<&str>, name: &str) -> Self {
+        XmlOut { elements: vec![OutElement::new(namespace, name)] }
+    }
+
+    pub fn root(&self) -> ElementId {
+        0
+    }
+
+    /// The first child with this name, created if there is none.
+    pub fn child(&mut self, parent: ElementId, namespace: Option<&str>, name: &str) -> ElementId {
+        let existing =
+            self.elements[parent].children.iter().copied().find(|&child| {
+                self.elements[child].name == name && self.elements[child].namespace.as_deref() == namespace
+            });
+        existing.unwrap_or_else(|| self.append(parent, namespace, name))
+    }
+
+    /// A new child, after the existing ones.
+    pub fn append(&mut self, parent: ElementId, namespace: Option<&str>, name: &str) -> ElementId {
+        let id = self.elements.len();
+        self.elements.push(OutElement::new(namespace, name));
+        self.elements[parent].children.push(id);
+        id
+    }
+
+    pub fn set_attribute(&mut self, element: ElementId, name: &str, value: String) {
+        let attributes = &mut self.elements[element].attributes;
+        match attributes.iter_mut().find(|(existing, _)| existing == name) {
+            Some(slot) => slot.1 = value,
+            None => attributes.push((name.to_owned(), value)),
+        }
+    }
+
+    pub fn set_text(&mut self, element: ElementId, text: String) {
+        self.elements[element].text = Some(text);
+    }
+
+    /// Writes the document as UTF-8 with two-space indentation, declaring `namespaces`
+    /// (prefix, URI) on the root. An element in a namespace without a prefix is an
+    /// internal error: profiles declare every namespace they write.
+    pub fn encode(&self, namespaces: &[(String, String)]) -> Result<Vec<u8>, Diagnostic> {
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        self.write_element(0, 0, namespaces, &mut out)?;
+        Ok(out.into_bytes())
+    }
+
+    fn write_element(
+        &self,
+        id: ElementId,
+        depth: usize,
+        namespaces: &[(String, String)],
+        out: &mut String,
+    ) -> Result<(), Diagnostic> {
+        let element = &self.elements[id];
+        let name = match &element.namespace {
+            Some(uri) => {
+                let prefix =
+                    namespaces.iter().find(|(_, known)| known == uri).map(|(prefix, _)| prefix).ok_or_else(|| {
+                        Diagnostic::error(
+                            ErrorCode::Internal,
+                            "",
+                            format!("no prefix is declared for the namespace {uri}"),
+                        )
+                    })?;
+                format!("{prefix}:{}", element.name)
+            }
+            None => element.name.clone(),
+        };
+        let indent = "  ".repeat(depth);
+        out.push_str(&indent);
+        out.push('<');
+        out.push_str(&name);
+        if depth == 0 {
+            for (prefix, uri) in namespaces {
+                out.push_str(&format!(" xmlns:{prefix}=\"{}\"", quick_xml::escape::escape(uri.as_str())));
+            }
+        }
+        for (attribute, value) in &element.attributes {
+            out.push_str(&format!(" {attribute}=\"{}\"", quick_xml::escape::escape(value.as_str())));
+        }
+        match (&element.text, element.children.is_empty()) {
+            (None, true) => out.push_str("/>\n"),
+            (Some(text), true) => {
+                out.push('>');
+                out.push_str(&quick_xml::escape::escape(text.as_str()));
+                out.push_str(&format!("</{name}>\n"));
+            }
+            (text, false) => {
+                out.push_str(">\n");
+                if let Some(text) = text {
+                    out.push_str(&indent);
+                    out.push_str("  ");
+                    out.push_str(&quick_xml::escape::escape(text.as_str()));
+                    out.push('\n');
+                }
+                for &child in &element.children {
+                    self.write_element(child, depth + 1, namespaces, out)?;
+                }
+                out.push_str(&format!("{indent}</{name}>\n"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl OutElement {
+    fn new(namespace: Option<&str>, name: &str) -> Self {
+        OutElement {
+            namespace: namespace.map(str::to_owned),
+            name: name.to_owned(),
+            attributes: Vec::new(),
+            children: Vec::new(),
+            text: None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,6 +587,36 @@ mod tests {
         assert_eq!(document.element(names[0]).line, 4);
         assert_eq!(document.path(names[1]), "/inputUniLav/Lavoratore/nome[2]");
         assert_eq!(document.children(worker, None, "nome").count(), 0, "namespaces are part of names");
+    }
+
+    #[test]
+    fn written_documents_decode_back() {
+        let ns = "http://servizi.lavoro.gov.it/unilav";
+        let mut out = XmlOut::new(Some(ns), "inputUniLav");
+        let worker = out.child(out.root(), Some(ns), "Lavoratore");
+        out.set_attribute(worker, "codiceFiscale", "RSSMRA80A01H501U".into());
+        let name = out.child(worker, Some(ns), "nome");
+        out.set_text(name, "Mario & <Co>".into());
+        assert_eq!(out.child(worker, Some(ns), "nome"), name);
+        let second = out.append(worker, Some(ns), "nome");
+        out.set_text(second, "Luigi".into());
+        let bytes = out.encode(&[("co".into(), ns.into())]).unwrap();
+        expect_test::expect![[r#"
+            <?xml version="1.0" encoding="UTF-8"?>
+            <co:inputUniLav xmlns:co="http://servizi.lavoro.gov.it/unilav">
+              <co:Lavoratore codiceFiscale="RSSMRA80A01H501U">
+                <co:nome>Mario &amp; &lt;Co&gt;</co:nome>
+                <co:nome>Luigi</co:nome>
+              </co:Lavoratore>
+            </co:inputUniLav>
+        "#]]
+        .assert_eq(std::str::from_utf8(&bytes).unwrap());
+        let document = decode_ok(&bytes);
+        let worker = document.children(0, Some(ns), "Lavoratore").next().unwrap();
+        let names: Vec<&str> =
+            document.children(worker, Some(ns), "nome").map(|n| document.element(n).text.as_str()).collect();
+        assert_eq!(names, ["Mario & <Co>", "Luigi"]);
+        assert_eq!(out.encode(&[]).unwrap_err().code, ErrorCode::Internal);
     }
 
     #[test]

@@ -62,6 +62,15 @@ pub struct Standard {
     types: BTreeMap<String, MessageType>,
     by_type_id: HashMap<String, String>,
     tables: Arc<CodeTables>,
+    /// Every schema document by `$id`, to answer [`Standard::field_kind`].
+    documents: HashMap<String, Value>,
+}
+
+/// What a field of the standard is, as far as a mapping needs to know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Array,
+    Other,
 }
 
 impl Standard {
@@ -79,9 +88,9 @@ impl Standard {
                 .to_owned();
             documents.push((path, id, schema));
         }
-        let retriever =
-            Embedded { by_id: documents.iter().map(|(_, id, schema)| (id.clone(), schema.clone())).collect() };
-        let retriever = Arc::new(retriever);
+        let by_id: HashMap<String, Value> =
+            documents.iter().map(|(_, id, schema)| (id.clone(), schema.clone())).collect();
+        let retriever = Arc::new(Embedded { by_id: by_id.clone() });
         let mut types = BTreeMap::new();
         for (path, id, schema) in documents {
             let Some(type_id) = schema.pointer("/properties/type/const").and_then(Value::as_str) else {
@@ -111,7 +120,66 @@ impl Standard {
             return Err(Error::asset(SCHEMA_FOLDER, "no message type schema found"));
         }
         let by_type_id = types.values().map(|t| (t.type_id.clone(), t.name.clone())).collect();
-        Ok(Standard { types, by_type_id, tables })
+        Ok(Standard { types, by_type_id, tables, documents: by_id })
+    }
+
+    /// Whether `pointer` names a field that messages of `type_name` may carry, and whether
+    /// it is an array. Array items are addressed by a numeric segment or `-`. Mapping files
+    /// are checked with this at load, so a typo fails at start, not per message.
+    pub fn field_kind(&self, type_name: &str, pointer: &str) -> Option<FieldKind> {
+        let message_type = self.message_type(type_name)?;
+        let segments: Vec<&str> =
+            if pointer.is_empty() { Vec::new() } else { pointer.strip_prefix('/')?.split('/').collect() };
+        self.walk(&message_type.schema_id, &message_type.schema, &segments, 0)
+    }
+
+    fn walk(&self, base: &str, schema: &Value, segments: &[&str], depth: usize) -> Option<FieldKind> {
+        // Schemas are finite but may refer to each other; a depth bound keeps a cyclic
+        // reference from looping.
+        if depth > 64 {
+            return None;
+        }
+        // `"name": false` beside an allOf forbids what the allOf would allow.
+        if let Some(first) = segments.first() {
+            if schema.get("properties").and_then(|p| p.get(*first)).is_some_and(|p| p == &Value::Bool(false)) {
+                return None;
+            }
+        }
+        if let Some(reference) = schema.get("$ref").and_then(Value::as_str) {
+            let (file, fragment) = reference.split_once('#').unwrap_or((reference, ""));
+            let (target_base, document) = if file.is_empty() {
+                (base.to_owned(), self.documents.get(base)?)
+            } else {
+                let directory = &base[..base.rfind('/').map_or(0, |i| i + 1)];
+                let id = format!("{directory}{file}");
+                let document = self.documents.get(&id)?;
+                (id, document)
+            };
+            let target = document.pointer(fragment)?;
+            if let Some(found) = self.walk(&target_base, target, segments, depth + 1) {
+                return Some(found);
+            }
+        }
+        for combinator in ["allOf", "anyOf", "oneOf"] {
+            for part in schema.get(combinator).and_then(Value::as_array).into_iter().flatten() {
+                if let Some(found) = self.walk(base, part, segments, depth + 1) {
+                    return Some(found);
+                }
+            }
+        }
+        let Some((first, rest)) = segments.split_first() else {
+            let is_array = schema.get("type").and_then(Value::as_str) == Some("array") || schema.get("items").is_some();
+            return Some(if is_array { FieldKind::Array } else { FieldKind::Other });
+        };
+        let is_index = *first == "-" || first.chars().all(|c| c.is_ascii_digit());
+        if is_index {
+            if let Some(items) = schema.get("items") {
+                return self.walk(base, items, rest, depth + 1);
+            }
+        }
+        let name = first.replace("~1", "/").replace("~0", "~");
+        let property = schema.get("properties").and_then(|p| p.get(&name)).filter(|p| !p.is_boolean())?;
+        self.walk(base, property, rest, depth + 1)
     }
 
     /// The message types, by short name.
@@ -182,7 +250,7 @@ pub fn short_name(type_id: &str) -> Option<&str> {
 
 /// Turns one jsonschema error into diagnostics with our codes and messages. Messages name
 /// what the schema expected, never the value found: a value may be a codice fiscale.
-fn diagnose(error: &ValidationError<'_>) -> Vec<Diagnostic> {
+pub fn diagnose(error: &ValidationError<'_>) -> Vec<Diagnostic> {
     let path = error.instance_path().as_str().to_owned();
     let one = |code: ErrorCode, message: String| vec![Diagnostic::error(code, path.clone(), message)];
     match error.kind() {
@@ -308,5 +376,25 @@ impl Retrieve for SharedRetriever {
             .get(key)
             .cloned()
             .ok_or_else(|| format!("{key} is not a schema of the standard (references are never fetched)").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_kinds_follow_refs_all_of_and_items() {
+        let standard = Standard::load(&Assets::Embedded).unwrap();
+        let kind = |t: &str, p: &str| standard.field_kind(t, p);
+        assert_eq!(kind("worker.registered", "/data/person/codiceFiscale"), Some(FieldKind::Other));
+        assert_eq!(kind("worker.registered", "/data/experiences"), Some(FieldKind::Array));
+        assert_eq!(kind("worker.registered", "/data/experiences/0/role"), Some(FieldKind::Other));
+        assert_eq!(kind("worker.registered", "/data/experiences/-/conditionsCared"), Some(FieldKind::Array));
+        assert_eq!(kind("employment.started", "/data/contract/pay/amount"), Some(FieldKind::Other));
+        assert_eq!(kind("employment.started", "/id"), Some(FieldKind::Other));
+        assert_eq!(kind("employment.started", "/data/worker/nickname"), None);
+        assert_eq!(kind("worker.registered", "/data/changed"), None, "forbidden with false");
+        assert_eq!(kind("no.such.type", "/data"), None);
     }
 }

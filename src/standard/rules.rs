@@ -193,9 +193,9 @@ impl Rules {
                 }
             }
             Rule::WeeklyHours { hours, live_in } => {
-                let hours_value = instance.pointer(hours).and_then(Value::as_f64);
-                let live_in_value = instance.pointer(live_in).and_then(Value::as_bool);
-                if let (Some(hours_value), Some(live_in_value)) = (hours_value, live_in_value) {
+                // Without the live-in flag (the CO does not carry it) the looser limit applies.
+                let live_in_value = instance.pointer(live_in).and_then(Value::as_bool).unwrap_or(true);
+                if let Some(hours_value) = instance.pointer(hours).and_then(Value::as_f64) {
                     let limit = if live_in_value { LIVE_IN_MAX_WEEKLY_HOURS } else { NOT_LIVE_IN_MAX_WEEKLY_HOURS };
                     if hours_value > limit {
                         let who = if live_in_value { "a live-in worker" } else { "a worker who does not live in" };
@@ -331,7 +331,9 @@ mod tests {
         check(rules.clone(), json!({"h": 54, "l": true}), &[]);
         check(rules.clone(), json!({"h": 54.5, "l": true}), &[(ErrorCode::WeeklyHoursOverLimit, "/h")]);
         check(rules.clone(), json!({"h": 40, "l": false}), &[]);
-        check(rules, json!({"h": 41, "l": false}), &[(ErrorCode::WeeklyHoursOverLimit, "/h")]);
+        check(rules.clone(), json!({"h": 41, "l": false}), &[(ErrorCode::WeeklyHoursOverLimit, "/h")]);
+        check(rules.clone(), json!({"h": 54}), &[]);
+        check(rules, json!({"h": 55}), &[(ErrorCode::WeeklyHoursOverLimit, "/h")]);
     }
 
     #[test]

@@ -1,0 +1,227 @@
+//! XML Schema (XSD) validation of party documents with libxml2, the reference validator
+//! most Italian PA systems themselves use, through the `libxml` crate.
+//!
+//! A pure-Rust XSD validator mature enough for the real CO, SAP and SIUSS schemas does not
+//! exist; libxml2 is on every Debian machine. Its contexts are not `Send`, so each thread
+//! compiles a schema once, on first use, and keeps it (`thread_local`); `XsdSchema::compile`
+//! compiles it once at load as well so a broken XSD fails at start.
+//! Documents reach libxml2 only after `xml::decode` accepted them, so DOCTYPEs, external
+//! entities and oversized inputs never get that far.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use libxml::parser::{Parser, ParserOptions};
+use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
+
+use super::xml::XmlDocument;
+use crate::error::{Diagnostic, ErrorCode};
+
+/// A compiled-on-demand XSD, shareable between threads.
+#[derive(Debug, Clone)]
+pub struct XsdSchema {
+    key: String,
+    source: Arc<[u8]>,
+}
+
+thread_local! {
+    static CONTEXTS: RefCell<HashMap<String, SchemaValidationContext>> = RefCell::new(HashMap::new());
+}
+
+impl XsdSchema {
+    /// Compiles the XSD once to check it; `key` names it in messages and caches.
+    pub fn compile(key: &str, source: &[u8]) -> Result<XsdSchema, String> {
+        let schema = XsdSchema { key: key.to_owned(), source: Arc::from(source) };
+        schema.with_context(|_| ())?;
+        Ok(schema)
+    }
+
+    fn with_context<T>(&self, work: impl FnOnce(&mut SchemaValidationContext) -> T) -> Result<T, String> {
+        CONTEXTS.with(|contexts| {
+            let mut contexts = contexts.borrow_mut();
+            if !contexts.contains_key(&self.key) {
+                let mut parser = SchemaParserContext::from_buffer(&self.source);
+                let context = SchemaValidationContext::from_parser(&mut parser).map_err(|errors| {
+                    let reasons: Vec<String> = errors.into_iter().filter_map(|e| e.message).collect();
+                    format!("{}: the XSD does not compile: {}", self.key, reasons.join("; "))
+                })?;
+                contexts.insert(self.key.clone(), context);
+            }
+            let context = contexts.get_mut(&self.key).ok_or_else(|| format!("{}: no context", self.key))?;
+            Ok(work(context))
+        })
+    }
+
+    /// Validates a document that `xml::decode` produced as `decoded` from `bytes`. Each
+    /// problem is located by element path (from the line libxml2 reports) and line.
+    pub fn validate(&self, bytes: &[u8], decoded: &XmlDocument) -> Vec<Diagnostic> {
+        let options = ParserOptions { recover: false, no_net: true, no_def_dtd: true, ..ParserOptions::default() };
+        let document = match Parser::default().parse_string_with_options(bytes, options) {
+            Ok(document) => document,
+            Err(error) => {
+                return vec![Diagnostic::error(
+                    ErrorCode::XmlSyntax,
+                    "",
+                    format!("libxml2 could not parse the document: {error:?}"),
+                )]
+            }
+        };
+        let outcome = self.with_context(|context| context.validate_document(&document));
+        match outcome {
+            Ok(Ok(())) => Vec::new(),
+            Ok(Err(errors)) => errors
+                .into_iter()
+                .map(|error| {
+                    let message = error.message.unwrap_or_default();
+                    let line = error.line.and_then(|l| u64::try_from(l).ok());
+                    diagnose(&message, line, decoded)
+                })
+                .collect(),
+            Err(reason) => vec![Diagnostic::error(ErrorCode::Internal, "", reason)],
+        }
+    }
+}
+
+/// Turns one libxml2 message into a diagnostic. Messages naming a value are rewritten:
+/// libxml2 quotes the offending value, and a value may be a codice fiscale.
+fn diagnose(message: &str, line: Option<u64>, decoded: &XmlDocument) -> Diagnostic {
+    let message = message.trim();
+    let element = quoted_after(message, "Element '").map(strip_namespace);
+    let attribute = quoted_after(message, "attribute '");
+    let path = locate(decoded, line, element.as_deref(), attribute.as_deref());
+    let (code, text) = if message.contains("[facet '") || message.contains("is not a valid value") {
+        let facet = quoted_after(message, "[facet '");
+        let text = match facet {
+            Some(facet) => format!("the value breaks the XSD facet {facet}"),
+            None => "the value is not valid for its XSD type".to_owned(),
+        };
+        (ErrorCode::XsdValue, text)
+    } else if attribute.is_some() || message.contains("The attribute") {
+        (ErrorCode::XsdAttribute, readable(message))
+    } else if message.contains("not expected")
+        || message.contains("Missing child")
+        || message.contains("is not allowed")
+        || message.contains("No matching global")
+        || message.contains("Character content")
+    {
+        (ErrorCode::XsdStructure, readable(message))
+    } else {
+        (ErrorCode::XsdViolation, readable(message))
+    };
+    let mut diagnostic = Diagnostic::error(code, path, text);
+    diagnostic.line = line;
+    diagnostic
+}
+
+/// The text between `prefix` and the next `'`.
+fn quoted_after(message: &str, prefix: &str) -> Option<String> {
+    let start = message.find(prefix)? + prefix.len();
+    let rest = &message[start..];
+    rest.find('\'').map(|end| rest[..end].to_owned())
+}
+
+fn strip_namespace(name: String) -> String {
+    match name.rfind('}') {
+        Some(index) => name[index + 1..].to_owned(),
+        None => name,
+    }
+}
+
+/// A libxml2 message without namespace URIs in braces, which make names unreadable.
+fn readable(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut in_braces = false;
+    for character in message.chars() {
+        match character {
+            '{' => in_braces = true,
+            '}' => in_braces = false,
+            _ if !in_braces => out.push(character),
+            _ => {}
+        }
+    }
+    out.trim_end_matches('.').to_owned()
+}
+
+/// The path of the element named `element` that starts on `line` (the last one there,
+/// since libxml2 reports an element at its start tag), with `/@attribute` when given.
+fn locate(decoded: &XmlDocument, line: Option<u64>, element: Option<&str>, attribute: Option<&str>) -> String {
+    let found = (0..decoded.len())
+        .rev()
+        .find(|&id| {
+            Some(decoded.element(id).line) == line && element.is_none_or(|name| decoded.element(id).name == name)
+        })
+        .or_else(|| (0..decoded.len()).rev().find(|&id| Some(decoded.element(id).line) <= line));
+    let mut path = found.map(|id| decoded.path(id)).unwrap_or_default();
+    if let Some(attribute) = attribute {
+        path.push_str("/@");
+        path.push_str(attribute);
+    }
+    path
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::xml::{decode, XmlLimits};
+
+    const XSD: &str = r#"<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t" xmlns="urn:t" elementFormDefault="qualified">
+  <xs:element name="person">
+    <xs:complexType>
+      <xs:sequence>
+        <xs:element name="name" type="xs:string"/>
+        <xs:element name="cf">
+          <xs:simpleType><xs:restriction base="xs:string"><xs:pattern value="[A-Z]{6}[0-9]{2}[A-Z][0-9]{2}[A-Z][0-9]{3}[A-Z]"/></xs:restriction></xs:simpleType>
+        </xs:element>
+      </xs:sequence>
+      <xs:attribute name="id" type="xs:string" use="required"/>
+    </xs:complexType>
+  </xs:element>
+</xs:schema>"#;
+
+    fn check(document: &str, expect: &[(ErrorCode, &str)]) {
+        let schema = XsdSchema::compile("test.xsd", XSD.as_bytes()).unwrap();
+        let decoded = decode(document.as_bytes(), XmlLimits::default()).unwrap();
+        let found: Vec<(ErrorCode, String)> =
+            schema.validate(document.as_bytes(), &decoded).into_iter().map(|d| (d.code, d.path)).collect();
+        let expect: Vec<(ErrorCode, String)> = expect.iter().map(|(c, p)| (*c, p.to_string())).collect();
+        assert_eq!(found, expect);
+    }
+
+    #[test]
+    fn valid_and_invalid_documents() {
+        check(r#"<person xmlns="urn:t" id="1"><name>A</name><cf>RSSMRA80A01H501U</cf></person>"#, &[]);
+        check(
+            "<person xmlns=\"urn:t\" id=\"1\">\n<name>A</name>\n<cf>rssmra80a01h501u</cf>\n</person>",
+            &[(ErrorCode::XsdValue, "/person/cf")],
+        );
+        check(
+            "<person xmlns=\"urn:t\">\n<name>A</name>\n<cf>RSSMRA80A01H501U</cf></person>",
+            &[(ErrorCode::XsdAttribute, "/person/@id")],
+        );
+        check(
+            "<person xmlns=\"urn:t\" id=\"1\">\n<cf>RSSMRA80A01H501U</cf>\n</person>",
+            &[(ErrorCode::XsdStructure, "/person/cf")],
+        );
+    }
+
+    #[test]
+    fn messages_never_quote_values() {
+        let schema = XsdSchema::compile("test.xsd", XSD.as_bytes()).unwrap();
+        let document = r#"<person xmlns="urn:t" id="1"><name>A</name><cf>SECRETVALUE1234X</cf></person>"#;
+        let decoded = decode(document.as_bytes(), XmlLimits::default()).unwrap();
+        let diagnostics = schema.validate(document.as_bytes(), &decoded);
+        assert!(!diagnostics.is_empty());
+        assert!(diagnostics.iter().all(|d| !d.message.contains("SECRETVALUE")), "{diagnostics:?}");
+    }
+
+    #[test]
+    fn a_broken_xsd_fails_to_compile() {
+        assert!(XsdSchema::compile(
+            "broken.xsd",
+            b"<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'><xs:element/></xs:schema>"
+        )
+        .is_err());
+    }
+}

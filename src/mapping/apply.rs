@@ -1,0 +1,481 @@
+//! Applying a compiled mapping: a party document to a canonical message (`to_canonical`)
+//! and back (`from_canonical`). Pure functions: no I/O, no clock (the caller passes "now").
+
+use serde_json::{json, Value};
+
+use super::compile::{Condition, Conversion, DatePart, DatePattern, Layout, Profile, Rule, Side, Test, TypeMapping};
+use super::path::{Found, OutScope, PartyOut, PartyPath, Pointer, Scope};
+use super::spec::{Transform, ValueKind};
+use crate::error::{Diagnostic, ErrorCode};
+use crate::formats::xml::XmlOut;
+use crate::standard::MessageType;
+
+/// What a mapping can't read from the party message itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// The sending party's URN, the envelope `source` unless the mapping sets it.
+    pub source: &'a str,
+    /// RFC 3339 instant used as `time` unless the mapping sets it.
+    pub now: &'a str,
+    /// The envelope `id` unless the mapping sets it (the caller derives it from the bytes,
+    /// so the same party message always gets the same id).
+    pub fallback_id: &'a str,
+}
+
+/// Where a canonical field came from in the party message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub canonical: String,
+    pub path: String,
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+}
+
+/// The first type mapping whose `detect` holds for this party message.
+pub fn detect<'p>(profile: &'p Profile, scope: &Scope<'_>) -> Option<&'p TypeMapping> {
+    let mut candidates = profile.types.iter().filter(|mapping| mapping.to_canonical);
+    candidates.find(|mapping| match &mapping.detect {
+        Some(condition) => party_condition_holds(condition, scope).unwrap_or(true),
+        None => true,
+    })
+}
+
+/// Maps a party message to canonical. Conversion problems are diagnostics located in the
+/// party message; `origins`, when given, records where each canonical field came from so
+/// that later validation errors can be located in the party message too.
+pub fn to_canonical(
+    message_type: &MessageType,
+    mapping: &TypeMapping,
+    scope: Scope<'_>,
+    context: &Context<'_>,
+    mut origins: Option<&mut Vec<Origin>>,
+) -> (Value, Vec<Diagnostic>) {
+    let mut message = json!({});
+    let mut diagnostics = Vec::new();
+    let root = Pointer::parse("").unwrap_or_else(|_| unreachable_pointer());
+    rules_to_canonical(&mapping.rules, scope, &root, &mut message, &mut diagnostics, &mut origins);
+    let defaults = [
+        ("specversion", json!("1.0")),
+        ("id", json!(context.fallback_id)),
+        ("source", json!(context.source)),
+        ("type", json!(message_type.type_id)),
+        ("time", json!(context.now)),
+        ("dataschema", json!(message_type.schema_id)),
+        ("datacontenttype", json!("application/json")),
+        ("data", json!({})),
+    ];
+    if let Value::Object(map) = &mut message {
+        for (key, value) in defaults {
+            map.entry(key).or_insert(value);
+        }
+    }
+    (message, diagnostics)
+}
+
+/// The empty pointer; parsing it can't fail, this only satisfies the types.
+fn unreachable_pointer() -> Pointer {
+    Pointer::parse("").unwrap_or_else(|_| unreachable_pointer())
+}
+
+fn rules_to_canonical(
+    rules: &[Rule],
+    scope: Scope<'_>,
+    base: &Pointer,
+    message: &mut Value,
+    diagnostics: &mut Vec<Diagnostic>,
+    origins: &mut Option<&mut Vec<Origin>>,
+) {
+    for rule in rules {
+        match rule {
+            Rule::Field(field) => {
+                if !field.to_canonical || !condition_holds(field.when.as_ref(), &scope, message) {
+                    continue;
+                }
+                let Some(canonical) = &field.canonical else { continue };
+                let target = base.join(canonical);
+                let (value, found) = if field.party.is_empty() {
+                    match &field.constant {
+                        Some(constant) => (constant.clone(), None),
+                        None => continue,
+                    }
+                } else {
+                    let mut parts = Vec::new();
+                    let mut first: Option<Found<'_>> = None;
+                    for path in &field.party {
+                        if let Some(found) = scope.read(path) {
+                            let text = clean(&found.text, &field.conversion.transforms);
+                            if !text.is_empty() {
+                                parts.push(text);
+                                if first.is_none() {
+                                    first = Some(found);
+                                }
+                            }
+                        }
+                    }
+                    let Some(found) = first else { continue };
+                    let text = parts.join(&field.separator);
+                    match read_value(&field.conversion, &text) {
+                        Ok(value) => (value, Some(found)),
+                        Err((code, message)) => {
+                            diagnostics.push(found.diagnostic(code, message));
+                            continue;
+                        }
+                    }
+                };
+                if let (Some(origins), Some(found)) = (origins.as_deref_mut(), &found) {
+                    let located = found.diagnostic(ErrorCode::Internal, "");
+                    origins.push(Origin {
+                        canonical: target.text.clone(),
+                        path: located.path,
+                        line: located.line,
+                        column: located.column,
+                    });
+                }
+                if !target.set(message, value) {
+                    diagnostics.push(Diagnostic::error(
+                        ErrorCode::Internal,
+                        target.text.clone(),
+                        "the mapping writes a field inside a value that is not an object",
+                    ));
+                }
+            }
+            Rule::Each(each) => {
+                if !each.to_canonical || !condition_holds(each.when.as_ref(), &scope, message) {
+                    continue;
+                }
+                let items = scope.each(&each.party);
+                if items.is_empty() {
+                    continue;
+                }
+                let array = base.join(&each.canonical);
+                for item in &items {
+                    let Some(item_pointer) = array.push_object(message).and_then(|text| Pointer::parse(&text).ok())
+                    else {
+                        diagnostics.push(Diagnostic::error(
+                            ErrorCode::Internal,
+                            array.text.clone(),
+                            "the mapping writes an array where another value is",
+                        ));
+                        break;
+                    };
+                    rules_to_canonical(&each.rules, item.scope(), &item_pointer, message, diagnostics, origins);
+                }
+            }
+        }
+    }
+}
+
+/// Whether a rule's condition holds in the to-canonical direction: a party condition on
+/// the party message, a canonical one on the message built so far.
+fn condition_holds(condition: Option<&Condition>, scope: &Scope<'_>, built: &Value) -> bool {
+    let Some(condition) = condition else { return true };
+    match &condition.side {
+        Side::Party(_) => party_condition_holds(condition, scope).unwrap_or(true),
+        Side::Canonical(pointer) => test(&condition.test, pointer.get(built).map(value_text).as_deref()),
+    }
+}
+
+/// `None` for a canonical condition, which does not apply to a party message.
+fn party_condition_holds(condition: &Condition, scope: &Scope<'_>) -> Option<bool> {
+    let Side::Party(path) = &condition.side else { return None };
+    let found = scope.read(path);
+    Some(test(&condition.test, found.as_ref().map(|f| f.text.trim())))
+}
+
+fn test(test: &Test, value: Option<&str>) -> bool {
+    match (test, value) {
+        (Test::Exists(wanted), value) => value.is_some_and(|v| !v.is_empty()) == *wanted,
+        (Test::Equals(expected), Some(value)) => value == expected,
+        (Test::Matches(pattern), Some(value)) => pattern.is_match(value),
+        (_, None) => false,
+    }
+}
+
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Trims, then applies the rule's clean-ups.
+fn clean(text: &str, transforms: &[Transform]) -> String {
+    let mut text = text.trim().to_owned();
+    for transform in transforms {
+        text = match transform {
+            Transform::Trim => text,
+            Transform::Upper => text.to_uppercase(),
+            Transform::Lower => text.to_lowercase(),
+            Transform::CollapseSpaces => text.split_whitespace().collect::<Vec<_>>().join(" "),
+        };
+    }
+    text
+}
+
+/// A party text as a canonical value.
+fn read_value(conversion: &Conversion, text: &str) -> Result<Value, (ErrorCode, String)> {
+    let text = match &conversion.lookup {
+        Some(lookup) => match lookup.to_canonical.get(text) {
+            Some(canonical) => canonical.as_str(),
+            None => return Err((ErrorCode::CodeUnmapped, format!("the code is not in {}", lookup.name))),
+        },
+        None => text,
+    };
+    let unparsable = |what: &str| (ErrorCode::ValueUnparsable, what.to_owned());
+    match conversion.kind {
+        ValueKind::String => Ok(Value::String(text.to_owned())),
+        ValueKind::Integer => text.parse::<i64>().map(Value::from).map_err(|_| unparsable("expected a whole number")),
+        ValueKind::Number => {
+            let normalised =
+                if conversion.decimal == '.' { text.to_owned() } else { text.replace(conversion.decimal, ".") };
+            normalised.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).ok_or_else(|| {
+                unparsable(&format!("expected a number with {:?} as decimal separator", conversion.decimal))
+            })
+        }
+        ValueKind::Boolean => {
+            let (yes, no) = match &conversion.boolean {
+                Some([yes, no]) => (yes.as_str(), no.as_str()),
+                None => ("true", "false"),
+            };
+            if text.eq_ignore_ascii_case(yes) {
+                Ok(Value::Bool(true))
+            } else if text.eq_ignore_ascii_case(no) {
+                Ok(Value::Bool(false))
+            } else {
+                Err(unparsable(&format!("expected {yes:?} or {no:?}")))
+            }
+        }
+        ValueKind::Date => match &conversion.date {
+            Some(pattern) => parse_date(pattern, text)
+                .map(Value::String)
+                .ok_or_else(|| unparsable(&format!("expected a date as {}", pattern.text))),
+            None => Ok(Value::String(text.to_owned())),
+        },
+    }
+}
+
+/// `yyyy-mm-dd` from a date in `pattern`; whether the date exists is the standard's check.
+pub fn parse_date(pattern: &DatePattern, text: &str) -> Option<String> {
+    let mut rest = text;
+    let (mut year, mut month, mut day) = ("", "", "");
+    for part in &pattern.parts {
+        let width = match part {
+            DatePart::Year => 4,
+            DatePart::Month | DatePart::Day => 2,
+            DatePart::Literal(literal) => {
+                rest = rest.strip_prefix(*literal)?;
+                continue;
+            }
+        };
+        let digits = rest.get(..width).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+        match part {
+            DatePart::Year => year = digits,
+            DatePart::Month => month = digits,
+            _ => day = digits,
+        }
+        rest = &rest[width..];
+    }
+    rest.is_empty().then(|| format!("{year}-{month}-{day}"))
+}
+
+/// A canonical `yyyy-mm-dd` date in `pattern`.
+pub fn format_date(pattern: &DatePattern, date: &str) -> Option<String> {
+    let bytes = date.as_bytes();
+    if date.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+        return None;
+    }
+    let mut out = String::with_capacity(pattern.text.len());
+    for part in &pattern.parts {
+        match part {
+            DatePart::Year => out.push_str(&date[0..4]),
+            DatePart::Month => out.push_str(&date[5..7]),
+            DatePart::Day => out.push_str(&date[8..10]),
+            DatePart::Literal(literal) => out.push(*literal),
+        }
+    }
+    Some(out)
+}
+
+/// A value to write to the party: text, or a JSON value for JSON profiles.
+enum PartyValue {
+    Text(String),
+    Json(Value),
+}
+
+/// A canonical value in the party's form.
+fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Result<PartyValue, (ErrorCode, String)> {
+    if let Some(lookup) = &conversion.lookup {
+        let text = value_text(value);
+        return match lookup.from_canonical.get(&text) {
+            Some(party) => Ok(PartyValue::Text(party.clone())),
+            None => Err((ErrorCode::CodeUnmapped, format!("the value has no code in {}", lookup.name))),
+        };
+    }
+    let case = |text: String| {
+        conversion.transforms.iter().fold(text, |text, transform| match transform {
+            Transform::Upper => text.to_uppercase(),
+            Transform::Lower => text.to_lowercase(),
+            _ => text,
+        })
+    };
+    let unformattable = |what: &str| (ErrorCode::ValueUnparsable, what.to_owned());
+    match conversion.kind {
+        ValueKind::Date => {
+            let text = value.as_str().ok_or_else(|| unformattable("expected a date string"))?;
+            match &conversion.date {
+                Some(pattern) => format_date(pattern, text)
+                    .map(PartyValue::Text)
+                    .ok_or_else(|| unformattable("expected a date as yyyy-mm-dd")),
+                None => Ok(PartyValue::Text(text.to_owned())),
+            }
+        }
+        ValueKind::Number | ValueKind::Integer => {
+            let number = value.as_f64().ok_or_else(|| unformattable("expected a number"))?;
+            if json_party && conversion.decimal == '.' && conversion.decimals.is_none() {
+                return Ok(PartyValue::Json(value.clone()));
+            }
+            let text = match (conversion.kind, conversion.decimals) {
+                (ValueKind::Integer, _) => format!("{}", number.round() as i64),
+                (_, Some(decimals)) => format!("{number:.decimals$}"),
+                _ => value.to_string(),
+            };
+            Ok(PartyValue::Text(if conversion.decimal == '.' {
+                text
+            } else {
+                text.replace('.', &conversion.decimal.to_string())
+            }))
+        }
+        ValueKind::Boolean => {
+            let flag = value.as_bool().ok_or_else(|| unformattable("expected true or false"))?;
+            match &conversion.boolean {
+                Some([yes, no]) => Ok(PartyValue::Text(if flag { yes.clone() } else { no.clone() })),
+                None if json_party => Ok(PartyValue::Json(Value::Bool(flag))),
+                None => Ok(PartyValue::Text(flag.to_string())),
+            }
+        }
+        ValueKind::String => Ok(PartyValue::Text(case(value_text(value)))),
+    }
+}
+
+/// Maps a canonical message to the party's format. Problems are located by canonical
+/// JSON pointer.
+pub fn from_canonical(profile: &Profile, mapping: &TypeMapping, message: &Value) -> (PartyOut, Vec<Diagnostic>) {
+    let (mut out, scope) = match &profile.layout {
+        Layout::Xml { root } => (PartyOut::Xml(XmlOut::new(root.namespace.as_deref(), &root.local)), OutScope::Xml(0)),
+        Layout::Json { .. } => (PartyOut::Json(json!({})), OutScope::Json(unreachable_pointer())),
+        Layout::Csv { columns, .. } => (PartyOut::Record(vec![String::new(); columns.len()]), OutScope::Record),
+        Layout::Fixed(layout) => (PartyOut::Record(vec![String::new(); layout.fields.len()]), OutScope::Record),
+    };
+    let mut diagnostics = Vec::new();
+    let json_party = matches!(profile.layout, Layout::Json { .. });
+    rules_from_canonical(&mapping.rules, message, "", &mut out, &scope, json_party, &mut diagnostics);
+    (out, diagnostics)
+}
+
+fn rules_from_canonical(
+    rules: &[Rule],
+    item: &Value,
+    base: &str,
+    out: &mut PartyOut,
+    scope: &OutScope,
+    json_party: bool,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    for rule in rules {
+        match rule {
+            Rule::Field(field) => {
+                if !field.from_canonical
+                    || field.party.is_empty()
+                    || !canonical_condition_holds(field.when.as_ref(), item)
+                {
+                    continue;
+                }
+                let value = match (&field.canonical, &field.constant) {
+                    (Some(canonical), _) => match canonical.get(item) {
+                        Some(Value::Null) | None => continue,
+                        Some(value) => value.clone(),
+                    },
+                    (None, Some(constant)) => constant.clone(),
+                    (None, None) => continue,
+                };
+                let at = || format!("{base}{}", field.canonical.as_ref().map_or("", |p| p.text.as_str()));
+                let party_value = match write_value(&field.conversion, &value, json_party) {
+                    Ok(party_value) => party_value,
+                    Err((code, message)) => {
+                        diagnostics.push(Diagnostic::error(code, at(), message));
+                        continue;
+                    }
+                };
+                let written = match (party_value, field.party.as_slice()) {
+                    (PartyValue::Json(value), [path]) => out.write_json(scope, path, value),
+                    (PartyValue::Text(text), [path]) => out.write(scope, path, text),
+                    (party_value, paths) => {
+                        let text = match party_value {
+                            PartyValue::Text(text) => text,
+                            PartyValue::Json(value) => value_text(&value),
+                        };
+                        let parts: Vec<&str> = text.splitn(paths.len(), field.separator.as_str()).collect();
+                        paths.iter().zip(parts).all(|(path, part)| out.write(scope, path, part.to_owned()))
+                    }
+                };
+                if !written {
+                    diagnostics.push(Diagnostic::error(
+                        ErrorCode::Internal,
+                        at(),
+                        "the mapping's party path does not fit the output",
+                    ));
+                }
+            }
+            Rule::Each(each) => {
+                if !each.from_canonical || !canonical_condition_holds(each.when.as_ref(), item) {
+                    continue;
+                }
+                let Some(Value::Array(items)) = each.canonical.get(item) else { continue };
+                for (index, element) in items.iter().enumerate() {
+                    let Some(item_scope) = out.append(scope, &each.party) else {
+                        diagnostics.push(Diagnostic::error(
+                            ErrorCode::Internal,
+                            format!("{base}{}", each.canonical.text),
+                            "the mapping's party path does not fit the output",
+                        ));
+                        break;
+                    };
+                    let item_base = format!("{base}{}/{index}", each.canonical.text);
+                    rules_from_canonical(&each.rules, element, &item_base, out, &item_scope, json_party, diagnostics);
+                }
+            }
+        }
+    }
+}
+
+fn canonical_condition_holds(condition: Option<&Condition>, item: &Value) -> bool {
+    match condition {
+        Some(Condition { side: Side::Canonical(pointer), test: condition_test }) => {
+            test(condition_test, pointer.get(item).map(value_text).as_deref())
+        }
+        _ => true,
+    }
+}
+
+/// Where a party path starts, for callers that evaluate paths directly.
+pub fn path_text(path: &PartyPath) -> &str {
+    path.text()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_in_party_patterns() {
+        let italian = DatePattern::parse("dd/mm/yyyy").unwrap();
+        assert_eq!(parse_date(&italian, "31/12/2099").as_deref(), Some("2099-12-31"));
+        assert_eq!(parse_date(&italian, "31/12/99"), None);
+        assert_eq!(parse_date(&italian, "31-12-2099"), None);
+        assert_eq!(format_date(&italian, "2024-02-29").as_deref(), Some("29/02/2024"));
+        let compact = DatePattern::parse("yyyymmdd").unwrap();
+        assert_eq!(parse_date(&compact, "20240229").as_deref(), Some("2024-02-29"));
+        assert_eq!(format_date(&compact, "2024-02-29").as_deref(), Some("20240229"));
+        assert_eq!(format_date(&compact, "29/02/2024"), None);
+    }
+}

@@ -1,0 +1,560 @@
+//! Mapping files to plans: every check a mapping can fail happens here, at load, with the
+//! file and line, so translating a message never meets a bad path or a missing table.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use regex::Regex;
+use serde_json::Value;
+
+use super::path::{qname, PartyPath, Pointer, QName};
+use super::spec::{
+    ConditionSpec, Direction, FormatKind, PartyRefSpec, ProfileSpec, RuleSpec, TableSpec, Transform, TypeMappingSpec,
+    ValueKind,
+};
+use crate::assets::Assets;
+use crate::error::Error;
+use crate::formats::records::FixedLayout;
+use crate::standard::{FieldKind, Standard};
+
+/// A compiled profile: a party format and how each of its message types maps.
+#[derive(Debug)]
+pub struct Profile {
+    pub name: String,
+    pub title: String,
+    pub party_kind: String,
+    pub format: FormatKind,
+    /// The party's schema, relative to the assets root.
+    pub schema: Option<String>,
+    pub namespaces: Vec<(String, String)>,
+    pub layout: Layout,
+    pub types: Vec<TypeMapping>,
+}
+
+#[derive(Debug)]
+pub enum Layout {
+    Xml { root: QName },
+    Json { records: Option<Pointer> },
+    Csv { delimiter: char, encoding: String, columns: Arc<[String]> },
+    Fixed(FixedLayout),
+}
+
+/// How one message type maps in one profile.
+#[derive(Debug)]
+pub struct TypeMapping {
+    pub message_type: String,
+    pub to_canonical: bool,
+    pub from_canonical: bool,
+    pub detect: Option<Condition>,
+    pub rules: Vec<Rule>,
+    /// The mapping file, for messages.
+    pub file: String,
+}
+
+#[derive(Debug)]
+pub enum Rule {
+    Field(FieldRule),
+    Each(EachRule),
+}
+
+#[derive(Debug)]
+pub struct FieldRule {
+    pub canonical: Option<Pointer>,
+    pub party: Vec<PartyPath>,
+    pub separator: String,
+    pub constant: Option<Value>,
+    pub conversion: Conversion,
+    pub when: Option<Condition>,
+    pub to_canonical: bool,
+    pub from_canonical: bool,
+}
+
+#[derive(Debug)]
+pub struct EachRule {
+    pub canonical: Pointer,
+    pub party: PartyPath,
+    pub rules: Vec<Rule>,
+    pub when: Option<Condition>,
+    pub to_canonical: bool,
+    pub from_canonical: bool,
+}
+
+/// How a party text becomes a canonical value and back.
+#[derive(Debug)]
+pub struct Conversion {
+    pub kind: ValueKind,
+    pub date: Option<DatePattern>,
+    pub decimal: char,
+    pub decimals: Option<usize>,
+    pub boolean: Option<[String; 2]>,
+    pub lookup: Option<Arc<Lookup>>,
+    pub transforms: Vec<Transform>,
+}
+
+/// A value map or code-table crosswalk, both ways.
+#[derive(Debug)]
+pub struct Lookup {
+    pub name: String,
+    pub to_canonical: HashMap<String, String>,
+    pub from_canonical: HashMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Condition {
+    pub side: Side,
+    pub test: Test,
+}
+
+#[derive(Debug)]
+pub enum Side {
+    Party(PartyPath),
+    Canonical(Pointer),
+}
+
+#[derive(Debug)]
+pub enum Test {
+    Exists(bool),
+    Equals(String),
+    Matches(Regex),
+}
+
+/// A date pattern made of `yyyy`, `mm`, `dd` and literal characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatePattern {
+    pub text: String,
+    pub parts: Vec<DatePart>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatePart {
+    Year,
+    Month,
+    Day,
+    Literal(char),
+}
+
+impl DatePattern {
+    pub fn parse(text: &str) -> Result<DatePattern, String> {
+        let mut parts = Vec::new();
+        let mut rest = text;
+        while !rest.is_empty() {
+            if let Some(after) = rest.strip_prefix("yyyy") {
+                parts.push(DatePart::Year);
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("mm") {
+                parts.push(DatePart::Month);
+                rest = after;
+            } else if let Some(after) = rest.strip_prefix("dd") {
+                parts.push(DatePart::Day);
+                rest = after;
+            } else {
+                let mut chars = rest.chars();
+                let literal = chars.next().unwrap_or_default();
+                if literal.is_ascii_alphanumeric() {
+                    return Err(format!("date pattern {text:?}: use yyyy, mm, dd and separators"));
+                }
+                parts.push(DatePart::Literal(literal));
+                rest = chars.as_str();
+            }
+        }
+        for needed in [DatePart::Year, DatePart::Month, DatePart::Day] {
+            if parts.iter().filter(|part| **part == needed).count() != 1 {
+                return Err(format!("date pattern {text:?} needs yyyy, mm and dd once each"));
+            }
+        }
+        Ok(DatePattern { text: text.to_owned(), parts })
+    }
+}
+
+/// Loads every profile under `mappings/` (a folder with a `profile.toml`).
+pub fn load_all(assets: &Assets, standard: &Standard) -> Result<Vec<Profile>, Error> {
+    let mut tables = TableCache::default();
+    let mut profiles = Vec::new();
+    for folder in assets.list_dirs("mappings")? {
+        if folder == "mappings/codes" {
+            continue;
+        }
+        profiles.push(load_profile(assets, &folder, standard, &mut tables)?);
+    }
+    Ok(profiles)
+}
+
+#[derive(Default)]
+struct TableCache {
+    tables: HashMap<String, Arc<Vec<HashMap<String, String>>>>,
+    lookups: HashMap<(String, String, String), Arc<Lookup>>,
+}
+
+fn mapping_error(file: &str, text: &str, offset: usize, reason: impl Into<String>) -> Error {
+    let line = text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
+    Error::Mapping { file: file.to_owned(), line, reason: reason.into() }
+}
+
+fn read_toml<T: for<'de> serde::Deserialize<'de>>(assets: &Assets, file: &str) -> Result<(T, String), Error> {
+    let bytes = assets.read(file)?;
+    let text = String::from_utf8(bytes.into_owned()).map_err(|_| mapping_error(file, "", 0, "not UTF-8"))?;
+    let spec = toml::from_str(&text).map_err(|error| {
+        let offset = error.span().map_or(0, |span| span.start);
+        mapping_error(file, &text, offset, error.message())
+    })?;
+    Ok((spec, text))
+}
+
+fn load_profile(assets: &Assets, folder: &str, standard: &Standard, tables: &mut TableCache) -> Result<Profile, Error> {
+    let file = format!("{folder}/profile.toml");
+    let (spec, text): (ProfileSpec, String) = read_toml(assets, &file)?;
+    let fail = |reason: String| mapping_error(&file, &text, 0, reason);
+    let folder_name = folder.rsplit('/').next().unwrap_or(folder);
+    if spec.name != folder_name {
+        return Err(fail(format!("name {:?} differs from the folder {folder_name:?}", spec.name)));
+    }
+    if !["cpi", "social", "sui", "inps"].contains(&spec.party_kind.as_str()) {
+        return Err(fail(format!("party_kind {:?} is not cpi, social, sui or inps", spec.party_kind)));
+    }
+    let namespaces: Vec<(String, String)> = spec.namespaces.clone().into_iter().collect();
+    let layout = match spec.format {
+        FormatKind::Xml => {
+            let xml = spec.xml.as_ref().ok_or_else(|| fail("format xml needs an [xml] table".into()))?;
+            Layout::Xml { root: qname(&xml.root, &namespaces).map_err(fail)? }
+        }
+        FormatKind::Json => Layout::Json {
+            records: match spec.json.as_ref().and_then(|json| json.records.as_deref()) {
+                Some(pointer) => Some(Pointer::parse(pointer).map_err(fail)?),
+                None => None,
+            },
+        },
+        FormatKind::Csv => {
+            let csv = spec.csv.as_ref().ok_or_else(|| fail("format csv needs a [csv] table".into()))?;
+            if csv.columns.is_empty() {
+                return Err(fail("[csv] columns is empty".into()));
+            }
+            Layout::Csv {
+                delimiter: csv.delimiter,
+                encoding: check_encoding(&csv.encoding).map_err(fail)?,
+                columns: csv.columns.iter().cloned().collect(),
+            }
+        }
+        FormatKind::Fixed => {
+            let fixed = spec.fixed.as_ref().ok_or_else(|| fail("format fixed needs a [fixed] table".into()))?;
+            if fixed.fields.is_empty() || fixed.fields.iter().any(|f| f.length == 0) {
+                return Err(fail("[fixed] needs fields, each at least one character long".into()));
+            }
+            Layout::Fixed(FixedLayout::new(
+                fixed
+                    .fields
+                    .iter()
+                    .map(|f| (f.name.clone(), f.length, f.align == super::spec::Align::Right, f.pad))
+                    .collect(),
+                check_encoding(&fixed.encoding).map_err(fail)?,
+            ))
+        }
+    };
+    if let Some(schema) = &spec.schema {
+        assets.read(schema).map_err(|error| fail(format!("schema {schema}: {error}")))?;
+    }
+    let mut profile = Profile {
+        name: spec.name,
+        title: spec.title,
+        party_kind: spec.party_kind,
+        format: spec.format,
+        schema: spec.schema,
+        namespaces,
+        layout,
+        types: Vec::new(),
+    };
+    for file in assets.list(folder, ".toml")? {
+        if file.ends_with("/profile.toml") {
+            continue;
+        }
+        let (spec, text): (TypeMappingSpec, String) = read_toml(assets, &file)?;
+        let compiler =
+            Compiler { file: &file, text: &text, profile: &profile, standard, message_type: &spec.message_type };
+        let mapping = compiler.type_mapping(&spec, assets, tables)?;
+        profile.types.push(mapping);
+    }
+    if profile.types.is_empty() {
+        return Err(fail("the profile maps no message type".into()));
+    }
+    let to_canonical = profile.types.iter().filter(|t| t.to_canonical).count();
+    if to_canonical > 1 {
+        if let Some(undetected) = profile.types.iter().find(|t| t.to_canonical && t.detect.is_none()) {
+            return Err(Error::Mapping {
+                file: undetected.file.clone(),
+                line: 1,
+                reason: "several types map to canonical in this profile: each needs a `detect`".into(),
+            });
+        }
+    }
+    Ok(profile)
+}
+
+fn check_encoding(encoding: &str) -> Result<String, String> {
+    let lower = encoding.to_ascii_lowercase();
+    match lower.as_str() {
+        "utf-8" | "utf8" | "windows-1252" | "cp1252" | "iso-8859-1" | "latin1" => Ok(lower),
+        _ => Err(format!("encoding {encoding:?} is not utf-8 or windows-1252")),
+    }
+}
+
+struct Compiler<'c> {
+    file: &'c str,
+    text: &'c str,
+    profile: &'c Profile,
+    standard: &'c Standard,
+    message_type: &'c str,
+}
+
+impl Compiler<'_> {
+    fn error(&self, offset: usize, reason: impl Into<String>) -> Error {
+        mapping_error(self.file, self.text, offset, reason)
+    }
+
+    fn type_mapping(
+        &self,
+        spec: &TypeMappingSpec,
+        assets: &Assets,
+        tables: &mut TableCache,
+    ) -> Result<TypeMapping, Error> {
+        if self.standard.message_type(&spec.message_type).is_none() {
+            return Err(self.error(0, format!("type {:?} is not a message type of the standard", spec.message_type)));
+        }
+        let detect = match &spec.detect {
+            Some(condition) => Some(self.condition(condition, 0)?),
+            None => None,
+        };
+        let mut rules = Vec::new();
+        for rule in &spec.rules {
+            rules.push(self.rule(rule.get_ref(), rule.span().start, None, assets, tables)?);
+        }
+        Ok(TypeMapping {
+            message_type: spec.message_type.clone(),
+            to_canonical: spec.directions.contains(&Direction::ToCanonical),
+            from_canonical: spec.directions.contains(&Direction::FromCanonical),
+            detect,
+            rules,
+            file: self.file.to_owned(),
+        })
+    }
+
+    /// Checks a canonical pointer against the standard; inside `each`, relative to an item.
+    fn canonical(&self, text: &str, offset: usize, item_of: Option<&Pointer>) -> Result<(Pointer, FieldKind), Error> {
+        let pointer = Pointer::parse(text).map_err(|reason| self.error(offset, reason))?;
+        let full = match item_of {
+            Some(array) => format!("{}/0{}", array.text, pointer.text),
+            None => pointer.text.clone(),
+        };
+        let kind = self.standard.field_kind(self.message_type, &full).ok_or_else(|| {
+            self.error(offset, format!("{full} is not a field of {} in the standard", self.message_type))
+        })?;
+        Ok((pointer, kind))
+    }
+
+    fn party(&self, text: &str, offset: usize) -> Result<PartyPath, Error> {
+        let fail = |reason: String| self.error(offset, reason);
+        match &self.profile.layout {
+            Layout::Xml { .. } => PartyPath::xml(text, &self.profile.namespaces).map_err(fail),
+            Layout::Json { .. } => Pointer::parse(text).map(PartyPath::Json).map_err(fail),
+            Layout::Csv { columns, .. } => match columns.iter().position(|c| c == text) {
+                Some(index) => Ok(PartyPath::Field { name: text.to_owned(), index }),
+                None => Err(fail(format!("{text:?} is not a column of the profile"))),
+            },
+            Layout::Fixed(layout) => match layout.fields.iter().position(|c| c == text) {
+                Some(index) => Ok(PartyPath::Field { name: text.to_owned(), index }),
+                None => Err(fail(format!("{text:?} is not a field of the profile's layout"))),
+            },
+        }
+    }
+
+    fn condition(&self, spec: &ConditionSpec, offset: usize) -> Result<Condition, Error> {
+        let side = match (&spec.party, &spec.canonical) {
+            (Some(party), None) => Side::Party(self.party(party, offset)?),
+            (None, Some(canonical)) => Side::Canonical(Pointer::parse(canonical).map_err(|r| self.error(offset, r))?),
+            _ => return Err(self.error(offset, "a condition names exactly one of `party` and `canonical`")),
+        };
+        let test = match (&spec.exists, &spec.equals, &spec.matches) {
+            (None, None, None) => Test::Exists(true),
+            (Some(exists), None, None) => Test::Exists(*exists),
+            (None, Some(value), None) => Test::Equals(value.clone()),
+            (None, None, Some(pattern)) => {
+                Test::Matches(Regex::new(pattern).map_err(|e| self.error(offset, format!("matches: {e}")))?)
+            }
+            _ => return Err(self.error(offset, "a condition has one test: `exists`, `equals` or `matches`")),
+        };
+        Ok(Condition { side, test })
+    }
+
+    fn rule(
+        &self,
+        spec: &RuleSpec,
+        offset: usize,
+        item_of: Option<&Pointer>,
+        assets: &Assets,
+        tables: &mut TableCache,
+    ) -> Result<Rule, Error> {
+        let (to_canonical, from_canonical) = match spec.direction {
+            None => (true, true),
+            Some(Direction::ToCanonical) => (true, false),
+            Some(Direction::FromCanonical) => (false, true),
+        };
+        let when = match &spec.when {
+            Some(condition) => Some(self.condition(condition, offset)?),
+            None => None,
+        };
+        if let Some(each) = &spec.each {
+            let canonical = spec.canonical.as_deref().ok_or_else(|| self.error(offset, "`each` needs `canonical`"))?;
+            let (pointer, kind) = self.canonical(canonical, offset, item_of)?;
+            if kind != FieldKind::Array {
+                return Err(self.error(offset, format!("{canonical} is not an array in the standard")));
+            }
+            let party = match &spec.party {
+                Some(PartyRefSpec::One(party)) => self.party(party, offset)?,
+                _ => return Err(self.error(offset, "`each` needs one `party` path")),
+            };
+            let full = match item_of {
+                Some(array) => {
+                    Pointer::parse(&format!("{}/0{}", array.text, pointer.text)).map_err(|r| self.error(offset, r))?
+                }
+                None => pointer.clone(),
+            };
+            let mut rules = Vec::new();
+            for rule in each {
+                rules.push(self.rule(rule, offset, Some(&full), assets, tables)?);
+            }
+            return Ok(Rule::Each(EachRule { canonical: pointer, party, rules, when, to_canonical, from_canonical }));
+        }
+        let canonical = match &spec.canonical {
+            Some(text) => Some(self.canonical(text, offset, item_of)?.0),
+            None => None,
+        };
+        let party = match &spec.party {
+            None => Vec::new(),
+            Some(PartyRefSpec::One(path)) => vec![self.party(path, offset)?],
+            Some(PartyRefSpec::Many(paths)) => {
+                paths.iter().map(|path| self.party(path, offset)).collect::<Result<Vec<_>, _>>()?
+            }
+        };
+        let constant = spec.value.as_ref().map(toml_to_json);
+        match (&canonical, party.is_empty(), &constant) {
+            (Some(_), false, None) | (Some(_), true, Some(_)) | (None, false, Some(_)) => {}
+            _ => {
+                return Err(self.error(offset, "a rule maps `canonical` to `party`, or writes a `value` to one of them"))
+            }
+        }
+        let lookup = match (&spec.map, &spec.table) {
+            (Some(_), Some(_)) => return Err(self.error(offset, "a rule has `map` or `table`, not both")),
+            (Some(map), None) => Some(Arc::new(Lookup {
+                name: "map".into(),
+                from_canonical: map.iter().rev().map(|(party, canonical)| (canonical.clone(), party.clone())).collect(),
+                to_canonical: map.clone().into_iter().collect(),
+            })),
+            (None, Some(table)) => Some(self.lookup(table, offset, assets, tables)?),
+            (None, None) => None,
+        };
+        let kind = spec.kind.unwrap_or(if spec.date.is_some() { ValueKind::Date } else { ValueKind::String });
+        let date = match (&spec.date, kind) {
+            (Some(pattern), _) => Some(DatePattern::parse(pattern).map_err(|r| self.error(offset, r))?),
+            (None, ValueKind::Date) => Some(DatePattern::parse("yyyy-mm-dd").map_err(|r| self.error(offset, r))?),
+            (None, _) => None,
+        };
+        Ok(Rule::Field(FieldRule {
+            canonical,
+            party,
+            separator: spec.separator.clone().unwrap_or_else(|| " ".into()),
+            constant,
+            conversion: Conversion {
+                kind,
+                date,
+                decimal: spec.decimal.unwrap_or('.'),
+                decimals: spec.decimals,
+                boolean: spec.boolean.clone(),
+                lookup,
+                transforms: spec.transform.clone(),
+            },
+            when,
+            to_canonical,
+            from_canonical,
+        }))
+    }
+
+    fn lookup(
+        &self,
+        spec: &TableSpec,
+        offset: usize,
+        assets: &Assets,
+        cache: &mut TableCache,
+    ) -> Result<Arc<Lookup>, Error> {
+        let key = (spec.name.clone(), spec.party.clone(), spec.canonical.clone());
+        if let Some(lookup) = cache.lookups.get(&key) {
+            return Ok(Arc::clone(lookup));
+        }
+        let rows = match cache.tables.get(&spec.name) {
+            Some(rows) => Arc::clone(rows),
+            None => {
+                let path = format!("mappings/codes/{}.csv", spec.name);
+                let bytes = assets.read(&path).map_err(|e| self.error(offset, format!("table {}: {e}", spec.name)))?;
+                let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes.as_ref());
+                let headers = reader.headers().map_err(|e| self.error(offset, format!("{path}: {e}")))?.clone();
+                let mut rows = Vec::new();
+                for record in reader.records() {
+                    let record = record.map_err(|e| self.error(offset, format!("{path}: {e}")))?;
+                    rows.push(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect());
+                }
+                let rows = Arc::new(rows);
+                cache.tables.insert(spec.name.clone(), Arc::clone(&rows));
+                rows
+            }
+        };
+        for column in [&spec.party, &spec.canonical] {
+            if rows.first().is_some_and(|row| !row.contains_key(column.as_str())) {
+                return Err(self.error(offset, format!("table {} has no column {column:?}", spec.name)));
+            }
+        }
+        let mut to_canonical = HashMap::new();
+        let mut from_canonical = HashMap::new();
+        for row in rows.iter() {
+            let (Some(party), Some(canonical)) = (row.get(&spec.party), row.get(&spec.canonical)) else { continue };
+            if party.is_empty() || canonical.is_empty() {
+                continue;
+            }
+            // The first row wins both ways, so tables list the preferred code first.
+            to_canonical.entry(party.clone()).or_insert_with(|| canonical.clone());
+            from_canonical.entry(canonical.clone()).or_insert_with(|| party.clone());
+        }
+        let lookup = Arc::new(Lookup {
+            name: format!("{}:{}->{}", spec.name, spec.party, spec.canonical),
+            to_canonical,
+            from_canonical,
+        });
+        cache.lookups.insert(key, Arc::clone(&lookup));
+        Ok(lookup)
+    }
+}
+
+fn toml_to_json(value: &toml::Value) -> Value {
+    match value {
+        toml::Value::String(text) => Value::String(text.clone()),
+        toml::Value::Integer(number) => Value::from(*number),
+        toml::Value::Float(number) => serde_json::Number::from_f64(*number).map_or(Value::Null, Value::Number),
+        toml::Value::Boolean(flag) => Value::Bool(*flag),
+        toml::Value::Datetime(datetime) => Value::String(datetime.to_string()),
+        toml::Value::Array(items) => Value::Array(items.iter().map(toml_to_json).collect()),
+        toml::Value::Table(table) => Value::Object(table.iter().map(|(k, v)| (k.clone(), toml_to_json(v))).collect()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn date_patterns() {
+        let pattern = DatePattern::parse("dd/mm/yyyy").unwrap();
+        assert_eq!(
+            pattern.parts,
+            vec![DatePart::Day, DatePart::Literal('/'), DatePart::Month, DatePart::Literal('/'), DatePart::Year]
+        );
+        assert!(DatePattern::parse("yyyymmdd").is_ok());
+        assert!(DatePattern::parse("dd/mm").is_err());
+        assert!(DatePattern::parse("dd/mm/yyyyx").is_err());
+    }
+}

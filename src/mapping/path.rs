@@ -1,0 +1,410 @@
+//! Compiled paths: JSON pointers into canonical messages, and party paths into XML, JSON
+//! and record documents; reading through them and writing through them.
+
+use std::borrow::Cow;
+
+use serde_json::{Map, Value};
+
+use crate::error::{Diagnostic, ErrorCode};
+use crate::formats::records::Record;
+use crate::formats::xml::{ElementId, XmlDocument, XmlOut};
+
+/// A JSON pointer, split once at load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pointer {
+    pub text: String,
+    segments: Vec<String>,
+}
+
+impl Pointer {
+    /// Parses `/a/b~1c`; the empty string is the whole value.
+    pub fn parse(text: &str) -> Result<Pointer, String> {
+        if text.is_empty() {
+            return Ok(Pointer { text: String::new(), segments: Vec::new() });
+        }
+        let rest = text.strip_prefix('/').ok_or(format!("{text:?} is not a JSON pointer (it must start with '/')"))?;
+        let segments = rest.split('/').map(|s| s.replace("~1", "/").replace("~0", "~")).collect();
+        Ok(Pointer { text: text.to_owned(), segments })
+    }
+
+    pub fn get<'v>(&self, value: &'v Value) -> Option<&'v Value> {
+        self.segments.iter().try_fold(value, |current, segment| match current {
+            Value::Object(map) => map.get(segment),
+            Value::Array(items) => segment.parse::<usize>().ok().and_then(|index| items.get(index)),
+            _ => None,
+        })
+    }
+
+    /// Sets the value, creating objects on the way. Returns false when a non-object is in
+    /// the way (the mapping wrote a scalar where it now wants an object).
+    pub fn set(&self, target: &mut Value, value: Value) -> bool {
+        let Some((last, parents)) = self.segments.split_last() else {
+            *target = value;
+            return true;
+        };
+        let mut current = target;
+        for segment in parents {
+            if current.is_null() {
+                *current = Value::Object(Map::new());
+            }
+            current = match current {
+                Value::Object(map) => map.entry(segment.clone()).or_insert(Value::Null),
+                Value::Array(items) => match segment.parse::<usize>().ok().and_then(|index| items.get_mut(index)) {
+                    Some(item) => item,
+                    None => return false,
+                },
+                _ => return false,
+            };
+        }
+        if current.is_null() {
+            *current = Value::Object(Map::new());
+        }
+        match current {
+            Value::Object(map) => {
+                map.insert(last.clone(), value);
+                true
+            }
+            Value::Array(items) => match last.parse::<usize>().ok().and_then(|index| items.get_mut(index)) {
+                Some(item) => {
+                    *item = value;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Appends an empty object to the array at this pointer (creating it) and returns the
+    /// pointer text of the new item.
+    pub fn push_object(&self, target: &mut Value) -> Option<String> {
+        if self.get(target).is_none() && !self.set(target, Value::Array(Vec::new())) {
+            return None;
+        }
+        let mut current = target;
+        for segment in &self.segments {
+            current = match current {
+                Value::Object(map) => map.get_mut(segment)?,
+                Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?)?,
+                _ => return None,
+            };
+        }
+        let Value::Array(items) = current else { return None };
+        items.push(Value::Object(Map::new()));
+        Some(format!("{}/{}", self.text, items.len() - 1))
+    }
+
+    pub fn join(&self, relative: &Pointer) -> Pointer {
+        let mut segments = self.segments.clone();
+        segments.extend(relative.segments.iter().cloned());
+        Pointer { text: format!("{}{}", self.text, relative.text), segments }
+    }
+}
+
+/// A qualified XML name: namespace URI (if any) and local name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QName {
+    pub namespace: Option<String>,
+    pub local: String,
+}
+
+/// Where a value is in a party document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PartyPath {
+    /// Child elements from the current element, then its text or one attribute.
+    Xml {
+        text: String,
+        steps: Vec<QName>,
+        attribute: Option<String>,
+    },
+    Json(Pointer),
+    /// A CSV column or fixed-width field, by position.
+    Field {
+        name: String,
+        index: usize,
+    },
+}
+
+impl PartyPath {
+    pub fn text(&self) -> &str {
+        match self {
+            PartyPath::Xml { text, .. } => text,
+            PartyPath::Json(pointer) => &pointer.text,
+            PartyPath::Field { name, .. } => name,
+        }
+    }
+
+    /// Parses `co:Lavoratore/co:nascita/co:data`, `co:Lavoratore/@codiceFiscale` or `.`
+    /// (the current element's text), resolving prefixes with `namespaces`.
+    pub fn xml(text: &str, namespaces: &[(String, String)]) -> Result<PartyPath, String> {
+        let mut steps = Vec::new();
+        let mut attribute = None;
+        let parts: Vec<&str> = text.split('/').collect();
+        for (index, part) in parts.iter().enumerate() {
+            if *part == "." && parts.len() == 1 {
+                break;
+            }
+            if let Some(name) = part.strip_prefix('@') {
+                if index + 1 != parts.len() {
+                    return Err(format!("{text:?}: an attribute must be the last step"));
+                }
+                if name.contains(':') {
+                    return Err(format!("{text:?}: qualified attributes are not supported"));
+                }
+                attribute = Some(name.to_owned());
+                continue;
+            }
+            steps.push(qname(part, namespaces).map_err(|reason| format!("{text:?}: {reason}"))?);
+        }
+        Ok(PartyPath::Xml { text: text.to_owned(), steps, attribute })
+    }
+}
+
+/// Resolves `prefix:local` or `local`.
+pub fn qname(text: &str, namespaces: &[(String, String)]) -> Result<QName, String> {
+    let valid = |name: &str| !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || "-_.".contains(c));
+    match text.split_once(':') {
+        Some((prefix, local)) => {
+            let uri = namespaces
+                .iter()
+                .find(|(known, _)| known == prefix)
+                .map(|(_, uri)| uri.clone())
+                .ok_or(format!("the prefix {prefix:?} is not declared in the profile's namespaces"))?;
+            if !valid(local) {
+                return Err(format!("{local:?} is not an XML name"));
+            }
+            Ok(QName { namespace: Some(uri), local: local.to_owned() })
+        }
+        None if valid(text) => Ok(QName { namespace: None, local: text.to_owned() }),
+        None => Err(format!("{text:?} is not an XML name")),
+    }
+}
+
+/// A party document being read, and the place in it a rule starts from.
+#[derive(Debug, Clone, Copy)]
+pub enum Scope<'d> {
+    Xml(&'d XmlDocument, ElementId),
+    Json(&'d Value, &'d str),
+    Record(&'d Record),
+}
+
+/// A value read from a party document, with enough to locate it.
+pub struct Found<'d> {
+    pub text: Cow<'d, str>,
+    at: At<'d>,
+}
+
+enum At<'d> {
+    Xml(&'d XmlDocument, ElementId, Option<String>),
+    Json(String),
+    Field(&'d Record, usize),
+}
+
+impl Found<'_> {
+    /// A diagnostic located at this value.
+    pub fn diagnostic(&self, code: ErrorCode, message: impl Into<String>) -> Diagnostic {
+        match &self.at {
+            At::Xml(document, element, attribute) => {
+                let mut path = document.path(*element);
+                if let Some(attribute) = attribute {
+                    path.push_str("/@");
+                    path.push_str(attribute);
+                }
+                Diagnostic {
+                    line: Some(document.element(*element).line),
+                    column: None,
+                    ..Diagnostic::error(code, path, message)
+                }
+            }
+            At::Json(pointer) => Diagnostic::error(code, pointer.clone(), message),
+            At::Field(record, index) => record.locate(*index, code, message),
+        }
+    }
+}
+
+impl<'d> Scope<'d> {
+    /// The value at `path`, if present and not empty after trimming.
+    pub fn read(&self, path: &PartyPath) -> Option<Found<'d>> {
+        match (self, path) {
+            (Scope::Xml(document, element), PartyPath::Xml { steps, attribute, .. }) => {
+                let target = steps.iter().try_fold(*element, |current, step| {
+                    document.children(current, step.namespace.as_deref(), &step.local).next()
+                })?;
+                let text = match attribute {
+                    Some(name) => document.attribute(target, None, name)?,
+                    None => document.element(target).text.as_str(),
+                };
+                Some(Found { text: Cow::Borrowed(text), at: At::Xml(document, target, attribute.clone()) })
+            }
+            (Scope::Json(value, base), PartyPath::Json(pointer)) => {
+                let found = pointer.get(value)?;
+                let text = match found {
+                    Value::String(text) => Cow::Borrowed(text.as_str()),
+                    Value::Null | Value::Array(_) | Value::Object(_) => return None,
+                    other => Cow::Owned(other.to_string()),
+                };
+                Some(Found { text, at: At::Json(format!("{base}{}", pointer.text)) })
+            }
+            (Scope::Record(record), PartyPath::Field { index, .. }) => {
+                let text = record.value(*index)?;
+                Some(Found { text: Cow::Borrowed(text), at: At::Field(record, *index) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The scopes of the repeated element or array items at `path`, each JSON item with
+    /// its own base pointer for locations.
+    pub fn each(&self, path: &PartyPath) -> Vec<ScopeItem<'d>> {
+        match (self, path) {
+            (Scope::Xml(document, element), PartyPath::Xml { steps, .. }) => {
+                let Some((last, parents)) = steps.split_last() else { return Vec::new() };
+                let Some(parent) = parents.iter().try_fold(*element, |current, step| {
+                    document.children(current, step.namespace.as_deref(), &step.local).next()
+                }) else {
+                    return Vec::new();
+                };
+                document
+                    .children(parent, last.namespace.as_deref(), &last.local)
+                    .map(|child| ScopeItem::Xml(document, child))
+                    .collect()
+            }
+            (Scope::Json(value, base), PartyPath::Json(pointer)) => match pointer.get(value) {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| ScopeItem::Json(item, format!("{base}{}/{index}", pointer.text)))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// An owned form of a scope for array items, whose JSON base pointer is built per item.
+pub enum ScopeItem<'d> {
+    Xml(&'d XmlDocument, ElementId),
+    Json(&'d Value, String),
+}
+
+impl<'d> ScopeItem<'d> {
+    pub fn scope(&self) -> Scope<'_> {
+        match self {
+            ScopeItem::Xml(document, element) => Scope::Xml(document, *element),
+            ScopeItem::Json(value, base) => Scope::Json(value, base.as_str()),
+        }
+    }
+}
+
+/// A party document being written.
+pub enum PartyOut {
+    Xml(XmlOut),
+    Json(Value),
+    Record(Vec<String>),
+}
+
+/// Where in a party document being written a rule starts from.
+#[derive(Debug, Clone)]
+pub enum OutScope {
+    Xml(ElementId),
+    Json(Pointer),
+    Record,
+}
+
+impl PartyOut {
+    /// Writes `text` at `path` from `scope`, creating what is missing. Returns false when
+    /// the path doesn't fit the document (a mapping error caught by tests).
+    pub fn write(&mut self, scope: &OutScope, path: &PartyPath, text: String) -> bool {
+        match (self, scope, path) {
+            (PartyOut::Xml(out), OutScope::Xml(element), PartyPath::Xml { steps, attribute, .. }) => {
+                let target = steps
+                    .iter()
+                    .fold(*element, |current, step| out.child(current, step.namespace.as_deref(), &step.local));
+                match attribute {
+                    Some(name) => out.set_attribute(target, name, text),
+                    None => out.set_text(target, text),
+                }
+                true
+            }
+            (PartyOut::Json(value), OutScope::Json(base), PartyPath::Json(pointer)) => {
+                base.join(pointer).set(value, Value::String(text))
+            }
+            (PartyOut::Record(values), OutScope::Record, PartyPath::Field { index, .. }) => {
+                match values.get_mut(*index) {
+                    Some(slot) => {
+                        *slot = text;
+                        true
+                    }
+                    None => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes a JSON value other than a string (numbers and booleans of JSON profiles).
+    pub fn write_json(&mut self, scope: &OutScope, path: &PartyPath, value: Value) -> bool {
+        match (self, scope, path) {
+            (PartyOut::Json(target), OutScope::Json(base), PartyPath::Json(pointer)) => {
+                base.join(pointer).set(target, value)
+            }
+            _ => false,
+        }
+    }
+
+    /// Starts a new repeated element or array item at `path`.
+    pub fn append(&mut self, scope: &OutScope, path: &PartyPath) -> Option<OutScope> {
+        match (self, scope, path) {
+            (PartyOut::Xml(out), OutScope::Xml(element), PartyPath::Xml { steps, .. }) => {
+                let (last, parents) = steps.split_last()?;
+                let parent = parents
+                    .iter()
+                    .fold(*element, |current, step| out.child(current, step.namespace.as_deref(), &step.local));
+                Some(OutScope::Xml(out.append(parent, last.namespace.as_deref(), &last.local)))
+            }
+            (PartyOut::Json(target), OutScope::Json(base), PartyPath::Json(pointer)) => {
+                let item = base.join(pointer).push_object(target)?;
+                Pointer::parse(&item).ok().map(OutScope::Json)
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pointers_get_set_and_push() {
+        let mut value = json!({});
+        assert!(Pointer::parse("/data/worker/name").unwrap().set(&mut value, json!("Ana")));
+        let items = Pointer::parse("/data/items").unwrap();
+        assert_eq!(items.push_object(&mut value).as_deref(), Some("/data/items/0"));
+        assert_eq!(items.push_object(&mut value).as_deref(), Some("/data/items/1"));
+        assert!(Pointer::parse("/data/items/1/x").unwrap().set(&mut value, json!(1)));
+        assert_eq!(value, json!({"data": {"worker": {"name": "Ana"}, "items": [{}, {"x": 1}]}}));
+        assert!(!Pointer::parse("/data/worker/name/deeper").unwrap().set(&mut value, json!(2)));
+        assert_eq!(Pointer::parse("/a~1b").unwrap().get(&json!({"a/b": 3})), Some(&json!(3)));
+        assert!(Pointer::parse("data").is_err());
+    }
+
+    #[test]
+    fn xml_paths_resolve_prefixes() {
+        let namespaces = vec![("co".to_owned(), "urn:co".to_owned())];
+        let path = PartyPath::xml("co:Lavoratore/@codiceFiscale", &namespaces).unwrap();
+        assert_eq!(
+            path,
+            PartyPath::Xml {
+                text: "co:Lavoratore/@codiceFiscale".into(),
+                steps: vec![QName { namespace: Some("urn:co".into()), local: "Lavoratore".into() }],
+                attribute: Some("codiceFiscale".into())
+            }
+        );
+        assert!(PartyPath::xml("x:Lavoratore", &namespaces).is_err());
+        assert!(PartyPath::xml("@a/b", &namespaces).is_err());
+        assert!(PartyPath::xml("a b", &namespaces).is_err());
+    }
+}
