@@ -111,22 +111,27 @@ impl Catalog {
         let profiles = Profiles::load(assets, &standard)?;
         let mut schemas = HashMap::new();
         for profile in profiles.iter() {
-            let Some(path) = &profile.schema else { continue };
-            let bytes = assets.read(path)?;
-            let schema = match profile.layout {
-                Layout::Xml { .. } => {
-                    PartySchema::Xsd(XsdSchema::compile(path, &bytes).map_err(|e| Error::asset(path, e))?)
+            let paths = profile.schema.iter().chain(profile.types.iter().filter_map(|t| t.schema.as_ref()));
+            for path in paths {
+                if schemas.contains_key(path) {
+                    continue;
                 }
-                _ => {
-                    let document: Value = serde_json::from_slice(&bytes).map_err(|e| Error::asset(path, e))?;
-                    let validator = jsonschema::options()
-                        .should_validate_formats(true)
-                        .build(&document)
-                        .map_err(|e| Error::asset(path, e))?;
-                    PartySchema::Json(Box::new(validator))
-                }
-            };
-            schemas.insert(profile.name.clone(), schema);
+                let bytes = assets.read(path)?;
+                let schema = match profile.layout {
+                    Layout::Xml { .. } => {
+                        PartySchema::Xsd(XsdSchema::compile(path, &bytes).map_err(|e| Error::asset(path, e))?)
+                    }
+                    _ => {
+                        let document: Value = serde_json::from_slice(&bytes).map_err(|e| Error::asset(path, e))?;
+                        let validator = jsonschema::options()
+                            .should_validate_formats(true)
+                            .build(&document)
+                            .map_err(|e| Error::asset(path, e))?;
+                        PartySchema::Json(Box::new(validator))
+                    }
+                };
+                schemas.insert(path.clone(), schema);
+            }
         }
         Ok(Catalog { standard, profiles, schemas, limits: Limits::default() })
     }
@@ -179,19 +184,38 @@ impl Catalog {
                 ));
             }
             Decoded::Json(value) => match &profile.layout {
-                Layout::Json { records: Some(pointer) } => match pointer.get(value) {
+                Layout::Json { records: Some(pointer), payload } => match pointer.get(value) {
                     Some(Value::Array(items)) => {
                         for (index, item) in items.iter().enumerate() {
                             let base = format!("{}/{index}", pointer.text);
                             let id = format!("{digest}-{index}");
-                            outcomes.push(self.translate_one(
-                                profile,
-                                Scope::Json(item, &base),
-                                base.clone(),
-                                source,
-                                now,
-                                &id,
-                            ));
+                            let outcome = match payload {
+                                None => self.translate_one(
+                                    profile,
+                                    Scope::Json(item, &base),
+                                    base.clone(),
+                                    source,
+                                    now,
+                                    &id,
+                                ),
+                                Some(payload) => {
+                                    match unwrap_payload(item, payload, &base, self.limits.max_message_bytes) {
+                                        Ok(unwrapped) => {
+                                            let inner = format!("{base}{}", payload.text);
+                                            self.translate_one(
+                                                profile,
+                                                Scope::Json(&unwrapped, &inner),
+                                                base.clone(),
+                                                source,
+                                                now,
+                                                &id,
+                                            )
+                                        }
+                                        Err(diagnostic) => Outcome::failed(base.clone(), diagnostic),
+                                    }
+                                }
+                            };
+                            outcomes.push(outcome);
                         }
                     }
                     _ => outcomes.push(Outcome::failed(
@@ -257,7 +281,11 @@ impl Catalog {
         };
         let context = Context { source, now, fallback_id: id };
         let (message, mut diagnostics) = apply::to_canonical(message_type, mapping, scope, &context, None);
-        let validation = self.standard.validate(&message);
+        let mut validation = self.standard.validate(&message);
+        // A field whose party value could not be converted was left out; the standard's
+        // complaint about it (usually "required") would repeat the conversion's.
+        let failed: Vec<String> = diagnostics.iter().filter_map(|d| d.canonical_path.clone()).collect();
+        validation.diagnostics.retain(|d| !failed.iter().any(|f| d.path == *f || d.path.starts_with(&format!("{f}/"))));
         if !validation.diagnostics.is_empty() {
             // Locating problems in the party message needs to know where each canonical field
             // came from; that record is kept only on this, the failing, path.
@@ -274,50 +302,64 @@ impl Catalog {
             Ok(decoded) => decoded,
             Err(diagnostic) => return vec![Outcome::failed(String::new(), diagnostic)],
         };
-        let schema = self.schemas.get(&profile.name);
-        match (&decoded, schema) {
-            (Decoded::Xml(document), Some(PartySchema::Xsd(xsd))) => outcomes.push(Outcome {
-                label: String::new(),
-                message_type: apply::detect(profile, &Scope::Xml(document, document.root()))
-                    .map(|m| m.message_type.clone()),
-                output: None,
-                diagnostics: xsd.validate(bytes, document),
-            }),
-            (Decoded::Json(value), Some(PartySchema::Json(validator))) => outcomes.push(Outcome {
-                label: String::new(),
-                message_type: apply::detect(profile, &Scope::Json(value, "")).map(|m| m.message_type.clone()),
-                output: None,
-                diagnostics: validator.iter_errors(value).flat_map(|e| crate::standard::diagnose(&e)).collect(),
-            }),
-            (Decoded::Records(records), Some(PartySchema::Json(validator))) => {
+        match &decoded {
+            Decoded::Xml(document) => {
+                let mapping = apply::detect(profile, &Scope::Xml(document, document.root()));
+                let diagnostics = match self.schema_for(profile, mapping) {
+                    Some(PartySchema::Xsd(xsd)) => xsd.validate(bytes, document),
+                    _ => Vec::new(),
+                };
+                outcomes.push(Outcome {
+                    label: String::new(),
+                    message_type: mapping.map(|m| m.message_type.clone()),
+                    output: None,
+                    diagnostics,
+                });
+            }
+            Decoded::Json(value) => {
+                let mapping = apply::detect(profile, &Scope::Json(value, ""));
+                let diagnostics = match self.schema_for(profile, mapping) {
+                    Some(PartySchema::Json(validator)) => {
+                        validator.iter_errors(value).flat_map(|e| crate::standard::diagnose(&e)).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                outcomes.push(Outcome {
+                    label: String::new(),
+                    message_type: mapping.map(|m| m.message_type.clone()),
+                    output: None,
+                    diagnostics,
+                });
+            }
+            Decoded::Records(records) => {
                 for record in records {
-                    let object: serde_json::Map<String, Value> = record
-                        .fields
-                        .iter()
-                        .zip(&record.values)
-                        .filter(|(_, value)| !value.trim().is_empty())
-                        .map(|(field, value)| (field.clone(), Value::String(value.trim().to_owned())))
-                        .collect();
-                    let object = Value::Object(object);
-                    let diagnostics = validator
-                        .iter_errors(&object)
-                        .flat_map(|e| crate::standard::diagnose(&e))
-                        .map(|d| locate_in_record(d, record))
-                        .collect();
+                    let mapping = apply::detect(profile, &Scope::Record(record));
+                    let diagnostics = match self.schema_for(profile, mapping) {
+                        Some(PartySchema::Json(validator)) => {
+                            let object: serde_json::Map<String, Value> = record
+                                .fields
+                                .iter()
+                                .zip(&record.values)
+                                .filter(|(_, value)| !value.trim().is_empty())
+                                .map(|(field, value)| (field.clone(), Value::String(value.trim().to_owned())))
+                                .collect();
+                            let object = Value::Object(object);
+                            validator
+                                .iter_errors(&object)
+                                .flat_map(|e| crate::standard::diagnose(&e))
+                                .map(|d| locate_in_record(d, record))
+                                .collect()
+                        }
+                        _ => Vec::new(),
+                    };
                     outcomes.push(Outcome {
                         label: line_label(Some(record.line)),
-                        message_type: apply::detect(profile, &Scope::Record(record)).map(|m| m.message_type.clone()),
+                        message_type: mapping.map(|m| m.message_type.clone()),
                         output: None,
                         diagnostics,
                     });
                 }
             }
-            (_, _) => outcomes.push(Outcome {
-                label: String::new(),
-                message_type: None,
-                output: None,
-                diagnostics: Vec::new(),
-            }),
         }
         outcomes.sort_by_key(|outcome| label_order(&outcome.label));
         outcomes
@@ -360,7 +402,7 @@ impl Catalog {
             if diagnostics.is_empty() {
                 match self.encode(profile, out, &mut rows) {
                     Ok(Some(bytes)) => {
-                        diagnostics.extend(self.check_party_output(profile, &bytes));
+                        diagnostics.extend(self.check_party_output(profile, mapping, &bytes));
                         documents.push(bytes);
                     }
                     Ok(None) => {}
@@ -415,10 +457,24 @@ impl Catalog {
         }
     }
 
+    /// The party schema for a message of `mapping`'s type (or the profile's own).
+    fn schema_for(&self, profile: &Profile, mapping: Option<&crate::mapping::TypeMapping>) -> Option<&PartySchema> {
+        let path = match mapping {
+            Some(mapping) => mapping.schema(profile),
+            None => profile.schema.as_deref(),
+        }?;
+        self.schemas.get(path)
+    }
+
     /// What raccordo wrote must pass the party's own schema: a failure is a mapping bug,
     /// reported with the party's location.
-    fn check_party_output(&self, profile: &Profile, bytes: &[u8]) -> Vec<Diagnostic> {
-        match self.schemas.get(&profile.name) {
+    fn check_party_output(
+        &self,
+        profile: &Profile,
+        mapping: &crate::mapping::TypeMapping,
+        bytes: &[u8],
+    ) -> Vec<Diagnostic> {
+        match self.schema_for(profile, Some(mapping)) {
             Some(PartySchema::Xsd(xsd)) => match xml::decode(bytes, self.limits.xml()) {
                 Ok(document) => xsd.validate(bytes, &document),
                 Err(diagnostic) => vec![diagnostic],
@@ -429,6 +485,43 @@ impl Catalog {
             },
             None => Vec::new(),
         }
+    }
+}
+
+/// The content of a record whose payload is base64-encoded JSON: the decoded payload, with
+/// the wrapping record (less the payload) under `@record`, so mappings read both.
+fn unwrap_payload(
+    item: &Value,
+    payload: &crate::mapping::path::Pointer,
+    base: &str,
+    max_bytes: u64,
+) -> Result<Value, Diagnostic> {
+    use base64::Engine as _;
+    let at = format!("{base}{}", payload.text);
+    let encoded = payload.get(item).and_then(Value::as_str).ok_or_else(|| {
+        Diagnostic::error(ErrorCode::RequiredMissing, at.clone(), "the record has no base64 payload here")
+    })?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .map_err(|_| Diagnostic::error(ErrorCode::EncodingInvalid, at.clone(), "the payload is not valid base64"))?;
+    let mut decoded = formats::json::decode(&bytes, max_bytes).map_err(|mut diagnostic| {
+        diagnostic.path = at.clone();
+        diagnostic
+    })?;
+    let mut record = item.clone();
+    if let Some(Value::Object(parent)) =
+        payload.text.rsplit_once('/').and_then(|(parent, _)| record.pointer_mut(parent))
+    {
+        if let Some(name) = payload.text.rsplit('/').next() {
+            parent.remove(name);
+        }
+    }
+    match &mut decoded {
+        Value::Object(map) => {
+            map.insert("@record".to_owned(), record);
+            Ok(decoded)
+        }
+        _ => Err(Diagnostic::error(ErrorCode::WrongType, at, "the payload must be a JSON object")),
     }
 }
 

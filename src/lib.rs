@@ -9,6 +9,7 @@
 
 pub mod assets;
 pub mod cli;
+pub mod clock;
 pub mod error;
 pub mod formats;
 pub mod ingest;

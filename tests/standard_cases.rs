@@ -4,47 +4,20 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use common::inputs as cases;
 use raccordo::assets::Assets;
-use raccordo::error::ErrorCode;
 use raccordo::formats::DEFAULT_MAX_MESSAGE_BYTES;
 use raccordo::ingest;
 use raccordo::standard::Standard;
-use serde::Deserialize;
 
 const MIN_VALID: usize = 5;
 const MIN_INVALID: usize = 10;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Expect {
-    #[allow(dead_code)]
-    description: Option<String>,
-    errors: Vec<ExpectedError>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectedError {
-    code: String,
-    path: String,
-}
-
-fn cases(folder: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(folder) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| {
-            let name = path.file_name().unwrap().to_string_lossy();
-            !name.ends_with(".expect.toml") && !name.ends_with(".expected.json") && path.is_file()
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 #[test]
 fn standard_cases() {
@@ -80,32 +53,18 @@ fn standard_cases() {
         }
         for path in invalid {
             checked += 1;
-            let expect_path = path.with_extension("expect.toml");
-            let expect: Expect = match fs::read_to_string(&expect_path)
-                .map_err(|e| e.to_string())
-                .and_then(|text| toml::from_str(&text).map_err(|e| e.to_string()))
-            {
-                Ok(expect) => expect,
+            let expected = match common::expected(&path) {
+                Ok(expected) => expected,
                 Err(error) => {
-                    failures.push(format!("{}: {error}", expect_path.display()));
+                    failures.push(error);
                     continue;
                 }
             };
-            let mut expected = BTreeSet::new();
-            for error in &expect.errors {
-                match ErrorCode::lookup(&error.code) {
-                    Some(code) => expected.insert((code.id(), error.path.clone())),
-                    None => {
-                        failures.push(format!("{}: unknown code {}", expect_path.display(), error.code));
-                        continue;
-                    }
-                };
-            }
             let validation =
                 ingest::validate_canonical(&standard, &fs::read(&path).unwrap(), DEFAULT_MAX_MESSAGE_BYTES);
             let found: BTreeSet<(String, String)> =
                 validation.diagnostics.iter().map(|d| (d.code.id(), d.path.clone())).collect();
-            if expected.is_empty() || found != expected {
+            if found != expected {
                 failures.push(format!(
                     "{}:\n  expected {expected:?}\n  found    {found:?}\n  messages {:?}",
                     path.display(),

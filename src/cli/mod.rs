@@ -2,7 +2,9 @@
 //! operational [`Error`]; `main` turns those into exit codes in one place.
 
 mod errors;
+mod profiles;
 mod schemas;
+mod transform;
 mod validate;
 
 use std::path::PathBuf;
@@ -11,6 +13,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::assets::Assets;
 use crate::error::Error;
+use crate::ingest::{self, Catalog};
+use crate::report::{FileReport, Report};
 
 /// How a command ended when it did not fail operationally.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +50,10 @@ pub enum Command {
     Schemas(schemas::Args),
     /// List the error codes; --markdown prints docs/ERRORS.md.
     Errors(errors::Args),
+    /// Translate a file between a party's profile and the standard (or another profile).
+    Transform(transform::Args),
+    /// List the party formats (profiles) and the message types each translates.
+    Profiles(profiles::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -58,9 +66,20 @@ pub enum Output {
 pub fn run(cli: Cli) -> Result<Outcome, Error> {
     let assets = cli.assets.map_or(Assets::Embedded, Assets::Folder);
     match cli.command {
-        Command::Validate(args) => validate::run(&assets, args),
+        Command::Validate(args) => validate::run(&Catalog::load(&assets)?, args),
         Command::Schemas(args) => schemas::run(&assets, args),
         Command::Errors(args) => errors::run(args),
+        Command::Transform(args) => transform::run(&Catalog::load(&assets)?, args),
+        Command::Profiles(args) => profiles::run(&Catalog::load(&assets)?, args),
+    }
+}
+
+/// Adds one report entry per outcome of a file: `file` alone for a single message,
+/// `file#line 3` or `file#/items/2` for records.
+fn report_outcomes(report: &mut Report, name: &str, outcomes: &[ingest::Outcome]) {
+    for outcome in outcomes {
+        let label = if outcome.label.is_empty() { name.to_owned() } else { format!("{name}#{}", outcome.label) };
+        report.files.push(FileReport::new(label, outcome.message_type.clone(), &outcome.diagnostics));
     }
 }
 

@@ -2,13 +2,11 @@
 
 use std::path::PathBuf;
 
-use super::{print, Outcome, Output};
-use crate::assets::Assets;
+use super::{print, report_outcomes, Outcome, Output};
 use crate::error::{Diagnostic, Error};
 use crate::formats::{self, Input};
-use crate::ingest;
+use crate::ingest::{self, Catalog, CANONICAL};
 use crate::report::{FileReport, Report};
-use crate::standard::Standard;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -17,22 +15,36 @@ pub struct Args {
     files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// Validate against this party profile's own schema (XSD or JSON Schema) instead of
+    /// the standard.
+    #[arg(long, value_name = "PROFILE", default_value = "canonical")]
+    profile: String,
     /// Refuse inputs larger than this many bytes (RAC-1002) without reading them.
     #[arg(long, value_name = "BYTES", default_value_t = formats::DEFAULT_MAX_MESSAGE_BYTES)]
     max_bytes: u64,
 }
 
-pub fn run(assets: &Assets, args: Args) -> Result<Outcome, Error> {
-    let standard = Standard::load(assets)?;
+pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
+    let standard = &catalog.standard;
+    let profile = match args.profile.as_str() {
+        CANONICAL => None,
+        name => Some(catalog.profile(name)?),
+    };
     let mut report = Report { files: Vec::with_capacity(args.files.len()) };
     let mut unreadable = false;
     for path in &args.files {
         let name = path.display().to_string();
         let file_report = match formats::read_limited(path, args.max_bytes) {
-            Ok(Input::Bytes(bytes)) => {
-                let validation = ingest::validate_canonical(&standard, &bytes, args.max_bytes);
-                FileReport::new(name, validation.message_type, &validation.diagnostics)
-            }
+            Ok(Input::Bytes(bytes)) => match profile {
+                Some(profile) => {
+                    report_outcomes(&mut report, &name, &catalog.validate_party(profile, &bytes));
+                    continue;
+                }
+                None => {
+                    let validation = ingest::validate_canonical(standard, &bytes, args.max_bytes);
+                    FileReport::new(name, validation.message_type, &validation.diagnostics)
+                }
+            },
             Ok(Input::TooLarge(diagnostic)) => FileReport::new(name, None, &[diagnostic]),
             Err(error) => {
                 unreadable = true;

@@ -473,7 +473,7 @@ impl XmlOut {
     }
 
     /// Writes the document as UTF-8 with two-space indentation, declaring `namespaces`
-    /// (prefix, URI) on the root. An element in a namespace without a prefix is an
+    /// (prefix, URI; the prefix "" is the default namespace) on the root. An element in a namespace without a prefix is an
     /// internal error: profiles declare every namespace they write.
     pub fn encode(&self, namespaces: &[(String, String)]) -> Result<Vec<u8>, Diagnostic> {
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -499,7 +499,11 @@ impl XmlOut {
                             format!("no prefix is declared for the namespace {uri}"),
                         )
                     })?;
-                format!("{prefix}:{}", element.name)
+                if prefix.is_empty() {
+                    element.name.clone()
+                } else {
+                    format!("{prefix}:{}", element.name)
+                }
             }
             None => element.name.clone(),
         };
@@ -509,7 +513,8 @@ impl XmlOut {
         out.push_str(&name);
         if depth == 0 {
             for (prefix, uri) in namespaces {
-                out.push_str(&format!(" xmlns:{prefix}=\"{}\"", quick_xml::escape::escape(uri.as_str())));
+                let attribute = if prefix.is_empty() { "xmlns".to_owned() } else { format!("xmlns:{prefix}") };
+                out.push_str(&format!(" {attribute}=\"{}\"", quick_xml::escape::escape(uri.as_str())));
             }
         }
         for (attribute, value) in &element.attributes {

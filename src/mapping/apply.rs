@@ -34,9 +34,18 @@ pub struct Origin {
 /// The first type mapping whose `detect` holds for this party message.
 pub fn detect<'p>(profile: &'p Profile, scope: &Scope<'_>) -> Option<&'p TypeMapping> {
     let mut candidates = profile.types.iter().filter(|mapping| mapping.to_canonical);
-    candidates.find(|mapping| match &mapping.detect {
-        Some(condition) => party_condition_holds(condition, scope).unwrap_or(true),
-        None => true,
+    candidates.find(|mapping| {
+        let root_matches = match (&mapping.root, scope) {
+            (Some(root), Scope::Xml(document, element)) => {
+                document.is(*element, root.namespace.as_deref(), &root.local)
+            }
+            _ => true,
+        };
+        root_matches
+            && match &mapping.detect {
+                Some(condition) => party_condition_holds(condition, scope).unwrap_or(true),
+                None => true,
+            }
     })
 }
 
@@ -117,7 +126,9 @@ fn rules_to_canonical(
                     match read_value(&field.conversion, &text) {
                         Ok(value) => (value, Some(found)),
                         Err((code, message)) => {
-                            diagnostics.push(found.diagnostic(code, message));
+                            let mut diagnostic = found.diagnostic(code, message);
+                            diagnostic.canonical_path = Some(target.text.clone());
+                            diagnostics.push(diagnostic);
                             continue;
                         }
                     }
@@ -159,10 +170,21 @@ fn rules_to_canonical(
                         break;
                     };
                     rules_to_canonical(&each.rules, item.scope(), &item_pointer, message, diagnostics, origins);
+                    // An item none of whose fields mapped would only add a second, confusing
+                    // diagnostic to the one that explains why.
+                    if item_pointer.get(message).is_some_and(|value| value == &json!({})) {
+                        if let Some(Value::Array(items)) = array_mut(&array, message) {
+                            items.pop();
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+fn array_mut<'v>(pointer: &Pointer, message: &'v mut Value) -> Option<&'v mut Value> {
+    message.pointer_mut(&pointer.text)
 }
 
 /// Whether a rule's condition holds in the to-canonical direction: a party condition on
@@ -228,9 +250,21 @@ fn read_value(conversion: &Conversion, text: &str) -> Result<Value, (ErrorCode, 
         ValueKind::Number => {
             let normalised =
                 if conversion.decimal == '.' { text.to_owned() } else { text.replace(conversion.decimal, ".") };
-            normalised.parse::<f64>().ok().and_then(serde_json::Number::from_f64).map(Value::Number).ok_or_else(|| {
-                unparsable(&format!("expected a number with {:?} as decimal separator", conversion.decimal))
-            })
+            normalised
+                .parse::<f64>()
+                .ok()
+                .filter(|number| number.is_finite())
+                // Whole numbers stay integers, so `54` reads back as `54`, not `54.0`.
+                .map(|number| {
+                    if number.fract() == 0.0 && number.abs() < 1e15 {
+                        Value::from(number as i64)
+                    } else {
+                        Value::from(number)
+                    }
+                })
+                .ok_or_else(|| {
+                    unparsable(&format!("expected a number with {:?} as decimal separator", conversion.decimal))
+                })
         }
         ValueKind::Boolean => {
             let (yes, no) = match &conversion.boolean {
@@ -361,7 +395,10 @@ fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Resu
 /// JSON pointer.
 pub fn from_canonical(profile: &Profile, mapping: &TypeMapping, message: &Value) -> (PartyOut, Vec<Diagnostic>) {
     let (mut out, scope) = match &profile.layout {
-        Layout::Xml { root } => (PartyOut::Xml(XmlOut::new(root.namespace.as_deref(), &root.local)), OutScope::Xml(0)),
+        Layout::Xml { root } => {
+            let root = mapping.root.as_ref().unwrap_or(root);
+            (PartyOut::Xml(XmlOut::new(root.namespace.as_deref(), &root.local)), OutScope::Xml(0))
+        }
         Layout::Json { .. } => (PartyOut::Json(json!({})), OutScope::Json(unreachable_pointer())),
         Layout::Csv { columns, .. } => (PartyOut::Record(vec![String::new(); columns.len()]), OutScope::Record),
         Layout::Fixed(layout) => (PartyOut::Record(vec![String::new(); layout.fields.len()]), OutScope::Record),

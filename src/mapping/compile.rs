@@ -34,7 +34,7 @@ pub struct Profile {
 #[derive(Debug)]
 pub enum Layout {
     Xml { root: QName },
-    Json { records: Option<Pointer> },
+    Json { records: Option<Pointer>, payload: Option<Pointer> },
     Csv { delimiter: char, encoding: String, columns: Arc<[String]> },
     Fixed(FixedLayout),
 }
@@ -46,9 +46,20 @@ pub struct TypeMapping {
     pub to_canonical: bool,
     pub from_canonical: bool,
     pub detect: Option<Condition>,
+    /// For XML profiles with one root element per type: this type's root.
+    pub root: Option<QName>,
+    /// This type's own party schema, when it has one.
+    pub schema: Option<String>,
     pub rules: Vec<Rule>,
     /// The mapping file, for messages.
     pub file: String,
+}
+
+impl TypeMapping {
+    /// The party schema that applies to this type: its own, or the profile's.
+    pub fn schema<'a>(&'a self, profile: &'a Profile) -> Option<&'a str> {
+        self.schema.as_deref().or(profile.schema.as_deref())
+    }
 }
 
 #[derive(Debug)]
@@ -217,12 +228,19 @@ fn load_profile(assets: &Assets, folder: &str, standard: &Standard, tables: &mut
             let xml = spec.xml.as_ref().ok_or_else(|| fail("format xml needs an [xml] table".into()))?;
             Layout::Xml { root: qname(&xml.root, &namespaces).map_err(fail)? }
         }
-        FormatKind::Json => Layout::Json {
-            records: match spec.json.as_ref().and_then(|json| json.records.as_deref()) {
-                Some(pointer) => Some(Pointer::parse(pointer).map_err(fail)?),
-                None => None,
-            },
-        },
+        FormatKind::Json => {
+            let pointer_of = |text: Option<&str>| match text {
+                Some(pointer) => Pointer::parse(pointer).map(Some),
+                None => Ok(None),
+            };
+            let json = spec.json.as_ref();
+            let records = pointer_of(json.and_then(|j| j.records.as_deref())).map_err(fail)?;
+            let payload = pointer_of(json.and_then(|j| j.payload.as_deref())).map_err(fail)?;
+            if payload.is_some() && records.is_none() {
+                return Err(fail("[json] payload needs records".into()));
+            }
+            Layout::Json { records, payload }
+        }
         FormatKind::Csv => {
             let csv = spec.csv.as_ref().ok_or_else(|| fail("format csv needs a [csv] table".into()))?;
             if csv.columns.is_empty() {
@@ -277,7 +295,9 @@ fn load_profile(assets: &Assets, folder: &str, standard: &Standard, tables: &mut
     }
     let to_canonical = profile.types.iter().filter(|t| t.to_canonical).count();
     if to_canonical > 1 {
-        if let Some(undetected) = profile.types.iter().find(|t| t.to_canonical && t.detect.is_none()) {
+        if let Some(undetected) =
+            profile.types.iter().find(|t| t.to_canonical && t.detect.is_none() && t.root.is_none())
+        {
             return Err(Error::Mapping {
                 file: undetected.file.clone(),
                 line: 1,
@@ -322,6 +342,16 @@ impl Compiler<'_> {
             Some(condition) => Some(self.condition(condition, 0)?),
             None => None,
         };
+        let root = match (&spec.root, &self.profile.layout) {
+            (Some(root), Layout::Xml { .. }) => {
+                Some(qname(root, &self.profile.namespaces).map_err(|reason| self.error(0, reason))?)
+            }
+            (Some(_), _) => return Err(self.error(0, "`root` is for XML profiles")),
+            (None, _) => None,
+        };
+        if let Some(schema) = &spec.schema {
+            assets.read(schema).map_err(|error| self.error(0, format!("schema {schema}: {error}")))?;
+        }
         let mut rules = Vec::new();
         for rule in &spec.rules {
             rules.push(self.rule(rule.get_ref(), rule.span().start, None, assets, tables)?);
@@ -331,6 +361,8 @@ impl Compiler<'_> {
             to_canonical: spec.directions.contains(&Direction::ToCanonical),
             from_canonical: spec.directions.contains(&Direction::FromCanonical),
             detect,
+            root,
+            schema: spec.schema.clone(),
             rules,
             file: self.file.to_owned(),
         })
@@ -443,7 +475,7 @@ impl Compiler<'_> {
         let lookup = match (&spec.map, &spec.table) {
             (Some(_), Some(_)) => return Err(self.error(offset, "a rule has `map` or `table`, not both")),
             (Some(map), None) => Some(Arc::new(Lookup {
-                name: "map".into(),
+                name: "the mapping's value map".into(),
                 from_canonical: map.iter().rev().map(|(party, canonical)| (canonical.clone(), party.clone())).collect(),
                 to_canonical: map.clone().into_iter().collect(),
             })),

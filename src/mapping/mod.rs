@@ -46,7 +46,7 @@ impl Profile {
     pub fn is_batch(&self) -> bool {
         match &self.layout {
             Layout::Csv { .. } | Layout::Fixed(_) => true,
-            Layout::Json { records } => records.is_some(),
+            Layout::Json { records, .. } => records.is_some(),
             Layout::Xml { .. } => false,
         }
     }

@@ -175,7 +175,12 @@ pub fn qname(text: &str, namespaces: &[(String, String)]) -> Result<QName, Strin
             }
             Ok(QName { namespace: Some(uri), local: local.to_owned() })
         }
-        None if valid(text) => Ok(QName { namespace: None, local: text.to_owned() }),
+        // An unprefixed name is in the default namespace, when the profile declares one
+        // (the prefix ""), as in XML itself.
+        None if valid(text) => Ok(QName {
+            namespace: namespaces.iter().find(|(prefix, _)| prefix.is_empty()).map(|(_, uri)| uri.clone()),
+            local: text.to_owned(),
+        }),
         None => Err(format!("{text:?} is not an XML name")),
     }
 }

@@ -52,6 +52,10 @@ pub struct JsonSpec {
     /// For paged inputs: the JSON pointer of the array of records (`/items`). Absent when a
     /// document is one message.
     pub records: Option<String>,
+    /// For records that wrap their content as base64-encoded JSON (as INPS e-services wrap
+    /// payloads): the pointer of that string in each record. Party paths then address the
+    /// decoded payload; paths starting with `/@record` address the wrapping record.
+    pub payload: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -110,8 +114,15 @@ pub struct TypeMappingSpec {
     #[serde(default = "both_directions")]
     pub directions: Vec<Direction>,
     /// How to recognise this type in a party message; required when the profile maps
-    /// several types to canonical.
+    /// several types to canonical (unless `root` tells them apart).
     pub detect: Option<ConditionSpec>,
+    /// XML profiles whose message types have different root elements (one web-service
+    /// operation each): this type's root, overriding the profile's. A document is of this
+    /// type only if its root is this element.
+    pub root: Option<String>,
+    /// This type's own party schema, overriding the profile's (for XSDs that can't be
+    /// compiled together).
+    pub schema: Option<String>,
     #[serde(default)]
     pub rules: Vec<toml::Spanned<RuleSpec>>,
 }

@@ -1,0 +1,135 @@
+//! `raccordo transform --from P --to Q FILE`: decode, map, encode, validating both ends.
+//! The translation goes to standard output, the report to standard error.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::{print, report_outcomes, Outcome, Output};
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::formats::{self, Input};
+use crate::ingest::{Catalog, CANONICAL};
+use crate::report::{FileReport, Report};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The profile FILE is in, or `canonical`.
+    #[arg(long, value_name = "PROFILE")]
+    from: String,
+    /// The profile to write, or `canonical`.
+    #[arg(long, value_name = "PROFILE")]
+    to: String,
+    /// The file; `-` reads standard input. Canonical input may be one message or an array.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// The sender's URN for the canonical envelope's `source` (default:
+    /// `urn:raccordo:<party kind>:cli`).
+    #[arg(long, value_name = "URN")]
+    source: Option<String>,
+    /// The instant used as the envelope's `time` when the party message has none
+    /// (RFC 3339; default: now).
+    #[arg(long, value_name = "INSTANT")]
+    time: Option<String>,
+    /// Form of the report on standard error.
+    #[arg(long, value_enum, default_value_t)]
+    output: Output,
+}
+
+pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
+    let name = args.file.display().to_string();
+    let bytes = match formats::read_limited(&args.file, catalog.limits.max_message_bytes)? {
+        Input::Bytes(bytes) => bytes,
+        Input::TooLarge(diagnostic) => {
+            let report = Report { files: vec![FileReport::new(name, None, &[diagnostic])] };
+            return finish(&report, args.output);
+        }
+    };
+    let clock = args.time.clone().map_or(Clock::System, Clock::Fixed);
+    let now = clock.now_rfc3339();
+    let mut report = Report { files: Vec::new() };
+
+    // Party or canonical input to canonical messages.
+    let canonical: Vec<Value> = if args.from == CANONICAL {
+        match formats::json::decode(&bytes, catalog.limits.max_message_bytes) {
+            Ok(Value::Array(items)) => items,
+            Ok(message) => vec![message],
+            Err(diagnostic) => {
+                report.files.push(FileReport::new(name, None, &[diagnostic]));
+                return finish(&report, args.output);
+            }
+        }
+    } else {
+        let profile = catalog.profile(&args.from)?;
+        let source = args.source.clone().unwrap_or_else(|| format!("urn:raccordo:{}:cli", profile.party_kind));
+        let outcomes = catalog.to_canonical(profile, &bytes, &source, &now);
+        let mut messages = Vec::new();
+        for outcome in &outcomes {
+            if outcome.is_valid() {
+                if let Some(message) = &outcome.output {
+                    messages.push(message.clone());
+                }
+            }
+        }
+        report_outcomes(&mut report, &name, &outcomes);
+        if args.to == CANONICAL {
+            let text = if profile.is_batch() {
+                serde_json::to_string_pretty(&messages)
+            } else {
+                messages.first().map_or(Ok(String::new()), serde_json::to_string_pretty)
+            }
+            .map_err(|e| Error::Internal(e.to_string()))?;
+            if !text.is_empty() {
+                print(&format!("{text}\n"))?;
+            }
+            return finish(&report, args.output);
+        }
+        messages
+    };
+
+    if args.to == CANONICAL {
+        // Canonical to canonical: validation only, then the messages back.
+        let mut valid = Vec::new();
+        for (index, message) in canonical.iter().enumerate() {
+            let validation = catalog.standard.validate(message);
+            let label = if canonical.len() > 1 { format!("{name}#/{index}") } else { name.clone() };
+            if validation.is_valid() {
+                valid.push(message.clone());
+            }
+            report.files.push(FileReport::new(label, validation.message_type, &validation.diagnostics));
+        }
+        let text = if canonical.len() == 1 {
+            valid.first().map(serde_json::to_string_pretty)
+        } else {
+            Some(serde_json::to_string_pretty(&valid))
+        };
+        if let Some(text) = text {
+            print(&format!("{}\n", text.map_err(|e| Error::Internal(e.to_string()))?))?;
+        }
+        return finish(&report, args.output);
+    }
+
+    let target = catalog.profile(&args.to)?;
+    if canonical.is_empty() {
+        return finish(&report, args.output);
+    }
+    let (documents, outcomes) = catalog.from_canonical(target, &canonical);
+    report_outcomes(&mut report, &format!("{name} -> {}", target.name), &outcomes);
+    for document in documents {
+        let text = String::from_utf8_lossy(&document);
+        print(&text)?;
+    }
+    finish(&report, args.output)
+}
+
+/// Prints the report on standard error and turns it into the exit outcome.
+fn finish(report: &Report, output: Output) -> Result<Outcome, Error> {
+    let text = match output {
+        Output::Json => {
+            format!("{}\n", serde_json::to_string_pretty(report).map_err(|e| Error::Internal(e.to_string()))?)
+        }
+        Output::Human => report.to_text(),
+    };
+    eprint!("{text}");
+    Ok(if report.files.iter().all(|file| file.valid) { Outcome::Success } else { Outcome::Invalid })
+}

@@ -1,0 +1,60 @@
+//! What the data-driven conformance tests share: reading a case folder and an
+//! `<name>.expect.toml`.
+
+#![allow(dead_code, clippy::unwrap_used)] // Each test binary uses part of this.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use raccordo::error::ErrorCode;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    #[allow(dead_code)]
+    description: Option<String>,
+    errors: Vec<ExpectedError>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectedError {
+    code: String,
+    path: String,
+}
+
+/// The input files of a case folder, sorted: everything but expectations and notes.
+pub fn inputs(folder: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(folder) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            let name = path.file_name().unwrap().to_string_lossy();
+            path.is_file()
+                && !name.ends_with(".expect.toml")
+                && !name.ends_with(".expected.json")
+                && !name.ends_with(".md")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The (printed code, path) pairs an invalid case's `.expect.toml` names.
+pub fn expected(case: &Path) -> Result<BTreeSet<(String, String)>, String> {
+    let expect_path = case.with_extension("expect.toml");
+    let text = fs::read_to_string(&expect_path).map_err(|e| format!("{}: {e}", expect_path.display()))?;
+    let expect: Expect = toml::from_str(&text).map_err(|e| format!("{}: {e}", expect_path.display()))?;
+    let mut pairs = BTreeSet::new();
+    for error in expect.errors {
+        let code =
+            ErrorCode::lookup(&error.code).ok_or(format!("{}: unknown code {}", expect_path.display(), error.code))?;
+        pairs.insert((code.id(), error.path));
+    }
+    if pairs.is_empty() {
+        return Err(format!("{}: names no error", expect_path.display()));
+    }
+    Ok(pairs)
+}
