@@ -336,6 +336,14 @@ enum PartyValue {
     Json(Value),
 }
 
+fn whole_as_integer(value: &Value, number: f64) -> Value {
+    if value.is_f64() && number.fract() == 0.0 && number.abs() < 1e15 {
+        Value::from(number as i64)
+    } else {
+        value.clone()
+    }
+}
+
 /// A canonical value in the party's form.
 fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Result<PartyValue, (ErrorCode, String)> {
     if let Some(lookup) = &conversion.lookup {
@@ -365,6 +373,9 @@ fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Resu
         }
         ValueKind::Number | ValueKind::Integer => {
             let number = value.as_f64().ok_or_else(|| unformattable("expected a number"))?;
+            // 1250.0 and 1250 are one number; writing the whole one as an integer makes a
+            // second trip through the profile give the same bytes.
+            let value = &whole_as_integer(value, number);
             if json_party && conversion.decimal == '.' && conversion.decimals.is_none() {
                 return Ok(PartyValue::Json(value.clone()));
             }

@@ -1,0 +1,183 @@
+//! Translation throughput per profile, one thread: party bytes to canonical (decode, map,
+//! validate against the standard) and canonical back to party bytes (map, encode, validate
+//! against the party's schema), in messages/s and MB/s of party bytes. For XML profiles a
+//! bare quick-xml parse of the same bytes, measured in the same run, is the ceiling to
+//! compare with.
+//!
+//! Run with `cargo bench --bench profiles`. The corpus: for profiles that write, generated
+//! messages (seed 42) written in the profile; for read-only profiles, their conformance
+//! vectors.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use raccordo::assets::Assets;
+use raccordo::ingest::Catalog;
+use raccordo::mapping::{Layout, Profile};
+use raccordo::simulate::generate::Generator;
+use serde_json::Value;
+
+const MIN_TIME: Duration = Duration::from_secs(2);
+const MESSAGES: usize = 400;
+const TIME: &str = "2026-03-02T10:00:00+01:00";
+
+fn main() {
+    let catalog = Catalog::load(&Assets::Embedded).expect("the shipped catalog loads");
+    let filter = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    println!(
+        "{:<18} {:>10} {:>9} {:>10} {:>9} {:>12} {:>7}",
+        "profile", "to msg/s", "to MB/s", "back msg/s", "back MB/s", "parse MB/s", "ratio"
+    );
+    for profile in catalog.profiles.iter() {
+        if filter.as_deref().is_some_and(|f| !profile.name.contains(f)) {
+            continue;
+        }
+        let (documents, records) = corpus(&catalog, profile);
+        if documents.is_empty() {
+            println!("{:<18} no corpus", profile.name);
+            continue;
+        }
+        let bytes: usize = documents.iter().map(Vec::len).sum();
+        let source = format!("urn:raccordo:{}:bench", profile.party_kind);
+        let (to_rate, canonical) = {
+            let mut canonical = Vec::new();
+            let rate = measure(|| {
+                canonical.clear();
+                for document in &documents {
+                    for outcome in catalog.to_canonical(profile, document, &source, TIME) {
+                        if let Some(message) = outcome.output {
+                            canonical.push(message);
+                        }
+                    }
+                }
+            });
+            (rate, canonical)
+        };
+        let back_rate = if profile.types.iter().any(|t| t.from_canonical) {
+            let batch = profile.is_batch();
+            Some(measure(|| {
+                if batch {
+                    std::hint::black_box(catalog.from_canonical(profile, &canonical));
+                } else {
+                    for message in &canonical {
+                        std::hint::black_box(catalog.from_canonical(profile, std::slice::from_ref(message)));
+                    }
+                }
+            }))
+        } else {
+            None
+        };
+        let parse_rate = matches!(profile.layout, Layout::Xml { .. }).then(|| {
+            measure(|| {
+                for document in &documents {
+                    std::hint::black_box(parse_only(document));
+                }
+            })
+        });
+        let mb = bytes as f64 / 1e6;
+        let per_round = records as f64;
+        let to_mbs = to_rate * mb;
+        print!("{:<18} {:>10.0} {:>9.1}", profile.name, to_rate * per_round, to_mbs);
+        match back_rate {
+            Some(rate) => print!(" {:>10.0} {:>9.1}", rate * per_round, rate * mb),
+            None => print!(" {:>10} {:>9}", "-", "-"),
+        }
+        match parse_rate {
+            Some(rate) => println!(" {:>12.1} {:>6.1}x", rate * mb, rate * mb / to_mbs),
+            None => println!(" {:>12} {:>7}", "-", "-"),
+        }
+    }
+    println!("ratio = bare quick-xml parse MB/s / to-canonical MB/s (decode + map + validate), same bytes, same run");
+}
+
+/// Party documents and the number of messages they hold.
+fn corpus(catalog: &Catalog, profile: &Profile) -> (Vec<Vec<u8>>, usize) {
+    let writable: Vec<&str> =
+        profile.types.iter().filter(|t| t.from_canonical).map(|t| t.message_type.as_str()).collect();
+    if !writable.is_empty() {
+        let mut generator = Generator::new(42);
+        let messages: Vec<Value> =
+            (0..MESSAGES).filter_map(|i| generator.message(writable[i % writable.len()])).collect();
+        let mut documents = Vec::new();
+        let mut count = 0;
+        if profile.is_batch() {
+            let (written, _) = catalog.from_canonical(profile, &messages);
+            count = messages.len();
+            documents.extend(written);
+        } else {
+            for message in &messages {
+                let (written, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message));
+                if outcomes.iter().all(|o| o.diagnostics.is_empty()) && written.len() == 1 {
+                    documents.extend(written);
+                    count += 1;
+                }
+            }
+        }
+        if count > 0 {
+            // A batch file's failed records still count as read; recount from the output.
+            let records = if profile.is_batch() {
+                documents
+                    .iter()
+                    .map(|d| catalog.to_canonical(profile, d, "urn:raccordo:social:bench", TIME).len())
+                    .sum()
+            } else {
+                count
+            };
+            return (documents, records);
+        }
+    }
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/profiles").join(&profile.name);
+    let mut documents = Vec::new();
+    for entry in walk(&folder) {
+        if entry.to_string_lossy().contains("/valid/") && !entry.to_string_lossy().ends_with(".expected.json") {
+            if let Ok(bytes) = std::fs::read(&entry) {
+                documents.push(bytes);
+            }
+        }
+    }
+    let documents: Vec<Vec<u8>> = documents.iter().cycle().take(documents.len() * 50).cloned().collect();
+    let records =
+        documents.iter().map(|d| catalog.to_canonical(profile, d, "urn:raccordo:inps:bench", TIME).len()).sum();
+    (documents, records)
+}
+
+fn walk(folder: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(folder) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(walk(&path));
+            } else {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// Events of a bare quick-xml parse, borrowing from the input: the ceiling.
+fn parse_only(bytes: &[u8]) -> usize {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut events = 0;
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Eof) | Err(_) => break,
+            Ok(_) => events += 1,
+        }
+    }
+    events
+}
+
+/// Rounds per second of `work`, repeated for at least MIN_TIME.
+fn measure(mut work: impl FnMut()) -> f64 {
+    work();
+    let start = Instant::now();
+    let mut rounds = 0u64;
+    while start.elapsed() < MIN_TIME {
+        work();
+        rounds += 1;
+    }
+    rounds as f64 / start.elapsed().as_secs_f64()
+}
