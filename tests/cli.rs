@@ -150,3 +150,100 @@ fn assets_folder_overrides_the_embedded_copies() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8(output.stderr).unwrap().contains("RAC-7001"));
 }
+
+const SOCIAL_JSON_CASE: &str = "conformance/profiles/social-json/vacancy.published/valid/full-live-in.json";
+
+fn repo_file(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn transform_party_to_canonical_and_back() {
+    let output = raccordo(&[
+        "transform",
+        "--from",
+        "social-json",
+        "--to",
+        "canonical",
+        "--time",
+        "2026-03-02T10:00:00+01:00",
+        &repo_file(SOCIAL_JSON_CASE),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let canonical = json_stdout(&output);
+    assert_eq!(canonical["type"], "it.raccordo.vacancy.published.v1");
+    assert_eq!(canonical["data"]["contract"]["ccnlLevel"], "CS");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(&dir, "canonical.json", canonical.to_string().as_bytes());
+    let output = raccordo(&["transform", "--from", "canonical", "--to", "social-json", &file]);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let party = json_stdout(&output);
+    let original: Value = serde_json::from_slice(&std::fs::read(repo_file(SOCIAL_JSON_CASE)).unwrap()).unwrap();
+    assert_eq!(party, original, "the round trip changed the party message");
+}
+
+#[test]
+fn transform_reports_problems_in_the_party_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut message: Value = serde_json::from_slice(&std::fs::read(repo_file(SOCIAL_JSON_CASE)).unwrap()).unwrap();
+    message["datoreLavoro"]["codiceFiscale"] = "BLLFNC41C52F205A".into();
+    message["condizioni"]["tipoContratto"] = "a_chiamata".into();
+    let file = write(&dir, "bad.json", message.to_string().as_bytes());
+    let output = raccordo(&["transform", "--from", "social-json", "--to", "canonical", "--output", "json", &file]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(output.stdout.is_empty(), "an invalid message is not printed");
+    let report: Value = serde_json::from_slice(&output.stderr).unwrap();
+    let errors: Vec<(String, String, Option<String>)> = report["files"][0]["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (e["code"].as_str().unwrap().to_owned(), e["path"].as_str().unwrap().to_owned(), e["canonicalPath"].as_str().map(str::to_owned))
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        vec![
+            ("RAC-2002".into(), "/condizioni/tipoContratto".into(), Some("/data/contract/contractType".into())),
+            ("RAC-3101".into(), "/datoreLavoro/codiceFiscale".into(), Some("/data/employer/codiceFiscale".into())),
+        ]
+    );
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("BLLFNC41C52F205A"), "a codice fiscale leaked");
+}
+
+#[test]
+fn unknown_profiles_are_usage_errors() {
+    let output = raccordo(&["transform", "--from", "no-such-profile", "--to", "canonical", &repo_file(SOCIAL_JSON_CASE)]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RAC-7005"));
+}
+
+#[test]
+fn profiles_lists_formats_and_directions() {
+    let output = raccordo(&["profiles", "--output", "json"]);
+    assert_eq!(output.status.code(), Some(0));
+    let report = json_stdout(&output);
+    let social = report["profiles"].as_array().unwrap().iter().find(|p| p["name"] == "social-json").unwrap();
+    assert_eq!(social["format"], "json");
+    assert_eq!(social["partyKind"], "social");
+    assert!(social["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["type"] == "vacancy.published" && t["toCanonical"] == true && t["fromCanonical"] == true));
+}
+
+#[test]
+fn validate_profile_checks_the_party_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut message: Value = serde_json::from_slice(&std::fs::read(repo_file(SOCIAL_JSON_CASE)).unwrap()).unwrap();
+    message["condizioni"]["oreSettimanali"] = "tante".into();
+    let bad = write(&dir, "bad.json", message.to_string().as_bytes());
+    let output = raccordo(&["validate", "--profile", "social-json", "--output", "json", &repo_file(SOCIAL_JSON_CASE), &bad]);
+    assert_eq!(output.status.code(), Some(1));
+    let report = json_stdout(&output);
+    assert_eq!(report["files"][0]["valid"], true);
+    assert_eq!(report["files"][1]["errors"][0]["code"], "RAC-3002");
+    assert_eq!(report["files"][1]["errors"][0]["path"], "/condizioni/oreSettimanali");
+}
