@@ -285,7 +285,14 @@ impl Catalog {
         // A field whose party value could not be converted was left out; the standard's
         // complaint about it (usually "required") would repeat the conversion's.
         let failed: Vec<String> = diagnostics.iter().filter_map(|d| d.canonical_path.clone()).collect();
-        validation.diagnostics.retain(|d| !failed.iter().any(|f| d.path == *f || d.path.starts_with(&format!("{f}/"))));
+        validation.diagnostics.retain(|d| {
+            !failed.iter().any(|f| {
+                d.path == *f
+                    || d.path.starts_with(&format!("{f}/"))
+                    // An object whose only field failed is "missing" too, for the same reason.
+                    || (d.code == ErrorCode::RequiredMissing && f.starts_with(&format!("{}/", d.path)))
+            })
+        });
         if !validation.diagnostics.is_empty() {
             // Locating problems in the party message needs to know where each canonical field
             // came from; that record is kept only on this, the failing, path.

@@ -86,9 +86,14 @@ fn report_outcomes(report: &mut Report, name: &str, outcomes: &[ingest::Outcome]
 /// Writes to standard output, treating a closed pipe (`raccordo ... | head`) as the end
 /// rather than an error.
 fn print(text: &str) -> Result<(), Error> {
+    print_bytes(text.as_bytes())
+}
+
+/// Writes bytes to standard output as they are, with `print`'s handling of closed pipes.
+fn print_bytes(bytes: &[u8]) -> Result<(), Error> {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
         Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(Error::Io { path: PathBuf::from("<stdout>"), source: error })
         }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use super::{print, report_outcomes, Outcome, Output};
+use super::{print, print_bytes, report_outcomes, Outcome, Output};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::formats::{self, Input};
@@ -116,8 +116,8 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
     let (documents, outcomes) = catalog.from_canonical(target, &canonical);
     report_outcomes(&mut report, &format!("{name} -> {}", target.name), &outcomes);
     for document in documents {
-        let text = String::from_utf8_lossy(&document);
-        print(&text)?;
+        // Bytes as encoded for the party (Windows-1252 for some): never through a String.
+        print_bytes(&document)?;
     }
     finish(&report, args.output)
 }

@@ -248,6 +248,14 @@ fn read_value(conversion: &Conversion, text: &str) -> Result<Value, (ErrorCode, 
         ValueKind::String => Ok(Value::String(text.to_owned())),
         ValueKind::Integer => text.parse::<i64>().map(Value::from).map_err(|_| unparsable("expected a whole number")),
         ValueKind::Number => {
+            // With a decimal comma, a dot is a thousands separator ("1.250" is 1250): rather
+            // than guess, such a value is refused.
+            if conversion.decimal != '.' && text.contains('.') {
+                return Err(unparsable(&format!(
+                    "expected a number with {:?} as decimal separator",
+                    conversion.decimal
+                )));
+            }
             let normalised =
                 if conversion.decimal == '.' { text.to_owned() } else { text.replace(conversion.decimal, ".") };
             normalised

@@ -482,7 +482,17 @@ impl Compiler<'_> {
             (None, Some(table)) => Some(self.lookup(table, offset, assets, tables)?),
             (None, None) => None,
         };
-        let kind = spec.kind.unwrap_or(if spec.date.is_some() { ValueKind::Date } else { ValueKind::String });
+        // The options that only make sense for one kind imply it.
+        let implied = if spec.date.is_some() {
+            ValueKind::Date
+        } else if spec.boolean.is_some() {
+            ValueKind::Boolean
+        } else if spec.decimal.is_some() || spec.decimals.is_some() {
+            ValueKind::Number
+        } else {
+            ValueKind::String
+        };
+        let kind = spec.kind.unwrap_or(implied);
         let date = match (&spec.date, kind) {
             (Some(pattern), _) => Some(DatePattern::parse(pattern).map_err(|r| self.error(offset, r))?),
             (None, ValueKind::Date) => Some(DatePattern::parse("yyyy-mm-dd").map_err(|r| self.error(offset, r))?),
