@@ -199,7 +199,11 @@ fn transform_reports_problems_in_the_party_message() {
         .unwrap()
         .iter()
         .map(|e| {
-            (e["code"].as_str().unwrap().to_owned(), e["path"].as_str().unwrap().to_owned(), e["canonicalPath"].as_str().map(str::to_owned))
+            (
+                e["code"].as_str().unwrap().to_owned(),
+                e["path"].as_str().unwrap().to_owned(),
+                e["canonicalPath"].as_str().map(str::to_owned),
+            )
         })
         .collect();
     assert_eq!(
@@ -214,7 +218,8 @@ fn transform_reports_problems_in_the_party_message() {
 
 #[test]
 fn unknown_profiles_are_usage_errors() {
-    let output = raccordo(&["transform", "--from", "no-such-profile", "--to", "canonical", &repo_file(SOCIAL_JSON_CASE)]);
+    let output =
+        raccordo(&["transform", "--from", "no-such-profile", "--to", "canonical", &repo_file(SOCIAL_JSON_CASE)]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("RAC-7005"));
 }
@@ -240,7 +245,8 @@ fn validate_profile_checks_the_party_schema() {
     let mut message: Value = serde_json::from_slice(&std::fs::read(repo_file(SOCIAL_JSON_CASE)).unwrap()).unwrap();
     message["condizioni"]["oreSettimanali"] = "tante".into();
     let bad = write(&dir, "bad.json", message.to_string().as_bytes());
-    let output = raccordo(&["validate", "--profile", "social-json", "--output", "json", &repo_file(SOCIAL_JSON_CASE), &bad]);
+    let output =
+        raccordo(&["validate", "--profile", "social-json", "--output", "json", &repo_file(SOCIAL_JSON_CASE), &bad]);
     assert_eq!(output.status.code(), Some(1));
     let report = json_stdout(&output);
     assert_eq!(report["files"][0]["valid"], true);
