@@ -1,7 +1,7 @@
 //! Property tests: generated canonical messages of every type, written in every profile
 //! that writes that type and read back. Reading back must give a valid message that says
-//! nothing the original did not (a profile may carry less, never something else), and
-//! writing that again must give the same bytes (one trip reaches a fixed point).
+//! nothing the original did not (a profile may carry less, never something else), and a
+//! second trip must read back the same message (one trip reaches a fixed point).
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
@@ -49,6 +49,12 @@ fn trip(profile_name: &str, message: &Value) -> Option<(Vec<u8>, Value)> {
     if outcomes.iter().any(|o| !o.diagnostics.is_empty()) || documents.len() != 1 {
         return None;
     }
+    // A profile that only writes this type (a party that only receives it) has nothing to
+    // read back: writing validly is all it can show.
+    let message_type = message["type"].as_str().and_then(raccordo::standard::short_name).unwrap();
+    if !profile.types.iter().any(|t| t.message_type == message_type && t.to_canonical) {
+        return Some((documents[0].clone(), message.clone()));
+    }
     let source = message["source"].as_str().unwrap();
     let read = catalog.to_canonical(profile, &documents[0], source, TIME);
     assert_eq!(read.len(), 1, "{profile_name}: one message written, {} read", read.len());
@@ -71,14 +77,17 @@ proptest! {
         for profile in catalog.profiles.iter() {
             for mapping in profile.types.iter().filter(|t| t.from_canonical && t.to_canonical) {
                 let message = generator.message(&mapping.message_type).unwrap();
-                let Some((first, read_back)) = trip(&profile.name, &message) else { continue };
+                let Some((_, read_back)) = trip(&profile.name, &message) else { continue };
                 prop_assert!(catalog.standard.validate(&read_back).is_valid(), "{}: read back invalid", profile.name);
                 prop_assert_eq!(&read_back["type"], &message["type"]);
                 if let Err(difference) = says_nothing_new(&read_back["data"], &message["data"], "/data") {
                     prop_assert!(false, "{} {}: {difference}", profile.name, mapping.message_type);
                 }
-                let (second, _) = trip(&profile.name, &read_back).unwrap();
-                prop_assert_eq!(String::from_utf8_lossy(&first), String::from_utf8_lossy(&second), "{} {}: no fixed point", profile.name, mapping.message_type);
+                // A second trip must read back the same message. (Bytes may differ: a profile
+                // may write what it can't read, such as the SAP's courses.)
+                let (_, again) = trip(&profile.name, &read_back).unwrap();
+                let strip = |mut m: Value| { m.as_object_mut().unwrap().remove("id"); m };
+                prop_assert_eq!(strip(again), strip(read_back.clone()), "{} {}: no fixed point", profile.name, mapping.message_type);
             }
         }
     }

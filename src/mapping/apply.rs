@@ -100,6 +100,12 @@ fn rules_to_canonical(
                 if !field.to_canonical || !condition_holds(field.when.as_ref(), &scope, message) {
                     continue;
                 }
+                if let (Some(names), [path]) = (&field.names, field.party.as_slice()) {
+                    if let Some(found) = scope.read(path) {
+                        read_names(names, base, &found, &field.conversion.transforms, message, origins);
+                    }
+                    continue;
+                }
                 let Some(canonical) = &field.canonical else { continue };
                 let target = base.join(canonical);
                 let (value, found) = if field.party.is_empty() {
@@ -133,14 +139,8 @@ fn rules_to_canonical(
                         }
                     }
                 };
-                if let (Some(origins), Some(found)) = (origins.as_deref_mut(), &found) {
-                    let located = found.diagnostic(ErrorCode::Internal, "");
-                    origins.push(Origin {
-                        canonical: target.text.clone(),
-                        path: located.path,
-                        line: located.line,
-                        column: located.column,
-                    });
+                if let Some(found) = &found {
+                    record_origin(origins, &target, found);
                 }
                 if !target.set(message, value) {
                     diagnostics.push(Diagnostic::error(
@@ -178,7 +178,79 @@ fn rules_to_canonical(
                         }
                     }
                 }
+                // Nor is an array whose every item was left out a value the party sent.
+                if array.get(message).is_some_and(|value| value == &json!([])) {
+                    remove(&array, message);
+                }
             }
+        }
+    }
+}
+
+/// Splits one party value holding a person's names into the family and given names. The
+/// codice fiscale's first six letters encode both names, so the split whose codes match is
+/// the right one ("DE LUCA MARIA" is DE LUCA + MARIA, "ROSSI MARIA GRAZIA" ROSSI + MARIA
+/// GRAZIA); without a match, the first word is the family name.
+fn read_names(
+    names: &super::compile::Names,
+    base: &Pointer,
+    found: &Found<'_>,
+    transforms: &[Transform],
+    message: &mut Value,
+    origins: &mut Option<&mut Vec<Origin>>,
+) {
+    use crate::standard::codice_fiscale::name_code;
+    let text = clean(&found.text, transforms);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.is_empty() {
+        return;
+    }
+    let code = names
+        .codice_fiscale
+        .as_ref()
+        .and_then(|pointer| base.join(pointer).get(message))
+        .and_then(Value::as_str)
+        .filter(|code| code.len() == 16)
+        .map(str::to_owned);
+    let split = (1..words.len())
+        .find(|&k| {
+            code.as_deref().is_some_and(|code| {
+                name_code(&words[..k].join(" "), false) == code[0..3]
+                    && name_code(&words[k..].join(" "), true) == code[3..6]
+            })
+        })
+        .unwrap_or(1);
+    let family = words[..split].join(" ");
+    let given = words[split..].join(" ");
+    for (pointer, value) in [(&names.family, family), (&names.given, given)] {
+        if value.is_empty() {
+            continue;
+        }
+        let target = base.join(pointer);
+        if target.set(message, Value::String(value)) {
+            record_origin(origins, &target, found);
+        }
+    }
+}
+
+/// Notes where a canonical field came from, when the caller asked for origins.
+fn record_origin(origins: &mut Option<&mut Vec<Origin>>, target: &Pointer, found: &Found<'_>) {
+    if let Some(origins) = origins.as_deref_mut() {
+        let located = found.diagnostic(ErrorCode::Internal, "");
+        origins.push(Origin {
+            canonical: target.text.clone(),
+            path: located.path,
+            line: located.line,
+            column: located.column,
+        });
+    }
+}
+
+/// Removes the value at `pointer` from its parent object.
+fn remove(pointer: &Pointer, message: &mut Value) {
+    if let Some((parent, name)) = pointer.text.rsplit_once('/') {
+        if let Some(Value::Object(map)) = message.pointer_mut(parent) {
+            map.remove(&name.replace("~1", "/").replace("~0", "~"));
         }
     }
 }
@@ -444,6 +516,18 @@ fn rules_from_canonical(
                     || field.party.is_empty()
                     || !canonical_condition_holds(field.when.as_ref(), item)
                 {
+                    continue;
+                }
+                if let (Some(names), [path]) = (&field.names, field.party.as_slice()) {
+                    let parts: Vec<&str> =
+                        [&names.family, &names.given].iter().filter_map(|p| p.get(item)?.as_str()).collect();
+                    if !parts.is_empty() && !out.write(scope, path, parts.join(" ")) {
+                        diagnostics.push(Diagnostic::error(
+                            ErrorCode::Internal,
+                            base.to_owned(),
+                            "the mapping's party path does not fit the output",
+                        ));
+                    }
                     continue;
                 }
                 let value = match (&field.canonical, &field.constant) {

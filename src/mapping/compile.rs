@@ -64,13 +64,16 @@ impl TypeMapping {
 
 #[derive(Debug)]
 pub enum Rule {
-    Field(FieldRule),
-    Each(EachRule),
+    Field(Box<FieldRule>),
+    Each(Box<EachRule>),
 }
 
 #[derive(Debug)]
 pub struct FieldRule {
     pub canonical: Option<Pointer>,
+    /// Family and given names (and the codice fiscale that tells them apart) held in one
+    /// party value.
+    pub names: Option<Names>,
     pub party: Vec<PartyPath>,
     pub separator: String,
     pub constant: Option<Value>,
@@ -78,6 +81,13 @@ pub struct FieldRule {
     pub when: Option<Condition>,
     pub to_canonical: bool,
     pub from_canonical: bool,
+}
+
+#[derive(Debug)]
+pub struct Names {
+    pub family: Pointer,
+    pub given: Pointer,
+    pub codice_fiscale: Option<Pointer>,
 }
 
 #[derive(Debug)]
@@ -145,29 +155,9 @@ pub enum DatePart {
 }
 
 impl DatePattern {
+    /// A pattern that reads and writes full dates: `yyyy`, `mm` and `dd` once each.
     pub fn parse(text: &str) -> Result<DatePattern, String> {
-        let mut parts = Vec::new();
-        let mut rest = text;
-        while !rest.is_empty() {
-            if let Some(after) = rest.strip_prefix("yyyy") {
-                parts.push(DatePart::Year);
-                rest = after;
-            } else if let Some(after) = rest.strip_prefix("mm") {
-                parts.push(DatePart::Month);
-                rest = after;
-            } else if let Some(after) = rest.strip_prefix("dd") {
-                parts.push(DatePart::Day);
-                rest = after;
-            } else {
-                let mut chars = rest.chars();
-                let literal = chars.next().unwrap_or_default();
-                if literal.is_ascii_alphanumeric() {
-                    return Err(format!("date pattern {text:?}: use yyyy, mm, dd and separators"));
-                }
-                parts.push(DatePart::Literal(literal));
-                rest = chars.as_str();
-            }
-        }
+        let parts = tokenize(text)?;
         for needed in [DatePart::Year, DatePart::Month, DatePart::Day] {
             if parts.iter().filter(|part| **part == needed).count() != 1 {
                 return Err(format!("date pattern {text:?} needs yyyy, mm and dd once each"));
@@ -175,6 +165,44 @@ impl DatePattern {
         }
         Ok(DatePattern { text: text.to_owned(), parts })
     }
+
+    /// A pattern that may leave out parts (`yyyy` alone, for a birth year): it can write a
+    /// date but not read one back, so only `from-canonical` rules may use it.
+    pub fn parse_for_writing(text: &str) -> Result<DatePattern, String> {
+        let parts = tokenize(text)?;
+        let count = |needed: DatePart| parts.iter().filter(|part| **part == needed).count();
+        let counts = [count(DatePart::Year), count(DatePart::Month), count(DatePart::Day)];
+        if counts.iter().all(|c| *c == 0) || counts.iter().any(|c| *c > 1) {
+            return Err(format!("date pattern {text:?} needs at least one of yyyy, mm and dd, each at most once"));
+        }
+        Ok(DatePattern { text: text.to_owned(), parts })
+    }
+}
+
+fn tokenize(text: &str) -> Result<Vec<DatePart>, String> {
+    let mut parts = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("yyyy") {
+            parts.push(DatePart::Year);
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("mm") {
+            parts.push(DatePart::Month);
+            rest = after;
+        } else if let Some(after) = rest.strip_prefix("dd") {
+            parts.push(DatePart::Day);
+            rest = after;
+        } else {
+            let mut chars = rest.chars();
+            let literal = chars.next().unwrap_or_default();
+            if literal.is_ascii_alphanumeric() {
+                return Err(format!("date pattern {text:?}: use yyyy, mm, dd and separators"));
+            }
+            parts.push(DatePart::Literal(literal));
+            rest = chars.as_str();
+        }
+    }
+    Ok(parts)
 }
 
 /// Loads every profile under `mappings/` (a folder with a `profile.toml`).
@@ -452,10 +480,33 @@ impl Compiler<'_> {
             for rule in each {
                 rules.push(self.rule(rule, offset, Some(&full), assets, tables)?);
             }
-            return Ok(Rule::Each(EachRule { canonical: pointer, party, rules, when, to_canonical, from_canonical }));
+            return Ok(Rule::Each(Box::new(EachRule {
+                canonical: pointer,
+                party,
+                rules,
+                when,
+                to_canonical,
+                from_canonical,
+            })));
         }
         let canonical = match &spec.canonical {
             Some(text) => Some(self.canonical(text, offset, item_of)?.0),
+            None => None,
+        };
+        let names = match &spec.names {
+            Some(names) => {
+                if canonical.is_some() || spec.value.is_some() {
+                    return Err(self.error(offset, "`names` replaces `canonical` and `value`"));
+                }
+                Some(Names {
+                    family: self.canonical(&names.family, offset, item_of)?.0,
+                    given: self.canonical(&names.given, offset, item_of)?.0,
+                    codice_fiscale: match &names.codice_fiscale {
+                        Some(text) => Some(self.canonical(text, offset, item_of)?.0),
+                        None => None,
+                    },
+                })
+            }
             None => None,
         };
         let party = match &spec.party {
@@ -468,6 +519,7 @@ impl Compiler<'_> {
         let constant = spec.value.as_ref().map(toml_to_json);
         match (&canonical, party.is_empty(), &constant) {
             (Some(_), false, None) | (Some(_), true, Some(_)) | (None, false, Some(_)) => {}
+            (None, false, None) if names.is_some() && party.len() == 1 => {}
             _ => {
                 return Err(self.error(offset, "a rule maps `canonical` to `party`, or writes a `value` to one of them"))
             }
@@ -494,12 +546,18 @@ impl Compiler<'_> {
         };
         let kind = spec.kind.unwrap_or(implied);
         let date = match (&spec.date, kind) {
-            (Some(pattern), _) => Some(DatePattern::parse(pattern).map_err(|r| self.error(offset, r))?),
+            (Some(pattern), _) if !to_canonical => {
+                Some(DatePattern::parse_for_writing(pattern).map_err(|r| self.error(offset, r))?)
+            }
+            (Some(pattern), _) => Some(DatePattern::parse(pattern).map_err(|r| {
+                self.error(offset, format!("{r} (a partial pattern is for direction = \"from-canonical\" rules only)"))
+            })?),
             (None, ValueKind::Date) => Some(DatePattern::parse("yyyy-mm-dd").map_err(|r| self.error(offset, r))?),
             (None, _) => None,
         };
-        Ok(Rule::Field(FieldRule {
+        Ok(Rule::Field(Box::new(FieldRule {
             canonical,
+            names,
             party,
             separator: spec.separator.clone().unwrap_or_else(|| " ".into()),
             constant,
@@ -515,7 +573,7 @@ impl Compiler<'_> {
             when,
             to_canonical,
             from_canonical,
-        }))
+        })))
     }
 
     fn lookup(
@@ -598,5 +656,9 @@ mod tests {
         assert!(DatePattern::parse("yyyymmdd").is_ok());
         assert!(DatePattern::parse("dd/mm").is_err());
         assert!(DatePattern::parse("dd/mm/yyyyx").is_err());
+        let year = DatePattern::parse_for_writing("yyyy").unwrap();
+        assert_eq!(year.parts, vec![DatePart::Year]);
+        assert!(DatePattern::parse_for_writing("/").is_err());
+        assert!(DatePattern::parse_for_writing("yyyyyyyy").is_err());
     }
 }

@@ -147,6 +147,11 @@ pub struct RuleSpec {
     pub party: Option<PartyRefSpec>,
     /// A constant written to the target side instead of a value read from the source.
     pub value: Option<toml::Value>,
+    /// A person's names held in one party value ("COGNOME NOME", as the CO's
+    /// `denominazione` of a family employer): read, the words split into the family and
+    /// given names where the codice fiscale's name codes say (first word as family name when
+    /// they can't tell); written, joined with a space. Used instead of `canonical`.
+    pub names: Option<NamesSpec>,
     /// Makes this an array rule: `party` is the repeated element (or JSON array), `canonical`
     /// the array, and these rules map each item.
     pub each: Option<Vec<RuleSpec>>,
@@ -176,6 +181,17 @@ pub struct RuleSpec {
     pub when: Option<ConditionSpec>,
     /// Restrict the rule to one direction.
     pub direction: Option<Direction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamesSpec {
+    /// Pointer of the family name (cognome).
+    pub family: String,
+    /// Pointer of the given name (nome).
+    pub given: String,
+    /// Pointer of the person's codice fiscale, read before this rule.
+    pub codice_fiscale: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

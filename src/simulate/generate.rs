@@ -306,9 +306,11 @@ impl Generator {
         let person = self.person(1965, 1998);
         let (home, _) = self.pick(COMUNI);
         let mut worker = json!({
-            "registration": { "cpi": format!("CPI-{home}"), "entryId": self.id("EAF"), "registeredOn": self.date(2024, 2025) },
+            "registration": { "cpi": format!("{home}C{:06}", self.rng.u32(1..1000)), "entryId": self.id("EAF"), "registeredOn": self.date(2024, 2025) },
             "person": person.to_json(),
             "residence": self.address(),
+            // Registers record where a care worker actually lives (often the employer's home).
+            "domicile": self.address(),
             "contacts": { "mobile": format!("+39{}", self.digits(10)) },
             "italianLevel": self.pick(&["A2", "B1", "B2"]),
             "experiences": [{
@@ -338,7 +340,7 @@ impl Generator {
     fn worker_withdrawn(&mut self) -> Value {
         let person = self.person(1965, 1998);
         json!({
-            "registration": { "cpi": "CPI-D150", "entryId": self.id("EAF") },
+            "registration": { "cpi": "D150C000001", "entryId": self.id("EAF") },
             "codiceFiscale": person.codice_fiscale,
             "withdrawnOn": self.date(2026, 2026),
             "reason": self.pick(&["worker-request", "permit-expired", "unreachable"]),
