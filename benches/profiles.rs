@@ -53,7 +53,7 @@ fn main() {
             });
             (rate, canonical)
         };
-        let back_rate = if profile.types.iter().any(|t| t.from_canonical) {
+        let back_rate = if profile.types.iter().any(|t| t.from_canonical) && !canonical.is_empty() {
             let batch = profile.is_batch();
             Some(measure(|| {
                 if batch {
@@ -74,6 +74,23 @@ fn main() {
                 }
             })
         });
+        if std::env::var_os("RACCORDO_BENCH_PHASES").is_some() && matches!(profile.layout, Layout::Xml { .. }) {
+            let decode = measure(|| {
+                for document in &documents {
+                    std::hint::black_box(raccordo::formats::xml::decode(document, Default::default()).ok());
+                }
+            });
+            let validate = measure(|| {
+                for message in &canonical {
+                    std::hint::black_box(catalog.standard.validate(message));
+                }
+            });
+            println!(
+                "  phases: decode {:.1} MB/s, validate canonical {:.0} msg/s",
+                decode * bytes as f64 / 1e6,
+                validate * canonical.len() as f64
+            );
+        }
         let mb = bytes as f64 / 1e6;
         let per_round = records as f64;
         let to_mbs = to_rate * mb;

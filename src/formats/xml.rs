@@ -240,11 +240,11 @@ impl<'t> Builder<'t> {
     }
 
     fn run(mut self) -> Result<XmlDocument, Diagnostic> {
-        let mut buffer = Vec::new();
         loop {
             let before = self.reader.buffer_position() as usize;
-            let event = match self.reader.read_event_into(&mut buffer) {
-                Ok(event) => event.into_owned(),
+            // Events borrow from the input: nothing is copied but what the tree keeps.
+            let event = match self.reader.read_event() {
+                Ok(event) => event,
                 Err(error) => {
                     let offset = self.reader.error_position() as usize;
                     return Err(self.error(ErrorCode::XmlSyntax, offset, format!("not well-formed XML: {error}")));
@@ -296,7 +296,6 @@ impl<'t> Builder<'t> {
                 Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
                 Event::Eof => break,
             }
-            buffer.clear();
         }
         if self.document.elements.is_empty() {
             return Err(Diagnostic::error(ErrorCode::XmlSyntax, "", "the document has no root element"));
@@ -334,8 +333,11 @@ impl<'t> Builder<'t> {
             return Err(self.error(ErrorCode::XmlSyntax, offset, "a second root element"));
         }
         let (resolved, local) = self.reader.resolver().resolve_element(start.name());
-        let (resolved, name) = (owned(resolved), local.as_ref().to_owned());
-        let namespace = self.namespace_index(resolved, offset)?;
+        let name = local.as_ref().to_owned();
+        // Resolving borrows the reader and interning the document: disjoint fields, so no
+        // copy of the namespace is needed on the way.
+        let namespace = intern(&mut self.document.namespaces, resolved);
+        let namespace = namespace.map_err(|prefix| self.unknown_prefix(&prefix, offset))?;
         let mut attributes = Vec::new();
         for attribute in start.attributes() {
             let attribute = attribute
@@ -345,8 +347,9 @@ impl<'t> Builder<'t> {
                 continue;
             }
             let (resolved, local) = self.reader.resolver().resolve_attribute(key);
-            let (resolved, local) = (owned(resolved), local.as_ref().to_owned());
-            let attribute_namespace = self.namespace_index(resolved, offset)?;
+            let local = local.as_ref().to_owned();
+            let attribute_namespace = intern(&mut self.document.namespaces, resolved);
+            let attribute_namespace = attribute_namespace.map_err(|prefix| self.unknown_prefix(&prefix, offset))?;
             let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|error| {
                 self.error(ErrorCode::XmlEntityForbidden, offset, format!("attribute value: {error}"))
             })?;
@@ -371,37 +374,25 @@ impl<'t> Builder<'t> {
         Ok(())
     }
 
-    fn namespace_index(
-        &mut self,
-        resolved: Result<Option<String>, String>,
-        offset: usize,
-    ) -> Result<Option<usize>, Diagnostic> {
-        match resolved {
-            Ok(Some(namespace)) => Ok(Some(self.intern(&namespace))),
-            Ok(None) => Ok(None),
-            Err(prefix) => Err(self.error(
-                ErrorCode::XmlNamespaceUnknown,
-                offset,
-                format!("the prefix {prefix:?} is not declared"),
-            )),
-        }
-    }
-
-    fn intern(&mut self, namespace: &str) -> usize {
-        match self.document.namespaces.iter().position(|known| known == namespace) {
-            Some(index) => index,
-            None => {
-                self.document.namespaces.push(namespace.to_owned());
-                self.document.namespaces.len() - 1
-            }
-        }
+    fn unknown_prefix(&mut self, prefix: &str, offset: usize) -> Diagnostic {
+        self.error(ErrorCode::XmlNamespaceUnknown, offset, format!("the prefix {prefix:?} is not declared"))
     }
 }
 
-/// A resolved namespace as an owned URI (`Ok(None)`: unqualified), or the undeclared prefix.
-fn owned(resolved: ResolveResult<'_>) -> Result<Option<String>, String> {
+/// The index of a resolved namespace in `namespaces` (added if new), `None` when the name
+/// is unqualified, or the undeclared prefix.
+fn intern(namespaces: &mut Vec<String>, resolved: ResolveResult<'_>) -> Result<Option<usize>, String> {
     match resolved {
-        ResolveResult::Bound(namespace) => Ok(Some(namespace.as_ref().to_owned())),
+        ResolveResult::Bound(namespace) => {
+            let uri = namespace.as_ref();
+            Ok(Some(match namespaces.iter().position(|known| known == uri) {
+                Some(index) => index,
+                None => {
+                    namespaces.push(uri.to_owned());
+                    namespaces.len() - 1
+                }
+            }))
+        }
         ResolveResult::Unbound => Ok(None),
         ResolveResult::Unknown(prefix) => Err(prefix),
     }

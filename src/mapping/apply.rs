@@ -107,29 +107,40 @@ fn rules_to_canonical(
                     continue;
                 }
                 let Some(canonical) = &field.canonical else { continue };
-                let target = base.join(canonical);
+                let target = base.join_cow(canonical);
                 let (value, found) = if field.party.is_empty() {
                     match &field.constant {
                         Some(constant) => (constant.clone(), None),
                         None => continue,
                     }
                 } else {
-                    let mut parts = Vec::new();
-                    let mut first: Option<Found<'_>> = None;
-                    for path in &field.party {
-                        if let Some(found) = scope.read(path) {
-                            let text = clean(&found.text, &field.conversion.transforms);
-                            if !text.is_empty() {
-                                parts.push(text);
-                                if first.is_none() {
-                                    first = Some(found);
+                    let (converted, found) = if let [path] = field.party.as_slice() {
+                        // One path, the common case: no copy of the party text.
+                        let Some(found) = scope.read(path) else { continue };
+                        let text = clean(&found.text, &field.conversion.transforms);
+                        if text.is_empty() {
+                            continue;
+                        }
+                        let converted = read_value(&field.conversion, &text);
+                        (converted, found)
+                    } else {
+                        let mut parts = Vec::new();
+                        let mut first: Option<Found<'_>> = None;
+                        for path in &field.party {
+                            if let Some(found) = scope.read(path) {
+                                let text = clean(&found.text, &field.conversion.transforms).into_owned();
+                                if !text.is_empty() {
+                                    parts.push(text);
+                                    if first.is_none() {
+                                        first = Some(found);
+                                    }
                                 }
                             }
                         }
-                    }
-                    let Some(found) = first else { continue };
-                    let text = parts.join(&field.separator);
-                    match read_value(&field.conversion, &text) {
+                        let Some(found) = first else { continue };
+                        (read_value(&field.conversion, &parts.join(&field.separator)), found)
+                    };
+                    match converted {
                         Ok(value) => (value, Some(found)),
                         Err((code, message)) => {
                             let mut diagnostic = found.diagnostic(code, message);
@@ -293,14 +304,14 @@ fn value_text(value: &Value) -> String {
 }
 
 /// Trims, then applies the rule's clean-ups.
-fn clean(text: &str, transforms: &[Transform]) -> String {
-    let mut text = text.trim().to_owned();
+fn clean<'t>(text: &'t str, transforms: &[Transform]) -> std::borrow::Cow<'t, str> {
+    let mut text = std::borrow::Cow::Borrowed(text.trim());
     for transform in transforms {
         text = match transform {
             Transform::Trim => text,
-            Transform::Upper => text.to_uppercase(),
-            Transform::Lower => text.to_lowercase(),
-            Transform::CollapseSpaces => text.split_whitespace().collect::<Vec<_>>().join(" "),
+            Transform::Upper => std::borrow::Cow::Owned(text.to_uppercase()),
+            Transform::Lower => std::borrow::Cow::Owned(text.to_lowercase()),
+            Transform::CollapseSpaces => std::borrow::Cow::Owned(text.split_whitespace().collect::<Vec<_>>().join(" ")),
         };
     }
     text

@@ -48,7 +48,17 @@ impl Pointer {
                 *current = Value::Object(Map::new());
             }
             current = match current {
-                Value::Object(map) => map.entry(segment.clone()).or_insert(Value::Null),
+                // Look before inserting: most keys exist already, and a clone per segment
+                // per rule was the mapping's largest cost.
+                Value::Object(map) => {
+                    if !map.contains_key(segment) {
+                        map.insert(segment.clone(), Value::Null);
+                    }
+                    match map.get_mut(segment) {
+                        Some(value) => value,
+                        None => return false,
+                    }
+                }
                 Value::Array(items) => match segment.parse::<usize>().ok().and_then(|index| items.get_mut(index)) {
                     Some(item) => item,
                     None => return false,
@@ -95,9 +105,21 @@ impl Pointer {
     }
 
     pub fn join(&self, relative: &Pointer) -> Pointer {
+        if self.segments.is_empty() {
+            return relative.clone();
+        }
         let mut segments = self.segments.clone();
         segments.extend(relative.segments.iter().cloned());
         Pointer { text: format!("{}{}", self.text, relative.text), segments }
+    }
+
+    /// `relative` from this base, borrowed when the base is the root (the common case).
+    pub fn join_cow<'a>(&self, relative: &'a Pointer) -> std::borrow::Cow<'a, Pointer> {
+        if self.segments.is_empty() {
+            std::borrow::Cow::Borrowed(relative)
+        } else {
+            std::borrow::Cow::Owned(self.join(relative))
+        }
     }
 }
 
