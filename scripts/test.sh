@@ -29,13 +29,44 @@ for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
 
+# PostgreSQL for the tests that share one database between gateway instances: the server
+# named by RACCORDO_TEST_DATABASE_URL, else the one on 127.0.0.1:5432, else a throwaway
+# cluster started here (from Debian's postgresql package) and stopped on exit.
+pg_answers() { command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h "$1" -p "$2"; }
+if [ -z "${RACCORDO_TEST_DATABASE_URL:-}" ] && ! pg_answers 127.0.0.1 5432; then
+  if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+    log "installing postgresql"
+    sudo_cmd=()
+    [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq postgresql >/dev/null
+  fi
+  bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
+  pgdir=$(mktemp -d)
+  pg_user=$(id -un)
+  # PostgreSQL refuses to run as root: run the throwaway cluster as the postgres user.
+  if [ "$(id -u)" -eq 0 ]; then
+    pg_user=postgres
+    id postgres >/dev/null 2>&1 || useradd --system --home "$pgdir" postgres
+    chown postgres "$pgdir"
+  fi
+  as_pg() { if [ "$pg_user" = "$(id -un)" ]; then "$@"; else su -s /bin/sh "$pg_user" -c "$(printf '%q ' "$@")"; fi; }
+  log "starting a local PostgreSQL in $pgdir"
+  as_pg "$bin/initdb" -D "$pgdir/data" -U postgres --auth=trust >/dev/null
+  as_pg "$bin/pg_ctl" -D "$pgdir/data" -o "-p 55432 -k $pgdir -c listen_addresses=127.0.0.1" -l "$pgdir/log" -w start >/dev/null
+  trap 'as_pg "$bin/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+  as_pg "$bin/createdb" -h 127.0.0.1 -p 55432 -U postgres test
+  export RACCORDO_TEST_DATABASE_URL="postgres://postgres@127.0.0.1:55432/test"
+fi
+
 log "cargo fmt --check"
 cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
 log "cargo test"
 test_log=$(mktemp)
-trap 'rm -f "$test_log"' EXIT
+previous_trap=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")
+trap "rm -f '$test_log'; ${previous_trap:-true}" EXIT
 cargo test --quiet 2>&1 | tee "$test_log"
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet

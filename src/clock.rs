@@ -1,7 +1,7 @@
 //! The one place that reads wall time, so everything else can be given a fixed time in
 //! tests and produce byte-identical output.
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Where "now" comes from.
 #[derive(Debug, Clone)]
@@ -19,4 +19,18 @@ impl Clock {
             Clock::Fixed(instant) => instant.clone(),
         }
     }
+
+    /// Now as Unix milliseconds, the store's unit.
+    pub fn now_millis(&self) -> i64 {
+        match self {
+            Clock::System => Utc::now().timestamp_millis(),
+            Clock::Fixed(instant) => DateTime::parse_from_rfc3339(instant).map_or(0, |t| t.timestamp_millis()),
+        }
+    }
+}
+
+/// Unix milliseconds as an RFC 3339 instant in UTC.
+pub fn rfc3339(millis: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(millis)
+        .map_or_else(String::new, |t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
 }

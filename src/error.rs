@@ -129,6 +129,9 @@ error_codes! {
     /// The party message breaks its XSD in a way not covered by a more specific code.
     XsdViolation = (2019, "xsd-violation", 422, Never),
 
+    /// The message breaks the standard or its profile's rules; the problem document's
+    /// `errors` lists every problem, each with its own code.
+    MessageInvalid = (3000, "message-invalid", 422, Never),
     /// A property the schema requires is missing. The path points at the missing property.
     RequiredMissing = (3001, "required-missing", 422, Never),
     /// A value has the wrong JSON type (for example a number where a string is expected).
@@ -197,6 +200,10 @@ error_codes! {
     /// the known types.
     UnknownMessageType = (3203, "unknown-message-type", 422, Never),
 
+    /// The storage (SQLite or PostgreSQL) did not answer or refused a statement. Nothing
+    /// was accepted; the sender may retry.
+    StorageUnavailable = (4001, "storage-unavailable", 503, Later),
+
     /// A file named on the command line could not be read.
     FileUnreadable = (7001, "file-unreadable", 500, Never),
     /// The command line is malformed: an unknown flag, a missing argument.
@@ -211,6 +218,25 @@ error_codes! {
     MappingInvalid = (7004, "mapping-invalid", 500, Never),
     /// The profile named (on the command line or in a request) does not exist.
     ProfileUnknown = (7005, "profile-unknown", 400, Never),
+    /// The configuration file is invalid. The message names the file, the key and the
+    /// reason; nothing starts.
+    ConfigInvalid = (7006, "config-invalid", 500, Never),
+
+    /// The request carries no valid credentials: no client certificate or bearer token that
+    /// the configuration maps to a party.
+    Unauthenticated = (8001, "unauthenticated", 401, Never),
+    /// The party may not send this message type or profile (the configuration's `sends`).
+    NotAllowed = (8002, "not-allowed", 403, Never),
+    /// A canonical message's `source` is not the sending party's URN.
+    SourceMismatch = (8003, "source-mismatch", 403, Never),
+    /// The `Content-Type` does not suit the profile (JSON for canonical and JSON profiles,
+    /// XML, CSV or text for the others).
+    UnsupportedMediaType = (8004, "unsupported-media-type", 415, Never),
+    /// No such message, or none the caller may see (the two are not told apart, so nothing
+    /// leaks about other parties' messages).
+    NotFound = (8006, "not-found", 404, Never),
+    /// A query parameter is malformed (a cursor, a time, a limit).
+    BadQuery = (8007, "bad-query", 400, Never),
 
     /// An invariant of raccordo itself was broken. Please report it with the message.
     Internal = (9001, "internal", 500, Later),
@@ -325,6 +351,10 @@ pub enum Error {
     Asset { asset: String, reason: String },
     #[error("{file}:{line}: {reason}")]
     Mapping { file: String, line: usize, reason: String },
+    #[error("{file}: {key}: {reason}")]
+    Config { file: String, key: String, reason: String },
+    #[error("storage: {0}")]
+    Storage(String),
     #[error("{0}")]
     Usage(String),
     #[error("unknown profile {0:?}; `raccordo profiles` lists them")]
@@ -339,6 +369,8 @@ impl Error {
             Error::Io { .. } => ErrorCode::FileUnreadable,
             Error::Asset { .. } => ErrorCode::AssetInvalid,
             Error::Mapping { .. } => ErrorCode::MappingInvalid,
+            Error::Config { .. } => ErrorCode::ConfigInvalid,
+            Error::Storage(_) => ErrorCode::StorageUnavailable,
             Error::Usage(_) => ErrorCode::Usage,
             Error::ProfileUnknown(_) => ErrorCode::ProfileUnknown,
             Error::Internal(_) => ErrorCode::Internal,

@@ -7,13 +7,19 @@
 //! parties' own formats. Read docs/ARCHITECTURE.md first; the modules below are listed in
 //! the order a message meets them.
 
+pub mod api;
 pub mod assets;
 pub mod cli;
 pub mod clock;
+pub mod config;
+pub mod delivery;
 pub mod error;
 pub mod formats;
 pub mod ingest;
+pub mod intake;
 pub mod mapping;
 pub mod report;
+pub mod routing;
 pub mod simulate;
 pub mod standard;
+pub mod store;

@@ -4,6 +4,8 @@
 mod errors;
 mod profiles;
 mod schemas;
+mod serve;
+mod simulate;
 mod transform;
 mod validate;
 
@@ -54,6 +56,11 @@ pub enum Command {
     Transform(transform::Args),
     /// List the party formats (profiles) and the message types each translates.
     Profiles(profiles::Args),
+    /// Run the gateway: the HTTP API and the delivery workers.
+    Serve(serve::Args),
+    /// Example parties and traffic, to see the gateway work without real systems.
+    #[command(subcommand)]
+    Simulate(simulate::Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -71,6 +78,8 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Errors(args) => errors::run(args),
         Command::Transform(args) => transform::run(&Catalog::load(&assets)?, args),
         Command::Profiles(args) => profiles::run(&Catalog::load(&assets)?, args),
+        Command::Serve(args) => serve::run(Catalog::load(&assets)?, args),
+        Command::Simulate(command) => simulate::run(&Catalog::load(&assets)?, command),
     }
 }
 

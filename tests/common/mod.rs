@@ -58,3 +58,18 @@ pub fn expected(case: &Path) -> Result<BTreeSet<(String, String)>, String> {
     }
     Ok(pairs)
 }
+
+/// A fresh PostgreSQL schema on the test server, as a connection URL whose search path is
+/// that schema, so tests (and test binaries) running at once never see each other's rows.
+pub async fn postgres_url() -> String {
+    use sqlx::Connection;
+    let base = std::env::var("RACCORDO_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut connection = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {base} does not answer ({e}); scripts/test.sh starts one"));
+    sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut connection).await.unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}

@@ -1,0 +1,391 @@
+//! The HTTP API, the only module that knows HTTP statuses: `router(state)` builds it; each
+//! resource has its handlers here; `problem` turns refusals into RFC 9457 problem
+//! documents.
+
+mod problem;
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::clock::{rfc3339, Clock};
+use crate::config::{Config, PartyConfig};
+use crate::error::{Diagnostic, ErrorCode};
+use crate::ingest::{Catalog, CANONICAL};
+use crate::intake::{Answer, Intake};
+use crate::mapping::spec::FormatKind;
+use crate::store::{ListFilter, Store};
+pub use problem::Problem;
+
+/// What every handler shares.
+pub struct AppState {
+    pub catalog: Catalog,
+    pub config: Config,
+    pub store: Store,
+    pub clock: Clock,
+    /// The gateway's URN, `source` of its receipts.
+    pub gateway: String,
+}
+
+/// The API's routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let max_body = usize::try_from(state.config.limits.max_body_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/v1/messages", post(post_message).get(list_messages))
+        .route("/v1/validate", post(validate))
+        .route("/v1/messages/{id}", get(get_message))
+        .route("/v1/messages/{id}/replay", post(replay))
+        .route("/v1/dead-letters", get(dead_letters))
+        .route("/v1/schemas", get(schemas))
+        .route("/v1/schemas/{name}", get(schema))
+        .route("/v1/profiles", get(profiles))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        // Bodies above the limit are refused by axum before a handler runs; the handler
+        // checks again so the answer is our problem document.
+        .layer(DefaultBodyLimit::max(max_body.saturating_add(1)))
+        .with_state(state)
+}
+
+/// Who is calling.
+enum Caller<'a> {
+    Party(&'a PartyConfig),
+    Operator,
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
+fn caller<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<Caller<'a>, Problem> {
+    let token = bearer(headers)
+        .ok_or_else(|| Problem::of(ErrorCode::Unauthenticated, "a bearer token or a client certificate is required"))?;
+    if let Some(party) = state.config.parties.iter().find(|p| p.auth.tokens.iter().any(|t| constant_time_eq(t, token)))
+    {
+        return Ok(Caller::Party(party));
+    }
+    if state.config.operators.iter().any(|o| o.tokens.iter().any(|t| constant_time_eq(t, token))) {
+        return Ok(Caller::Operator);
+    }
+    Err(Problem::of(ErrorCode::Unauthenticated, "the credentials identify no party"))
+}
+
+fn party<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a PartyConfig, Problem> {
+    match caller(state, headers)? {
+        Caller::Party(party) => Ok(party),
+        Caller::Operator => Err(Problem::of(ErrorCode::NotAllowed, "operators do not send messages")),
+    }
+}
+
+/// Compares tokens without an early exit, so timing does not reveal a prefix.
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
+/// The profile named by `Raccordo-Profile` (canonical by default), checked against the
+/// `Content-Type`.
+fn profile_of(state: &AppState, headers: &HeaderMap) -> Result<String, Problem> {
+    let profile = headers.get("raccordo-profile").and_then(|v| v.to_str().ok()).unwrap_or(CANONICAL).to_owned();
+    let format = if profile == CANONICAL {
+        FormatKind::Json
+    } else {
+        state
+            .catalog
+            .profiles
+            .get(&profile)
+            .map(|p| p.format)
+            .ok_or_else(|| Problem::of(ErrorCode::ProfileUnknown, format!("no profile {profile:?}")))?
+    };
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let fits = match format {
+        FormatKind::Json => media == "application/json" || media.ends_with("+json"),
+        FormatKind::Xml => media == "application/xml" || media == "text/xml" || media.ends_with("+xml"),
+        FormatKind::Csv => media == "text/csv" || media == "text/plain",
+        FormatKind::Fixed => media == "text/plain",
+    };
+    if !fits {
+        return Err(Problem::of(
+            ErrorCode::UnsupportedMediaType,
+            format!("{content_type:?} does not suit profile {profile}"),
+        ));
+    }
+    Ok(profile)
+}
+
+fn check_size(state: &AppState, body: &Bytes) -> Result<(), Problem> {
+    if body.len() as u64 > state.config.limits.max_body_bytes {
+        return Err(Problem::of(
+            ErrorCode::InputTooLarge,
+            format!("the body is larger than {} bytes", state.config.limits.max_body_bytes),
+        ));
+    }
+    Ok(())
+}
+
+async fn receive(state: &AppState, headers: &HeaderMap, body: &Bytes, dry_run: bool) -> Result<Response, Problem> {
+    let party = party(state, headers)?;
+    let profile = profile_of(state, headers)?;
+    check_size(state, body)?;
+    let intake = Intake {
+        catalog: &state.catalog,
+        config: &state.config,
+        store: &state.store,
+        clock: &state.clock,
+        gateway: &state.gateway,
+    };
+    let answers = intake.receive(party, &profile, body, dry_run).await.map_err(Problem::from_error)?;
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for answer in answers {
+        match answer {
+            Answer::Accepted { body, .. } => accepted.push(body),
+            Answer::Rejected { label, message_type, diagnostics } => rejected.push((label, message_type, diagnostics)),
+        }
+    }
+    let batch = state.catalog.profiles.get(&profile).is_some_and(|p| p.is_batch());
+    match (batch, accepted.len(), rejected.len()) {
+        (false, 1, 0) => {
+            let status = if dry_run { StatusCode::OK } else { StatusCode::ACCEPTED };
+            Ok((status, Json(accepted.remove(0))).into_response())
+        }
+        (false, _, _) | (true, 0, _) => {
+            let diagnostics: Vec<Diagnostic> = rejected.iter().flat_map(|(_, _, d)| d.clone()).collect();
+            Err(Problem::invalid(&diagnostics))
+        }
+        (true, _, _) => {
+            let status = if dry_run { StatusCode::OK } else { StatusCode::ACCEPTED };
+            let rejected: Vec<Value> = rejected
+                .iter()
+                .map(|(label, message_type, diagnostics)| {
+                    json!({ "record": label, "type": message_type, "errors": diagnostics.iter().map(crate::report::WireDiagnostic::from).collect::<Vec<_>>() })
+                })
+                .collect();
+            Ok((status, Json(json!({ "status": "accepted", "messages": accepted, "rejected": rejected })))
+                .into_response())
+        }
+    }
+}
+
+/// The body, or the problem axum's own refusal of it stands for (a body over the limit is
+/// stopped while it is read, before it fills memory).
+fn body_of(state: &AppState, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Bytes, Problem> {
+    body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::of(
+            ErrorCode::InputTooLarge,
+            format!("the body is larger than {} bytes", state.config.limits.max_body_bytes),
+        ),
+        _ => Problem::of(ErrorCode::BadQuery, "the request body could not be read"),
+    })
+}
+
+async fn post_message(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body_of(&state, body)?;
+    receive(&state, &headers, &body, false).await
+}
+
+async fn validate(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, Problem> {
+    let body = body_of(&state, body)?;
+    receive(&state, &headers, &body, true).await
+}
+
+/// Whether `party` may see a message: it sent it, or it is one of its recipients.
+fn visible(caller: &Caller<'_>, sender: &str, recipients: &[String]) -> bool {
+    match caller {
+        Caller::Operator => true,
+        Caller::Party(party) => sender == party.id || recipients.iter().any(|r| r == &party.id),
+    }
+}
+
+async fn get_message(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let caller = caller(&state, &headers)?;
+    let not_found = || Problem::of(ErrorCode::NotFound, "no such message");
+    let message = state.store.message(&id).await.map_err(Problem::from_error)?.ok_or_else(not_found)?;
+    let recipients: Vec<String> = message.deliveries.iter().map(|d| d.party.clone()).collect();
+    if !visible(&caller, &message.summary.sender, &recipients) {
+        return Err(not_found());
+    }
+    let summary = &message.summary;
+    Ok(Json(json!({
+        "id": summary.id,
+        "source": summary.source,
+        "messageId": summary.message_id,
+        "sender": summary.sender,
+        "type": summary.message_type,
+        "profile": summary.profile,
+        "receivedAt": rfc3339(summary.received_at),
+        "status": summary.status,
+        "deliveries": message.deliveries.iter().map(|d| json!({
+            "id": d.id,
+            "party": d.party,
+            "profile": d.profile,
+            "status": d.status,
+            "attempts": d.attempts,
+            "nextAttemptAt": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+            "lastError": d.last_error,
+            "finishedAt": d.finished_at.map(rfc3339),
+        })).collect::<Vec<_>>(),
+        "timeline": message.events.iter().map(|e| json!({
+            "at": rfc3339(e.at),
+            "event": e.kind,
+            "party": e.party,
+            "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    #[serde(rename = "type")]
+    message_type: Option<String>,
+    status: Option<String>,
+    party: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    cursor: Option<String>,
+    limit: Option<i64>,
+}
+
+fn instant(text: &Option<String>, name: &str) -> Result<Option<i64>, Problem> {
+    text.as_deref()
+        .map(|t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map(|t| t.timestamp_millis())
+                .map_err(|_| Problem::of(ErrorCode::BadQuery, format!("{name} is not an RFC 3339 instant")))
+        })
+        .transpose()
+}
+
+async fn list_messages(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, Problem> {
+    let caller = caller(&state, &headers)?;
+    // A party sees its own messages only, whatever `party` it asks for.
+    let party = match &caller {
+        Caller::Party(party) => Some(party.id.clone()),
+        Caller::Operator => query.party.clone(),
+    };
+    let after = query
+        .cursor
+        .as_deref()
+        .map(|c| c.parse::<i64>().map_err(|_| Problem::of(ErrorCode::BadQuery, "cursor is not one this API gave")))
+        .transpose()?;
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = ListFilter {
+        message_type: query.message_type.clone(),
+        status: query.status.clone(),
+        party,
+        since: instant(&query.since, "since")?,
+        until: instant(&query.until, "until")?,
+        after,
+        limit,
+    };
+    let messages = state.store.list(&filter).await.map_err(Problem::from_error)?;
+    let next = (messages.len() as i64 == limit).then(|| messages.last().map(|m| m.seq.to_string())).flatten();
+    Ok(Json(json!({
+        "messages": messages.iter().map(|m| json!({
+            "id": m.id, "source": m.source, "messageId": m.message_id, "sender": m.sender, "type": m.message_type,
+            "profile": m.profile, "receivedAt": rfc3339(m.received_at), "status": m.status,
+        })).collect::<Vec<_>>(),
+        "next": next,
+    }))
+    .into_response())
+}
+
+async fn replay(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Response, Problem> {
+    let Caller::Operator = caller(&state, &headers)? else {
+        return Err(Problem::of(ErrorCode::NotAllowed, "only operators replay messages"));
+    };
+    let now = state.clock.now_millis();
+    let event = crate::store::Event { at: now, kind: "replayed".into(), party: None, detail: "{}".into() };
+    let count = state.store.replay(&id, now, &event).await.map_err(Problem::from_error)?;
+    Ok(Json(json!({ "id": id, "requeued": count })).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct DeadQuery {
+    party: Option<String>,
+    cursor: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn dead_letters(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(query): Query<DeadQuery>,
+) -> Result<Response, Problem> {
+    let Caller::Operator = caller(&state, &headers)? else {
+        return Err(Problem::of(ErrorCode::NotAllowed, "only operators list dead letters"));
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let dead = state
+        .store
+        .dead_letters(query.party.as_deref(), query.cursor.unwrap_or(0), limit)
+        .await
+        .map_err(Problem::from_error)?;
+    let next = (dead.len() as i64 == limit).then(|| dead.last().map(|d| d.seq)).flatten();
+    Ok(Json(json!({
+        "deadLetters": dead.iter().map(|d| json!({
+            "delivery": d.delivery_id, "message": d.message_id, "party": d.party, "attempts": d.attempts,
+            "lastError": d.last_error, "at": d.finished_at.map(rfc3339),
+        })).collect::<Vec<_>>(),
+        "next": next,
+    }))
+    .into_response())
+}
+
+async fn schemas(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "types": state.catalog.standard.types().map(|t| json!({
+        "name": t.name, "type": t.type_id, "title": t.title, "schema": t.schema_id,
+    })).collect::<Vec<_>>() }))
+}
+
+async fn schema(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, Problem> {
+    let message_type = state
+        .catalog
+        .standard
+        .message_type(&name)
+        .ok_or_else(|| Problem::of(ErrorCode::NotFound, "no such message type"))?;
+    Ok(([(header::CONTENT_TYPE, "application/schema+json")], Json(message_type.schema.clone())).into_response())
+}
+
+async fn profiles(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "profiles": state.catalog.profiles.iter().map(|p| json!({
+        "name": p.name, "title": p.title, "partyKind": p.party_kind,
+        "format": format!("{:?}", p.format).to_lowercase(),
+        "types": p.types.iter().map(|t| json!({ "type": t.message_type, "toCanonical": t.to_canonical, "fromCanonical": t.from_canonical })).collect::<Vec<_>>(),
+    })).collect::<Vec<_>>() }))
+}
+
+async fn ready(State(state): State<Arc<AppState>>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(error) => Problem::from_error(error).into_response(),
+    }
+}

@@ -1,0 +1,68 @@
+//! Refusals as RFC 9457 problem documents: the error code's HTTP status, its printed form
+//! and name, and, for invalid messages, every diagnostic. Nothing in a problem names
+//! another party's data or echoes a value.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::error::{Diagnostic, Error, ErrorCode};
+use crate::report::WireDiagnostic;
+
+#[derive(Debug)]
+pub struct Problem {
+    code: ErrorCode,
+    detail: String,
+    errors: Vec<WireDiagnostic>,
+}
+
+impl Problem {
+    pub fn of(code: ErrorCode, detail: impl Into<String>) -> Problem {
+        Problem { code, detail: detail.into(), errors: Vec::new() }
+    }
+
+    /// Every diagnostic, under `message-invalid` (422); but when the bytes could not even be
+    /// read as a message (a decode error) or the request itself is refused (a type the party
+    /// may not send), that first such code and its status.
+    pub fn invalid(diagnostics: &[Diagnostic]) -> Problem {
+        let code = diagnostics
+            .iter()
+            .map(|d| d.code)
+            .find(|code| code.http_status() != 422)
+            .unwrap_or(ErrorCode::MessageInvalid);
+        let detail = format!("the message is invalid: {} problem(s)", diagnostics.len());
+        Problem { code, detail, errors: diagnostics.iter().map(WireDiagnostic::from).collect() }
+    }
+
+    /// An operational failure: the store is unavailable, or raccordo itself failed.
+    pub fn from_error(error: Error) -> Problem {
+        let code = error.code();
+        // Operational details (SQL, paths) are for the logs, not for the caller.
+        tracing::error!(code = %code, "{error}");
+        Problem::of(code, code.doc().lines().next().unwrap_or_default().to_owned())
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut body = json!({
+            "type": format!("https://raccordo.github.io/docs/errors#{}", self.code.id()),
+            "title": self.code.name(),
+            "status": status.as_u16(),
+            "detail": self.detail,
+            "code": self.code.id(),
+        });
+        if !self.errors.is_empty() {
+            body["errors"] = json!(self.errors);
+        }
+        let mut response = (status, axum::Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
+        if self.code.retry() == crate::error::Retry::Later {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
+        }
+        response
+    }
+}

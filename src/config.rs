@@ -1,0 +1,443 @@
+//! The gateway's configuration: one TOML file (listen address, storage, limits, delivery
+//! policy, parties, routes). Doc comments on these structs are the user documentation;
+//! `config/example.toml` is the bundled example `raccordo serve` starts with.
+//!
+//! Loading checks everything it can before anything starts: TOML syntax and unknown keys
+//! (with the line), then meaning (profiles and types that exist, parties that routes name,
+//! unique ids and tokens), each error naming the file, the key and the reason.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::Error;
+use crate::ingest::{Catalog, CANONICAL};
+
+/// The example configuration, compiled in: one party of each kind on 127.0.0.1.
+pub const EXAMPLE: &str = include_str!("../config/example.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Where the SQLite database lives when `storage.url` is not given.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub delivery: DeliveryConfig,
+    /// Serve HTTPS, and with `client_ca` require client certificates (mTLS).
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub parties: Vec<PartyConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+    /// People and tools that operate the gateway: they may list and replay dead letters.
+    #[serde(default)]
+    pub operators: Vec<OperatorConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatorConfig {
+    pub name: String,
+    /// Bearer tokens of this operator, at least 16 characters.
+    pub tokens: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageConfig {
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Default: a SQLite file in
+    /// `data_dir`. Several gateway instances share one PostgreSQL database.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes (413 above).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: u64,
+    #[serde(default = "default_xml_depth")]
+    pub max_xml_depth: usize,
+    #[serde(default = "default_xml_elements")]
+    pub max_xml_elements: usize,
+    /// A request taking longer than this is answered 408.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_body_bytes: default_max_body(),
+            max_xml_depth: default_xml_depth(),
+            max_xml_elements: default_xml_elements(),
+            request_timeout_secs: default_request_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Deliveries sent at the same time by one gateway instance.
+    #[serde(default = "default_workers")]
+    pub concurrency: usize,
+    /// Time allowed for one delivery request.
+    #[serde(default = "default_delivery_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts before a delivery becomes a dead letter.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; each retry doubles it, with jitter, up to `backoff_max_secs`.
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// How long an instance owns a claimed delivery; after a crash another instance takes
+    /// it over when this expires.
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+    /// How often an idle worker looks for due deliveries.
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            concurrency: default_workers(),
+            timeout_secs: default_delivery_timeout(),
+            max_attempts: default_max_attempts(),
+            backoff_initial_ms: default_backoff_initial(),
+            backoff_max_secs: default_backoff_max(),
+            lease_secs: default_lease(),
+            poll_interval_ms: default_poll(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain the gateway presents.
+    pub certificate: PathBuf,
+    /// PEM private key of that certificate.
+    pub private_key: PathBuf,
+    /// PEM CA certificates client certificates must chain to. Without it, clients are not
+    /// asked for certificates and authenticate with tokens.
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyConfig {
+    /// Short identifier used in routes and the API, e.g. `cpi-cremona`.
+    pub id: String,
+    pub kind: PartyKind,
+    /// The party's code within its kind; its URN (the envelope `source`) is
+    /// `urn:raccordo:<kind>:<code>`.
+    pub code: String,
+    pub name: String,
+    /// What the party may send: profiles (including `canonical`) and message types (all
+    /// when empty).
+    #[serde(default)]
+    pub sends: SendsConfig,
+    /// Where and how the party receives messages; absent for parties that only send.
+    pub receives: Option<ReceivesConfig>,
+    /// Comuni (Belfiore codes) the party serves, for routes conditioned on them.
+    #[serde(default)]
+    pub comuni: Vec<String>,
+    #[serde(default)]
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PartyKind {
+    Cpi,
+    Social,
+    Sui,
+    Inps,
+}
+
+impl PartyKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PartyKind::Cpi => "cpi",
+            PartyKind::Social => "social",
+            PartyKind::Sui => "sui",
+            PartyKind::Inps => "inps",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendsConfig {
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    #[serde(default)]
+    pub types: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceivesConfig {
+    /// The profile deliveries are written in (`canonical` for the standard itself).
+    pub profile: String,
+    /// The URL deliveries are POSTed to.
+    pub endpoint: String,
+    /// Client certificate and key (PEM) raccordo presents to this endpoint.
+    pub client_certificate: Option<PathBuf>,
+    pub client_private_key: Option<PathBuf>,
+    /// CA (PEM) the endpoint's certificate must chain to, besides the system's.
+    pub server_ca: Option<PathBuf>,
+    /// Bearer token raccordo sends to this endpoint.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Bearer tokens that identify this party (development setups).
+    #[serde(default)]
+    pub tokens: Vec<String>,
+    /// SHA-256 fingerprints (hex, colons optional) of client certificates that identify
+    /// this party.
+    #[serde(default)]
+    pub certificate_sha256: Vec<String>,
+}
+
+/// Which messages go to which parties.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Message types (short names) this route carries.
+    pub types: Vec<String>,
+    /// Recipient party ids.
+    pub to: Vec<String>,
+    /// Conditions on the content; all must hold for a recipient.
+    #[serde(default)]
+    pub when: Vec<ConditionConfig>,
+    /// Deliver messages about the same subject (the value at this pointer) to each
+    /// recipient one at a time, in the order they were accepted.
+    pub order_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConditionConfig {
+    /// JSON pointer into the canonical message.
+    pub pointer: String,
+    /// The value is a citizenship (ISTAT state code) outside the EU, EEA and Switzerland.
+    #[serde(default)]
+    pub non_eu: bool,
+    /// The value is a comune the recipient serves (its `comuni`).
+    #[serde(default)]
+    pub in_recipient_comuni: bool,
+    /// The value equals this text.
+    pub equals: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8470))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+fn default_max_body() -> u64 {
+    crate::formats::DEFAULT_MAX_MESSAGE_BYTES
+}
+fn default_xml_depth() -> usize {
+    64
+}
+fn default_xml_elements() -> usize {
+    100_000
+}
+fn default_request_timeout() -> u64 {
+    30
+}
+fn default_workers() -> usize {
+    8
+}
+fn default_delivery_timeout() -> u64 {
+    10
+}
+fn default_max_attempts() -> u32 {
+    8
+}
+fn default_backoff_initial() -> u64 {
+    500
+}
+fn default_backoff_max() -> u64 {
+    300
+}
+fn default_lease() -> u64 {
+    60
+}
+fn default_poll() -> u64 {
+    200
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path, catalog: &Catalog) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        Config::parse(&text, &path.display().to_string(), catalog)
+    }
+
+    /// Parses and checks configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str, catalog: &Catalog) -> Result<Config, Error> {
+        let config: Config = toml::from_str(text).map_err(|error| {
+            let line = error.span().map_or(1, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            Error::Config { file: file.to_owned(), key: format!("line {line}"), reason: error.message().to_owned() }
+        })?;
+        config.check(catalog).map_err(|(key, reason)| Error::Config { file: file.to_owned(), key, reason })?;
+        Ok(config)
+    }
+
+    /// The storage URL, defaulting to a SQLite file in `data_dir`.
+    pub fn storage_url(&self) -> String {
+        match &self.storage.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("raccordo.db").display()),
+        }
+    }
+
+    fn check(&self, catalog: &Catalog) -> Result<(), (String, String)> {
+        let mut ids = HashSet::new();
+        let mut urns = HashSet::new();
+        let mut tokens = HashSet::new();
+        let profile_exists = |name: &str| name == CANONICAL || catalog.profiles.get(name).is_some();
+        for (index, party) in self.parties.iter().enumerate() {
+            let key = |field: &str| format!("parties[{index}].{field}");
+            if !ids.insert(party.id.as_str()) {
+                return Err((key("id"), format!("the id {:?} is used twice", party.id)));
+            }
+            let valid_code = !party.code.is_empty()
+                && party.code.len() <= 64
+                && party.code.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            if !valid_code {
+                return Err((key("code"), "letters, digits, '.', '_' and '-' only, at most 64".into()));
+            }
+            if !urns.insert(party.urn()) {
+                return Err((key("code"), format!("another party has the URN {}", party.urn())));
+            }
+            for profile in &party.sends.profiles {
+                if !profile_exists(profile) {
+                    return Err((key("sends.profiles"), format!("no profile {profile:?} (see `raccordo profiles`)")));
+                }
+            }
+            for message_type in &party.sends.types {
+                if catalog.standard.message_type(message_type).is_none() {
+                    return Err((key("sends.types"), format!("no message type {message_type:?}")));
+                }
+            }
+            if let Some(receives) = &party.receives {
+                if !profile_exists(&receives.profile) {
+                    return Err((key("receives.profile"), format!("no profile {:?}", receives.profile)));
+                }
+                if !(receives.endpoint.starts_with("http://") || receives.endpoint.starts_with("https://")) {
+                    return Err((key("receives.endpoint"), "an http:// or https:// URL".into()));
+                }
+                if receives.client_certificate.is_some() != receives.client_private_key.is_some() {
+                    return Err((key("receives"), "client_certificate and client_private_key go together".into()));
+                }
+            }
+            for token in &party.auth.tokens {
+                if token.len() < 16 {
+                    return Err((key("auth.tokens"), "a token needs at least 16 characters".into()));
+                }
+                if !tokens.insert(token.as_str()) {
+                    return Err((key("auth.tokens"), "a token is used by two parties".into()));
+                }
+            }
+            for comune in &party.comuni {
+                if !catalog.standard.tables().is_comune(comune) {
+                    return Err((key("comuni"), format!("{comune:?} is not a Belfiore code of a comune")));
+                }
+            }
+        }
+        for (index, route) in self.routes.iter().enumerate() {
+            let key = |field: &str| format!("routes[{index}].{field}");
+            for message_type in &route.types {
+                if catalog.standard.message_type(message_type).is_none() {
+                    return Err((key("types"), format!("no message type {message_type:?}")));
+                }
+            }
+            for recipient in &route.to {
+                let receives = match self.parties.iter().find(|party| &party.id == recipient) {
+                    None => return Err((key("to"), format!("no party {recipient:?}"))),
+                    Some(party) => match &party.receives {
+                        None => return Err((key("to"), format!("party {recipient:?} has no `receives`"))),
+                        Some(receives) => receives,
+                    },
+                };
+                // Every message the route sends must be writable in the recipient's profile,
+                // or each would end as a dead letter.
+                if let Some(profile) = catalog.profiles.get(&receives.profile) {
+                    if let Some(missing) = route.types.iter().find(|t| profile.writer_for(t).is_none()) {
+                        return Err((
+                            key("to"),
+                            format!(
+                                "party {recipient:?} receives profile {}, which does not write {missing}",
+                                profile.name
+                            ),
+                        ));
+                    }
+                }
+            }
+            for (condition_index, condition) in route.when.iter().enumerate() {
+                if !condition.pointer.starts_with('/') {
+                    return Err((format!("routes[{index}].when[{condition_index}].pointer"), "a JSON pointer".into()));
+                }
+                let tests = [condition.non_eu, condition.in_recipient_comuni, condition.equals.is_some()];
+                if tests.iter().filter(|t| **t).count() != 1 {
+                    return Err((
+                        format!("routes[{index}].when[{condition_index}]"),
+                        "one test: non_eu, in_recipient_comuni or equals".into(),
+                    ));
+                }
+            }
+            if route.order_by.as_deref().is_some_and(|p| !p.starts_with('/')) {
+                return Err((key("order_by"), "a JSON pointer".into()));
+            }
+        }
+        for (index, operator) in self.operators.iter().enumerate() {
+            for token in &operator.tokens {
+                if token.len() < 16 || !tokens.insert(token.as_str()) {
+                    return Err((
+                        format!("operators[{index}].tokens"),
+                        "tokens need 16 characters and must be unique".into(),
+                    ));
+                }
+            }
+        }
+        if self.delivery.concurrency == 0 || self.delivery.max_attempts == 0 {
+            return Err(("delivery".into(), "concurrency and max_attempts must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+impl PartyConfig {
+    pub fn urn(&self) -> String {
+        format!("urn:raccordo:{}:{}", self.kind.as_str(), self.code)
+    }
+
+    /// Whether the party may send this profile and type.
+    pub fn may_send(&self, profile: &str, message_type: &str) -> bool {
+        self.sends.profiles.iter().any(|p| p == profile)
+            && (self.sends.types.is_empty() || self.sends.types.iter().any(|t| t == message_type))
+    }
+}

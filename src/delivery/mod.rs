@@ -1,0 +1,227 @@
+//! Delivery workers: claim due deliveries from the outbox, write each message in its
+//! recipient's profile, POST it with an `Idempotency-Key`, and record the outcome: delivered,
+//! retried later with backoff, or dead-lettered. A delivery leaves the queue only after an
+//! acknowledgement; a crash leaves it claimed until its lease expires, then it is sent again
+//! (and the idempotency key makes that harmless).
+
+pub mod retry;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::api::AppState;
+use crate::error::Error;
+use crate::ingest::CANONICAL;
+use crate::mapping::spec::FormatKind;
+use crate::store::{Claimed, Event, Finish};
+use retry::{classify_status, RetryPolicy, Verdict};
+
+/// Sends deliveries for one gateway instance.
+pub struct Deliverer {
+    state: Arc<AppState>,
+    clients: HashMap<String, reqwest::Client>,
+    policy: RetryPolicy,
+    /// This instance's name in leases.
+    owner: String,
+}
+
+impl Deliverer {
+    /// Builds one HTTP client per receiving party (its client certificate and CA).
+    pub fn new(state: Arc<AppState>, owner: String) -> Result<Deliverer, Error> {
+        let timeout = Duration::from_secs(state.config.delivery.timeout_secs);
+        let mut clients = HashMap::new();
+        for party in &state.config.parties {
+            let Some(receives) = &party.receives else { continue };
+            let mut builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
+            if let (Some(certificate), Some(key)) = (&receives.client_certificate, &receives.client_private_key) {
+                let read = |path: &std::path::PathBuf| {
+                    std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source })
+                };
+                let identity =
+                    reqwest::Identity::from_pkcs8_pem(&read(certificate)?, &read(key)?).map_err(|e| Error::Config {
+                        file: "config".into(),
+                        key: format!("parties.{}.receives", party.id),
+                        reason: e.to_string(),
+                    })?;
+                builder = builder.identity(identity);
+            }
+            if let Some(ca) = &receives.server_ca {
+                let pem = std::fs::read(ca).map_err(|source| Error::Io { path: ca.clone(), source })?;
+                let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Config {
+                    file: "config".into(),
+                    key: format!("parties.{}.receives.server_ca", party.id),
+                    reason: e.to_string(),
+                })?;
+                builder = builder.add_root_certificate(certificate);
+            }
+            let client = builder.build().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+            clients.insert(party.id.clone(), client);
+        }
+        let policy = RetryPolicy::from(&state.config.delivery);
+        Ok(Deliverer { state, clients, policy, owner })
+    }
+
+    /// Delivers until `shutdown` turns true, then finishes what is in flight (within the
+    /// delivery timeout) and leaves the rest queued.
+    pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let delivery = &self.state.config.delivery;
+        let permits = Arc::new(Semaphore::new(delivery.concurrency));
+        let poll = Duration::from_millis(delivery.poll_interval_ms);
+        let lease_ms = i64::try_from(delivery.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        let mut tasks = JoinSet::new();
+        while !*shutdown.borrow() {
+            while tasks.try_join_next().is_some() {}
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match self.state.store.claim(&self.owner, self.state.clock.now_millis(), lease_ms, free as i64).await {
+                    Ok(claimed) => claimed,
+                    Err(error) => {
+                        tracing::warn!("claiming deliveries: {error}");
+                        Vec::new()
+                    }
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
+                    _ = shutdown.changed() => {}
+                }
+                continue;
+            }
+            for delivery in claimed {
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                let deliverer = Arc::clone(&self);
+                tasks.spawn(async move {
+                    deliverer.deliver(delivery).await;
+                    drop(permit);
+                });
+            }
+        }
+        let grace = Duration::from_secs(self.state.config.delivery.timeout_secs + 1);
+        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await.is_err() {
+            tasks.abort_all();
+        }
+    }
+
+    /// One attempt at one delivery, and its outcome recorded.
+    pub async fn deliver(&self, claimed: Claimed) {
+        let started = std::time::Instant::now();
+        let attempts = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
+        let verdict = self.policy.after(attempts, self.attempt(&claimed).await);
+        let now = self.state.clock.now_millis();
+        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let (finish, kind, detail) = match &verdict {
+            Verdict::Delivered => (Finish::Delivered, "delivered", json!({ "attempt": attempts, "ms": elapsed_ms })),
+            Verdict::Retry(reason) => {
+                let delay = self.policy.delay(attempts, fastrand::f64());
+                let at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
+                (
+                    Finish::Retry { at, error: reason.clone() },
+                    "attempt-failed",
+                    json!({ "attempt": attempts, "error": reason, "retryAt": crate::clock::rfc3339(at), "ms": elapsed_ms }),
+                )
+            }
+            Verdict::Permanent(reason) => (
+                Finish::Dead { error: reason.clone() },
+                "dead-lettered",
+                json!({ "attempt": attempts, "error": reason, "ms": elapsed_ms }),
+            ),
+        };
+        let event =
+            Event { at: now, kind: kind.into(), party: Some(claimed.party.clone()), detail: detail.to_string() };
+        match self.state.store.finish(&claimed.delivery_id, &self.owner, &finish, now, &event).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(delivery = %claimed.delivery_id, "lease lost: another instance owns this delivery now")
+            }
+            Err(error) => tracing::warn!(delivery = %claimed.delivery_id, "recording an attempt: {error}"),
+        }
+    }
+
+    async fn attempt(&self, claimed: &Claimed) -> Verdict {
+        let Some(party) = self.state.config.parties.iter().find(|p| p.id == claimed.party) else {
+            return Verdict::Permanent(format!("party {} is no longer configured", claimed.party));
+        };
+        let (Some(receives), Some(client)) = (&party.receives, self.clients.get(&party.id)) else {
+            return Verdict::Permanent(format!("party {} no longer receives messages", party.id));
+        };
+        let message: Value = match serde_json::from_str(&claimed.canonical) {
+            Ok(message) => message,
+            Err(error) => return Verdict::Permanent(format!("stored message unreadable: {error}")),
+        };
+        let (body, content_type) = match self.encode(&claimed.profile, &message) {
+            Ok(encoded) => encoded,
+            Err(reason) => return Verdict::Permanent(reason),
+        };
+        let mut request = client
+            .post(&receives.endpoint)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .header("Idempotency-Key", &claimed.delivery_id)
+            .header("Raccordo-Message-Id", &claimed.message_id)
+            .header("Raccordo-Profile", &claimed.profile)
+            .body(body);
+        if let Some(token) = &receives.token {
+            request = request.bearer_auth(token);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) if error.is_timeout() => return Verdict::Retry("timeout".into()),
+            Err(error) => return Verdict::Retry(format!("connection: {}", root_cause(&error))),
+        };
+        let status = response.status().as_u16();
+        match classify_status(status) {
+            Verdict::Delivered => {
+                // A receipt in the answer may still say the recipient rejected the content.
+                let body = response.bytes().await.unwrap_or_default();
+                match serde_json::from_slice::<Value>(&body) {
+                    Ok(receipt) if receipt.pointer("/data/status").and_then(Value::as_str) == Some("rejected") => {
+                        let codes: Vec<&str> = receipt
+                            .pointer("/data/errors")
+                            .and_then(Value::as_array)
+                            .map(|errors| errors.iter().filter_map(|e| e["code"].as_str()).collect())
+                            .unwrap_or_default();
+                        Verdict::Permanent(format!("the recipient's receipt rejects it: {}", codes.join(", ")))
+                    }
+                    _ => Verdict::Delivered,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// The message in the recipient's profile, with its content type.
+    fn encode(&self, profile: &str, message: &Value) -> Result<(Vec<u8>, &'static str), String> {
+        if profile == CANONICAL {
+            return serde_json::to_vec(message).map(|body| (body, "application/json")).map_err(|e| e.to_string());
+        }
+        let catalog = &self.state.catalog;
+        let profile = catalog.profile(profile).map_err(|e| e.to_string())?;
+        let (mut documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message));
+        let codes: Vec<String> = outcomes.iter().flat_map(|o| o.diagnostics.iter().map(|d| d.code.id())).collect();
+        if !codes.is_empty() || documents.len() != 1 {
+            return Err(format!("cannot be written in profile {}: {}", profile.name, codes.join(", ")));
+        }
+        let content_type = match profile.format {
+            FormatKind::Xml => "application/xml",
+            FormatKind::Json => "application/json",
+            FormatKind::Csv => "text/csv",
+            FormatKind::Fixed => "text/plain",
+        };
+        Ok((documents.remove(0), content_type))
+    }
+}
+
+fn root_cause(error: &dyn std::error::Error) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
+}

@@ -1,0 +1,179 @@
+//! The gateway's intake: what a party sent becomes stored messages, each with one delivery
+//! per recipient written in the same transaction (the outbox), or a refusal naming every
+//! problem. A message is acknowledged only after that transaction commits.
+
+use serde_json::{json, Value};
+
+use crate::clock::Clock;
+use crate::config::{Config, PartyConfig};
+use crate::error::{Diagnostic, Error, ErrorCode};
+use crate::ingest::{Catalog, Outcome, CANONICAL};
+use crate::routing;
+use crate::store::{Event, Inserted, NewDelivery, NewMessage, Store};
+
+/// What became of one message of a request.
+#[derive(Debug, Clone)]
+pub enum Answer {
+    /// Stored (now, or at the first sending of the same source and id): the 202 body.
+    Accepted { body: Value, duplicate: bool },
+    /// Not stored: every problem found.
+    Rejected { label: String, message_type: Option<String>, diagnostics: Vec<Diagnostic> },
+}
+
+/// Everything intake needs, shared by the API's handlers.
+pub struct Intake<'a> {
+    pub catalog: &'a Catalog,
+    pub config: &'a Config,
+    pub store: &'a Store,
+    pub clock: &'a Clock,
+    /// This gateway's URN, the `source` of its receipts.
+    pub gateway: &'a str,
+}
+
+impl Intake<'_> {
+    /// Checks (and, unless `dry_run`, stores) what `party` sent in `profile`. Operational
+    /// failures (the store) are `Err`; content problems are `Answer::Rejected`.
+    pub async fn receive(
+        &self,
+        party: &PartyConfig,
+        profile: &str,
+        bytes: &[u8],
+        dry_run: bool,
+    ) -> Result<Vec<Answer>, Error> {
+        let now = self.clock.now_rfc3339();
+        let outcomes = if profile == CANONICAL {
+            let validation =
+                crate::ingest::validate_canonical(&self.catalog.standard, bytes, self.catalog.limits.max_message_bytes);
+            let output = crate::formats::json::decode(bytes, self.catalog.limits.max_message_bytes).ok();
+            vec![Outcome {
+                label: String::new(),
+                message_type: validation.message_type,
+                output,
+                diagnostics: validation.diagnostics,
+            }]
+        } else {
+            let profile = self.catalog.profile(profile)?;
+            self.catalog.to_canonical(profile, bytes, &party.urn(), &now)
+        };
+        let mut answers = Vec::with_capacity(outcomes.len());
+        for outcome in outcomes {
+            answers.push(self.one(party, profile, bytes, outcome, &now, dry_run).await?);
+        }
+        Ok(answers)
+    }
+
+    async fn one(
+        &self,
+        party: &PartyConfig,
+        profile: &str,
+        bytes: &[u8],
+        outcome: Outcome,
+        now: &str,
+        dry_run: bool,
+    ) -> Result<Answer, Error> {
+        let rejected = |diagnostics: Vec<Diagnostic>| Answer::Rejected {
+            label: outcome.label.clone(),
+            message_type: outcome.message_type.clone(),
+            diagnostics,
+        };
+        if !outcome.is_valid() {
+            return Ok(rejected(outcome.diagnostics.clone()));
+        }
+        let (Some(message), Some(message_type)) = (&outcome.output, &outcome.message_type) else {
+            return Ok(rejected(vec![Diagnostic::error(ErrorCode::Internal, "", "a valid outcome without a message")]));
+        };
+        if !party.may_send(profile, message_type) {
+            return Ok(rejected(vec![Diagnostic::error(
+                ErrorCode::NotAllowed,
+                "/type",
+                format!("this party may not send {message_type} in profile {profile}"),
+            )]));
+        }
+        let source = message["source"].as_str().unwrap_or_default();
+        if source != party.urn() {
+            return Ok(rejected(vec![Diagnostic::error(
+                ErrorCode::SourceMismatch,
+                "/source",
+                "the source is not the sending party's URN",
+            )]));
+        }
+        let message_id = message["id"].as_str().unwrap_or_default().to_owned();
+        let recipients =
+            routing::recipients(self.config, self.catalog.standard.tables(), &party.id, message_type, message);
+        if dry_run {
+            return Ok(Answer::Accepted {
+                body: json!({ "status": "valid", "type": message_type, "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }),
+                duplicate: false,
+            });
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        let at = self.clock.now_millis();
+        let receipt = self.receipt(message, message_type, &id, now);
+        let body = json!({ "id": id, "status": "accepted", "receipt": receipt });
+        let new = NewMessage {
+            id: id.clone(),
+            source: source.to_owned(),
+            message_id,
+            sender: party.id.clone(),
+            message_type: message_type.clone(),
+            profile: profile.to_owned(),
+            received_at: at,
+            original: bytes.to_vec(),
+            canonical: message.to_string(),
+            answer: body.to_string(),
+        };
+        let deliveries: Vec<NewDelivery> = recipients
+            .iter()
+            .map(|r| NewDelivery {
+                id: uuid::Uuid::now_v7().to_string(),
+                party: r.party.clone(),
+                profile: r.profile.clone(),
+                ordering_key: r.ordering_key.clone(),
+            })
+            .collect();
+        let events = [
+            Event {
+                at,
+                kind: "received".into(),
+                party: Some(party.id.clone()),
+                detail: json!({ "profile": profile, "bytes": bytes.len() }).to_string(),
+            },
+            Event { at, kind: "validated".into(), party: None, detail: json!({ "type": message_type }).to_string() },
+            Event {
+                at,
+                kind: "routed".into(),
+                party: None,
+                detail: json!({ "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }).to_string(),
+            },
+        ];
+        match self.store.insert(&new, &deliveries, &events).await? {
+            Inserted::Created => Ok(Answer::Accepted { body, duplicate: false }),
+            Inserted::Duplicate { answer } => {
+                let body =
+                    serde_json::from_str(&answer).map_err(|e| Error::Internal(format!("a stored answer: {e}")))?;
+                Ok(Answer::Accepted { body, duplicate: true })
+            }
+        }
+    }
+
+    /// The standard's `receipt` for an accepted message.
+    fn receipt(&self, message: &Value, message_type: &str, id: &str, now: &str) -> Value {
+        json!({
+            "specversion": "1.0",
+            "id": format!("receipt-{id}"),
+            "source": self.gateway,
+            "type": "it.raccordo.receipt.v1",
+            "time": now,
+            "dataschema": "https://raccordo.github.io/schemas/standard/receipt.v1.schema.json",
+            "datacontenttype": "application/json",
+            "causationid": message["id"],
+            "data": {
+                "messageId": message["id"],
+                "messageSource": message["source"],
+                "messageType": format!("it.raccordo.{message_type}.v1"),
+                "status": "accepted",
+                "receivedAt": now,
+            }
+        })
+    }
+}

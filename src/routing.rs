@@ -1,0 +1,123 @@
+//! Which parties receive a message: the configured routes, their content conditions, and
+//! the ordering key of routes that keep order. Pure: a message and the configuration in,
+//! recipients out.
+
+use serde_json::Value;
+
+use crate::config::{ConditionConfig, Config, PartyConfig};
+use crate::standard::codes::CodeTables;
+
+/// One party a message goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    pub party: String,
+    pub profile: String,
+    /// Messages with the same key go to this party one at a time, in order.
+    pub ordering_key: Option<String>,
+}
+
+/// The recipients of `message` (of short type `message_type`) sent by `sender`: every party
+/// a route names for the type whose conditions hold, never the sender itself, each once.
+pub fn recipients(
+    config: &Config,
+    tables: &CodeTables,
+    sender: &str,
+    message_type: &str,
+    message: &Value,
+) -> Vec<Recipient> {
+    let mut recipients: Vec<Recipient> = Vec::new();
+    for route in config.routes.iter().filter(|route| route.types.iter().any(|t| t == message_type)) {
+        for party_id in &route.to {
+            if party_id == sender || recipients.iter().any(|r| &r.party == party_id) {
+                continue;
+            }
+            let Some(party) = config.parties.iter().find(|p| &p.id == party_id) else { continue };
+            let Some(receives) = &party.receives else { continue };
+            if !route.when.iter().all(|condition| holds(condition, message, party, tables)) {
+                continue;
+            }
+            let ordering_key = route
+                .order_by
+                .as_deref()
+                .and_then(|pointer| message.pointer(pointer))
+                .map(|value| subject_key(party_id, value));
+            recipients.push(Recipient { party: party_id.clone(), profile: receives.profile.clone(), ordering_key });
+        }
+    }
+    recipients
+}
+
+fn holds(condition: &ConditionConfig, message: &Value, recipient: &PartyConfig, tables: &CodeTables) -> bool {
+    let Some(value) = message.pointer(&condition.pointer).and_then(Value::as_str) else { return false };
+    if condition.non_eu {
+        return tables.state(value).is_some_and(|state| !state.free_movement);
+    }
+    if condition.in_recipient_comuni {
+        return recipient.comuni.iter().any(|comune| comune == value);
+    }
+    condition.equals.as_deref() == Some(value)
+}
+
+/// The ordering key stored for a subject. It may be a codice fiscale: the database keeps a
+/// hash of it, never the value.
+fn subject_key(party: &str, value: &Value) -> String {
+    let text = match value {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    let digest = openssl::sha::sha256(format!("{party}\u{1f}{text}").as_bytes());
+    digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::assets::Assets;
+    use crate::ingest::Catalog;
+    use serde_json::json;
+
+    fn check(message: Value, sender: &str, expect: &[&str]) {
+        let catalog = Catalog::load(&Assets::Embedded).unwrap();
+        let config = Config::parse(crate::config::EXAMPLE, "example.toml", &catalog).unwrap();
+        let message_type = message["type"].as_str().and_then(crate::standard::short_name).unwrap().to_owned();
+        let found: Vec<String> = recipients(&config, catalog.standard.tables(), sender, &message_type, &message)
+            .into_iter()
+            .map(|r| r.party)
+            .collect();
+        assert_eq!(found, expect);
+    }
+
+    fn employment(citizenship: &str, comune: &str) -> Value {
+        json!({
+            "type": "it.raccordo.employment.started.v1",
+            "data": {
+                "inpsRelationshipCode": "12345678901",
+                "worker": { "citizenship": citizenship },
+                "contract": { "workplace": { "comune": comune } }
+            }
+        })
+    }
+
+    #[test]
+    fn employments_reach_the_sui_for_non_eu_workers_only() {
+        check(employment("243", "D150"), "inps", &["cpi-cremona", "social-cremona", "sui-cremona"]);
+        check(employment("235", "D150"), "inps", &["cpi-cremona", "social-cremona"]);
+        check(employment("100", "F205"), "inps", &["cpi-cremona"]);
+    }
+
+    #[test]
+    fn the_sender_never_receives_its_own_message() {
+        check(employment("243", "D150"), "cpi-cremona", &["social-cremona", "sui-cremona"]);
+    }
+
+    #[test]
+    fn ordering_keys_are_hashes_per_party() {
+        let catalog = Catalog::load(&Assets::Embedded).unwrap();
+        let config = Config::parse(crate::config::EXAMPLE, "example.toml", &catalog).unwrap();
+        let found =
+            recipients(&config, catalog.standard.tables(), "inps", "employment.started", &employment("100", "F205"));
+        let key = found[0].ordering_key.clone().unwrap();
+        assert_eq!(key.len(), 32);
+        assert!(!key.contains("12345678901"));
+    }
+}

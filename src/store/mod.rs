@@ -1,0 +1,596 @@
+//! Durable storage of messages, their deliveries (a transactional outbox) and their
+//! timelines, on SQLite (the embedded default, in WAL mode) or PostgreSQL (several gateway
+//! instances sharing one database).
+//!
+//! One implementation serves both through sqlx's `Any` driver: the SQL is the same except
+//! for claiming work, where PostgreSQL takes row locks with `FOR UPDATE SKIP LOCKED` so two
+//! instances never claim the same delivery, and for the migrations' column types. The same
+//! tests run against both (`tests/store.rs`). Times are Unix milliseconds from the caller's
+//! `Clock`; nothing here reads the wall clock.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use crate::error::Error;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// The message and delivery store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// A message to store, with what the intake answered.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub id: String,
+    pub source: String,
+    pub message_id: String,
+    pub sender: String,
+    pub message_type: String,
+    pub profile: String,
+    pub received_at: i64,
+    pub original: Vec<u8>,
+    pub canonical: String,
+    /// The JSON body of the 202 answer, returned again for a resend.
+    pub answer: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub id: String,
+    pub party: String,
+    pub profile: String,
+    pub ordering_key: Option<String>,
+}
+
+/// An event of a message's timeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub at: i64,
+    pub kind: String,
+    pub party: Option<String>,
+    /// A JSON object.
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    /// The (source, id) pair was stored before: this is the first answer.
+    Duplicate {
+        answer: String,
+    },
+}
+
+/// A stored message with its deliveries and timeline.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub summary: MessageSummary,
+    pub original: Vec<u8>,
+    pub canonical: String,
+    pub deliveries: Vec<DeliveryState>,
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSummary {
+    pub seq: i64,
+    pub id: String,
+    pub source: String,
+    pub message_id: String,
+    pub sender: String,
+    pub message_type: String,
+    pub profile: String,
+    pub received_at: i64,
+    /// `accepted` (deliveries pending), `delivered` (all acknowledged), `failed` (some dead).
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    pub id: String,
+    pub party: String,
+    pub profile: String,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+/// A delivery claimed by a worker, with what it needs to send it.
+#[derive(Debug, Clone)]
+pub struct Claimed {
+    pub delivery_id: String,
+    pub party: String,
+    pub profile: String,
+    pub attempts: i64,
+    pub message_seq: i64,
+    pub message_id: String,
+    pub canonical: String,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub enum Finish {
+    Delivered,
+    Retry { at: i64, error: String },
+    Dead { error: String },
+}
+
+/// Which messages to list.
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub message_type: Option<String>,
+    pub status: Option<String>,
+    /// Sent by or delivered to this party.
+    pub party: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only messages after this sequence number (the cursor).
+    pub after: Option<i64>,
+    pub limit: i64,
+}
+
+/// A dead letter: a delivery that gave up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    pub seq: i64,
+    pub delivery_id: String,
+    pub message_id: String,
+    pub party: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub finished_at: Option<i64>,
+}
+
+const STATUS_SQL: &str = "CASE \
+    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status = 'dead') THEN 'failed' \
+    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status <> 'delivered') THEN 'accepted' \
+    ELSE 'delivered' END";
+
+fn storage_error(context: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
+    move |error| Error::Storage(format!("{context}: {error}"))
+}
+
+impl Store {
+    /// Connects, creating a SQLite file (and its folder) when needed, and runs migrations.
+    pub async fn open(url: &str) -> Result<Store, Error> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Dialect::Postgres
+        } else {
+            return Err(Error::Storage(format!("{url:?} is neither sqlite:// nor postgres://")));
+        };
+        let url = match dialect {
+            Dialect::Sqlite => sqlite_url(url)?,
+            Dialect::Postgres => url.to_owned(),
+        };
+        let options = AnyConnectOptions::from_str(&url).map_err(storage_error("storage url"))?;
+        let pool = AnyPoolOptions::new()
+            // SQLite serialises writers; more connections only queue on its lock.
+            .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        use sqlx::Executor;
+                        connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await
+            .map_err(storage_error("connecting"))?;
+        let migrator = match dialect {
+            Dialect::Sqlite => &SQLITE_MIGRATIONS,
+            Dialect::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&pool).await.map_err(|error| Error::Storage(format!("migrating: {error}")))?;
+        Ok(Store { pool, dialect })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error("ping"))?;
+        Ok(())
+    }
+
+    /// Stores a message with its deliveries and first events in one transaction, unless
+    /// its (source, id) is known, in which case nothing is written and the first answer is
+    /// returned.
+    pub async fn insert(
+        &self,
+        message: &NewMessage,
+        deliveries: &[NewDelivery],
+        events: &[Event],
+    ) -> Result<Inserted, Error> {
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, message_id) DO NOTHING RETURNING seq",
+        )
+        .bind(&message.id)
+        .bind(&message.source)
+        .bind(&message.message_id)
+        .bind(&message.sender)
+        .bind(&message.message_type)
+        .bind(&message.profile)
+        .bind(message.received_at)
+        .bind(message.original.clone())
+        .bind(&message.canonical)
+        .bind(&message.answer)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error("inserting a message"))?;
+        let Some(row) = inserted else {
+            transaction.rollback().await.map_err(storage_error("rollback"))?;
+            let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
+                .bind(&message.source)
+                .bind(&message.message_id)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(storage_error("reading the first answer"))?
+                .try_get("answer")
+                .map_err(storage_error("reading the first answer"))?;
+            return Ok(Inserted::Duplicate { answer });
+        };
+        let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
+        for delivery in deliveries {
+            sqlx::query(
+                "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $5)",
+            )
+            .bind(&delivery.id)
+            .bind(seq)
+            .bind(&delivery.party)
+            .bind(&delivery.profile)
+            .bind(message.received_at)
+            .bind(delivery.ordering_key.clone())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error("inserting a delivery"))?;
+        }
+        for event in events {
+            insert_event(&mut transaction, seq, event).await?;
+        }
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(Inserted::Created)
+    }
+
+    /// A message with its deliveries and timeline.
+    pub async fn message(&self, id: &str) -> Result<Option<StoredMessage>, Error> {
+        let sql = format!(
+            "SELECT m.seq, m.id, m.source, m.message_id, m.sender, m.type, m.profile, m.received_at, m.original, m.canonical, {STATUS_SQL} AS status \
+             FROM messages m WHERE m.id = $1"
+        );
+        let Some(row) =
+            sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await.map_err(storage_error("reading a message"))?
+        else {
+            return Ok(None);
+        };
+        let summary = summary(&row)?;
+        let original: Vec<u8> = row.try_get("original").map_err(storage_error("original"))?;
+        let canonical: String = row.try_get("canonical").map_err(storage_error("canonical"))?;
+        let deliveries = sqlx::query(
+            "SELECT id, party, profile, status, attempts, next_attempt_at, last_error, finished_at FROM deliveries WHERE message_seq = $1 ORDER BY seq",
+        )
+        .bind(summary.seq)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error("reading deliveries"))?
+        .iter()
+        .map(|row| {
+            Ok(DeliveryState {
+                id: row.try_get("id")?,
+                party: row.try_get("party")?,
+                profile: row.try_get("profile")?,
+                status: row.try_get("status")?,
+                attempts: row.try_get::<i64, _>("attempts")?,
+                next_attempt_at: row.try_get("next_attempt_at")?,
+                last_error: row.try_get("last_error")?,
+                finished_at: row.try_get("finished_at")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(storage_error("reading deliveries"))?;
+        let events = sqlx::query("SELECT at, kind, party, detail FROM events WHERE message_seq = $1 ORDER BY seq")
+            .bind(summary.seq)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error("reading events"))?
+            .iter()
+            .map(|row| {
+                Ok(Event {
+                    at: row.try_get("at")?,
+                    kind: row.try_get("kind")?,
+                    party: row.try_get("party")?,
+                    detail: row.try_get("detail")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(storage_error("reading events"))?;
+        Ok(Some(StoredMessage { summary, original, canonical, deliveries, events }))
+    }
+
+    /// Messages matching `filter`, oldest first, at most `filter.limit`.
+    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<MessageSummary>, Error> {
+        let mut conditions = vec!["m.seq > $1".to_owned()];
+        let mut text_binds: Vec<String> = Vec::new();
+        let mut number_binds: Vec<i64> = vec![filter.after.unwrap_or(0)];
+        // Placeholders are numbered: numbers first ($1..), then texts, in a fixed order.
+        if let Some(since) = filter.since {
+            number_binds.push(since);
+            conditions.push(format!("m.received_at >= ${}", number_binds.len()));
+        }
+        if let Some(until) = filter.until {
+            number_binds.push(until);
+            conditions.push(format!("m.received_at < ${}", number_binds.len()));
+        }
+        number_binds.push(filter.limit.clamp(1, 1000));
+        let limit_placeholder = number_binds.len();
+        let mut next = number_binds.len();
+        if let Some(message_type) = &filter.message_type {
+            next += 1;
+            text_binds.push(message_type.clone());
+            conditions.push(format!("m.type = ${next}"));
+        }
+        if let Some(party) = &filter.party {
+            next += 1;
+            text_binds.push(party.clone());
+            conditions.push(format!(
+                "(m.sender = ${next} OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.party = ${next}))"
+            ));
+        }
+        if let Some(status) = &filter.status {
+            next += 1;
+            text_binds.push(status.clone());
+            conditions.push(format!("({STATUS_SQL}) = ${next}"));
+        }
+        let sql = format!(
+            "SELECT m.seq, m.id, m.source, m.message_id, m.sender, m.type, m.profile, m.received_at, {STATUS_SQL} AS status \
+             FROM messages m WHERE {} ORDER BY m.seq LIMIT ${limit_placeholder}",
+            conditions.join(" AND ")
+        );
+        let mut query = sqlx::query(&sql);
+        for number in number_binds {
+            query = query.bind(number);
+        }
+        for text in text_binds {
+            query = query.bind(text);
+        }
+        query.fetch_all(&self.pool).await.map_err(storage_error("listing messages"))?.iter().map(summary).collect()
+    }
+
+    /// Claims up to `limit` due deliveries for `owner` until `now + lease_ms`. A delivery
+    /// whose route keeps order waits while an earlier one for the same party and subject is
+    /// unfinished. On PostgreSQL, rows locked by another instance are skipped, so no two
+    /// instances claim the same delivery.
+    pub async fn claim(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, Error> {
+        let lock = match self.dialect {
+            Dialect::Postgres => "FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        };
+        let sql = format!(
+            "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE seq IN (SELECT d.seq FROM deliveries d \
+                 WHERE (d.status = 'pending' OR (d.status = 'in_flight' AND d.lease_until < $3)) AND d.next_attempt_at <= $3 \
+                 AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.party = d.party \
+                     AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.status IN ('pending', 'in_flight'))) \
+                 ORDER BY d.next_attempt_at, d.seq LIMIT $4 {lock}) \
+             RETURNING id, party, profile, attempts, message_seq"
+        );
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *transaction)
+            .await
+            .map_err(storage_error("claiming deliveries"))?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("claim"))?;
+            let message = sqlx::query("SELECT id, canonical FROM messages WHERE seq = $1")
+                .bind(message_seq)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(storage_error("claim"))?;
+            claimed.push(Claimed {
+                delivery_id: row.try_get("id").map_err(storage_error("claim"))?,
+                party: row.try_get("party").map_err(storage_error("claim"))?,
+                profile: row.try_get("profile").map_err(storage_error("claim"))?,
+                attempts: row.try_get::<i64, _>("attempts").map_err(storage_error("claim"))?,
+                message_seq,
+                message_id: message.try_get("id").map_err(storage_error("claim"))?,
+                canonical: message.try_get("canonical").map_err(storage_error("claim"))?,
+            });
+        }
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        claimed.sort_by_key(|c| c.message_seq);
+        Ok(claimed)
+    }
+
+    /// Records how an attempt ended, if `owner` still holds the lease. Returns false when
+    /// the lease was lost (another instance took over): the result is then dropped, and
+    /// the idempotency key makes the other instance's resend harmless.
+    pub async fn finish(
+        &self,
+        delivery_id: &str,
+        owner: &str,
+        finish: &Finish,
+        now: i64,
+        event: &Event,
+    ) -> Result<bool, Error> {
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let (status, next, error, finished) = match finish {
+            Finish::Delivered => ("delivered", now, None, Some(now)),
+            Finish::Retry { at, error } => ("pending", *at, Some(error.clone()), None),
+            Finish::Dead { error } => ("dead", now, Some(error.clone()), Some(now)),
+        };
+        let row = sqlx::query(
+            "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $5 AND lease_owner = $6 AND status = 'in_flight' RETURNING message_seq",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(finished)
+        .bind(delivery_id)
+        .bind(owner)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error("finishing a delivery"))?;
+        let Some(row) = row else {
+            transaction.rollback().await.map_err(storage_error("rollback"))?;
+            return Ok(false);
+        };
+        let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("finish"))?;
+        insert_event(&mut transaction, message_seq, event).await?;
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(true)
+    }
+
+    /// Puts a message's dead deliveries back in the queue. Returns how many.
+    pub async fn replay(&self, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let Some(seq) = sqlx::query("SELECT seq FROM messages WHERE id = $1")
+            .bind(message_id)
+            .fetch_optional(&mut *transaction)
+            .await
+            .map_err(storage_error("replay"))?
+            .map(|row| row.try_get::<i64, _>("seq"))
+            .transpose()
+            .map_err(storage_error("replay"))?
+        else {
+            return Ok(0);
+        };
+        let result = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = $1, finished_at = NULL WHERE message_seq = $2 AND status = 'dead'",
+        )
+        .bind(now)
+        .bind(seq)
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error("replay"))?;
+        if result.rows_affected() > 0 {
+            insert_event(&mut transaction, seq, event).await?;
+        }
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(result.rows_affected())
+    }
+
+    /// Dead letters, oldest first, after the cursor; for one party when given.
+    pub async fn dead_letters(&self, party: Option<&str>, after: i64, limit: i64) -> Result<Vec<DeadLetter>, Error> {
+        let rows = sqlx::query(
+            "SELECT d.seq, d.id, m.id AS message_id, d.party, d.attempts, d.last_error, d.finished_at \
+             FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
+             WHERE d.status = 'dead' AND d.seq > $1 AND ($2 = '' OR d.party = $2) ORDER BY d.seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(party.unwrap_or(""))
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error("listing dead letters"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    seq: row.try_get("seq")?,
+                    delivery_id: row.try_get("id")?,
+                    message_id: row.try_get("message_id")?,
+                    party: row.try_get("party")?,
+                    attempts: row.try_get::<i64, _>("attempts")?,
+                    last_error: row.try_get("last_error")?,
+                    finished_at: row.try_get("finished_at")?,
+                })
+            })
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(storage_error("listing dead letters"))
+    }
+
+    /// Deliveries not yet finished, per party.
+    pub async fn queue_depth(&self) -> Result<Vec<(String, i64)>, Error> {
+        let rows = sqlx::query(
+            "SELECT party, COUNT(*) AS depth FROM deliveries WHERE status IN ('pending', 'in_flight') GROUP BY party ORDER BY party",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error("queue depth"))?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("party")?, row.try_get::<i64, _>("depth")?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(storage_error("queue depth"))
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+async fn insert_event(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    message_seq: i64,
+    event: &Event,
+) -> Result<(), Error> {
+    sqlx::query("INSERT INTO events (message_seq, at, kind, party, detail) VALUES ($1, $2, $3, $4, $5)")
+        .bind(message_seq)
+        .bind(event.at)
+        .bind(&event.kind)
+        .bind(event.party.clone())
+        .bind(&event.detail)
+        .execute(&mut **transaction)
+        .await
+        .map_err(storage_error("inserting an event"))?;
+    Ok(())
+}
+
+fn summary(row: &AnyRow) -> Result<MessageSummary, Error> {
+    let read = || -> Result<MessageSummary, sqlx::Error> {
+        Ok(MessageSummary {
+            seq: row.try_get("seq")?,
+            id: row.try_get("id")?,
+            source: row.try_get("source")?,
+            message_id: row.try_get("message_id")?,
+            sender: row.try_get("sender")?,
+            message_type: row.try_get("type")?,
+            profile: row.try_get("profile")?,
+            received_at: row.try_get("received_at")?,
+            status: row.try_get("status")?,
+        })
+    };
+    read().map_err(storage_error("reading a message"))
+}
+
+/// A SQLite URL that creates the file, with its folder made ready.
+fn sqlite_url(url: &str) -> Result<String, Error> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    if path != ":memory:" {
+        if let Some(parent) = std::path::Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Io { path: parent.to_owned(), source })?;
+        }
+    }
+    Ok(if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") })
+}

@@ -1,0 +1,203 @@
+//! Delivery end to end on 127.0.0.1: real recipient servers (one that acknowledges, one
+//! that fails with 500 before it recovers, one that refuses with 400, one too slow to
+//! answer, one down that comes back), the worker retrying with backoff, dead letters, and
+//! a slow recipient never holding up the others. On SQLite and on PostgreSQL.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use raccordo::api::AppState;
+use raccordo::assets::Assets;
+use raccordo::clock::Clock;
+use raccordo::config::Config;
+use raccordo::delivery::Deliverer;
+use raccordo::ingest::Catalog;
+use raccordo::intake::{Answer, Intake};
+use raccordo::simulate::generate::Generator;
+use raccordo::store::Store;
+use serde_json::json;
+
+/// A recipient: how it answers its n-th request (1-based), and the idempotency keys seen.
+#[derive(Clone)]
+struct Recipient {
+    calls: Arc<AtomicU32>,
+    keys: Arc<Mutex<Vec<String>>>,
+}
+
+async fn recipient(answer: fn(u32) -> (StatusCode, u64)) -> (Recipient, String) {
+    recipient_at("127.0.0.1:0".parse().unwrap(), answer).await
+}
+
+async fn recipient_at(address: std::net::SocketAddr, answer: fn(u32) -> (StatusCode, u64)) -> (Recipient, String) {
+    let recipient = Recipient { calls: Arc::new(AtomicU32::new(0)), keys: Arc::new(Mutex::new(Vec::new())) };
+    let state = recipient.clone();
+    let app = Router::new().route(
+        "/in",
+        post(move |headers: HeaderMap| {
+            let state = state.clone();
+            async move {
+                let call = state.calls.fetch_add(1, Ordering::SeqCst) + 1;
+                let (status, delay_ms) = answer(call);
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                if status.is_success() {
+                    let key = headers.get("idempotency-key").unwrap().to_str().unwrap().to_owned();
+                    state.keys.lock().unwrap().push(key);
+                }
+                (status, axum::Json(json!({ "data": { "status": "accepted" } })))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (recipient, url)
+}
+
+fn config(catalog: &Catalog, endpoints: &[(&str, &str)], storage: &str) -> Config {
+    let mut text = format!(
+        "[storage]\nurl = \"{storage}\"\n[delivery]\nconcurrency = 8\ntimeout_secs = 1\nmax_attempts = 4\nbackoff_initial_ms = 150\nbackoff_max_secs = 1\nlease_secs = 30\npoll_interval_ms = 20\n\n\
+         [[parties]]\nid = \"inps\"\nkind = \"inps\"\ncode = \"INPS\"\nname = \"INPS\"\nsends = {{ profiles = [\"canonical\"] }}\nauth = {{ tokens = [\"sender-token-0123456789\"] }}\n"
+    );
+    for (index, (id, url)) in endpoints.iter().enumerate() {
+        text.push_str(&format!(
+            "\n[[parties]]\nid = \"{id}\"\nkind = \"cpi\"\ncode = \"C{index}\"\nname = \"{id}\"\nreceives = {{ profile = \"canonical\", endpoint = \"{url}\" }}\n"
+        ));
+    }
+    let recipients: Vec<String> = endpoints.iter().map(|(id, _)| format!("\"{id}\"")).collect();
+    text.push_str(&format!("\n[[routes]]\ntypes = [\"employment.started\"]\nto = [{}]\n", recipients.join(", ")));
+    Config::parse(&text, "test.toml", catalog).unwrap()
+}
+
+/// Waits until no delivery is pending or in flight, at most `limit`.
+async fn settle(store: &Store, limit: Duration) {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if store.queue_depth().await.unwrap().is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("deliveries did not settle: {:?}", store.queue_depth().await.unwrap());
+}
+
+async fn scenario(storage: String) {
+    let (ok, ok_url) = recipient(|_| (StatusCode::OK, 0)).await;
+    let (flaky, flaky_url) =
+        recipient(|call| if call <= 2 { (StatusCode::INTERNAL_SERVER_ERROR, 0) } else { (StatusCode::OK, 0) }).await;
+    let (refusing, refusing_url) = recipient(|_| (StatusCode::BAD_REQUEST, 0)).await;
+    let (slow, slow_url) = recipient(|_| (StatusCode::OK, 3_000)).await;
+    // A recipient that is down: nothing listens on this port until later.
+    let down_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let down_address = down_listener.local_addr().unwrap();
+    drop(down_listener);
+    let down_url = format!("http://{down_address}/in");
+
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let config = config(
+        &catalog,
+        &[
+            ("ok", &ok_url),
+            ("flaky", &flaky_url),
+            ("refusing", &refusing_url),
+            ("slow", &slow_url),
+            ("down", &down_url),
+        ],
+        &storage,
+    );
+    let store = Store::open(&config.storage_url()).await.unwrap();
+    let state = Arc::new(AppState {
+        catalog,
+        config,
+        store,
+        clock: Clock::System,
+        gateway: "urn:raccordo:gateway:test".into(),
+    });
+    let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
+    let intake = Intake {
+        catalog: &state.catalog,
+        config: &state.config,
+        store: &state.store,
+        clock: &state.clock,
+        gateway: &state.gateway,
+    };
+    let mut generator = Generator::new(9);
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let mut message = generator.message("employment.started").unwrap();
+        message["source"] = json!(sender.urn());
+        let answers = intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
+        let Answer::Accepted { body, .. } = &answers[0] else { panic!("rejected: {answers:?}") };
+        ids.push(body["id"].as_str().unwrap().to_owned());
+    }
+
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test-instance".into()).unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(Arc::clone(&deliverer).run(stopped));
+
+    // The healthy recipient gets everything at once, whatever the slow one does.
+    let start = std::time::Instant::now();
+    while ok.keys.lock().unwrap().len() < 3 {
+        assert!(start.elapsed() < Duration::from_secs(2), "the healthy recipient waited on the others");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The recipient that was down comes back.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let (down, _) = recipient_at(down_address, |_| (StatusCode::ACCEPTED, 0)).await;
+    settle(&state.store, Duration::from_secs(20)).await;
+    let _ = stop.send(true);
+    worker.await.unwrap();
+
+    let mut statuses: HashMap<String, Vec<(String, i64)>> = HashMap::new();
+    for id in &ids {
+        let stored = state.store.message(id).await.unwrap().unwrap();
+        for delivery in stored.deliveries {
+            statuses.entry(delivery.party).or_default().push((delivery.status, delivery.attempts));
+        }
+    }
+    let all = |party: &str, status: &str| statuses[party].iter().all(|(s, _)| s == status);
+    assert!(all("ok", "delivered") && statuses["ok"].iter().all(|(_, a)| *a == 1), "{statuses:?}");
+    assert!(all("flaky", "delivered"), "{statuses:?}");
+    assert!(statuses["flaky"].iter().map(|(_, a)| a).sum::<i64>() >= 4, "two 500s were retried: {statuses:?}");
+    assert!(
+        all("refusing", "dead") && statuses["refusing"].iter().all(|(_, a)| *a == 1),
+        "a 400 is not retried: {statuses:?}"
+    );
+    assert!(
+        all("slow", "dead") && statuses["slow"].iter().all(|(_, a)| *a == 4),
+        "timeouts retried up to max_attempts: {statuses:?}"
+    );
+    assert!(all("down", "delivered"), "{statuses:?}");
+    assert_eq!(refusing.calls.load(Ordering::SeqCst), 3);
+    assert!(slow.calls.load(Ordering::SeqCst) >= 12);
+    // Each delivery acknowledged once, under its own idempotency key.
+    for recipient in [&ok, &flaky, &down] {
+        let keys = recipient.keys.lock().unwrap();
+        let unique: std::collections::HashSet<&String> = keys.iter().collect();
+        assert_eq!((keys.len(), unique.len()), (3, 3));
+    }
+    let dead = state.store.dead_letters(None, 0, 100).await.unwrap();
+    assert_eq!(dead.len(), 6);
+    let timeline = state.store.message(&ids[0]).await.unwrap().unwrap().events;
+    assert!(timeline.iter().any(|e| e.kind == "attempt-failed" && e.party.as_deref() == Some("flaky")));
+    assert!(timeline.iter().any(|e| e.kind == "dead-lettered" && e.party.as_deref() == Some("refusing")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    scenario(format!("sqlite://{}/raccordo.db", dir.path().display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_on_postgresql() {
+    scenario(common::postgres_url().await).await;
+}

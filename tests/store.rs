@@ -1,0 +1,251 @@
+//! The store's contract, run against SQLite and PostgreSQL alike: idempotent intake, the
+//! outbox's claims, retries, leases, ordering, dead letters and replays.
+//!
+//! PostgreSQL is the server named by `RACCORDO_TEST_DATABASE_URL`, else the one on
+//! 127.0.0.1:5432 (database `test`). `scripts/test.sh` starts a local one where none
+//! answers, so these tests never skip: without a server they fail.
+
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
+
+mod common;
+
+use std::collections::HashSet;
+
+use raccordo::store::{Event, Finish, Inserted, ListFilter, NewDelivery, NewMessage, Store};
+
+const T0: i64 = 1_772_442_000_000; // 2026-03-02T09:00:00Z
+
+fn message(id: &str, source: &str, message_id: &str) -> NewMessage {
+    NewMessage {
+        id: id.to_owned(),
+        source: source.to_owned(),
+        message_id: message_id.to_owned(),
+        sender: "cpi-cremona".to_owned(),
+        message_type: "employment.started".to_owned(),
+        profile: "canonical".to_owned(),
+        received_at: T0,
+        original: b"{\"original\":true}".to_vec(),
+        canonical: "{\"canonical\":true}".to_owned(),
+        answer: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+fn delivery(id: &str, party: &str, key: Option<&str>) -> NewDelivery {
+    NewDelivery {
+        id: id.to_owned(),
+        party: party.to_owned(),
+        profile: "canonical".to_owned(),
+        ordering_key: key.map(str::to_owned),
+    }
+}
+
+fn event(kind: &str) -> Event {
+    Event { at: T0, kind: kind.to_owned(), party: None, detail: "{}".to_owned() }
+}
+
+/// Runs `check` against a fresh SQLite file and a fresh PostgreSQL schema.
+async fn each_store<F, Fut>(check: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
+    check(sqlite).await;
+    let postgres = Store::open(&common::postgres_url().await).await.unwrap();
+    check(postgres).await;
+}
+
+#[tokio::test]
+async fn a_resend_returns_the_first_answer_and_stores_nothing() {
+    each_store(|store| async move {
+        let first = store
+            .insert(
+                &message("m1", "urn:raccordo:cpi:CR01", "A-1"),
+                &[delivery("d1", "sui", None)],
+                &[event("received")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(first, Inserted::Created);
+        let again = store
+            .insert(
+                &message("m2", "urn:raccordo:cpi:CR01", "A-1"),
+                &[delivery("d2", "sui", None)],
+                &[event("received")],
+            )
+            .await
+            .unwrap();
+        assert_eq!(again, Inserted::Duplicate { answer: "{\"id\":\"m1\"}".to_owned() });
+        assert!(store.message("m2").await.unwrap().is_none());
+        // The same id from another source is another message.
+        let other = store.insert(&message("m3", "urn:raccordo:social:D150", "A-1"), &[], &[]).await.unwrap();
+        assert_eq!(other, Inserted::Created);
+        let claimed = store.claim("w", T0, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|c| c.delivery_id.as_str()).collect::<Vec<_>>(), ["d1"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_retry_then_succeed_with_a_timeline() {
+    each_store(|store| async move {
+        store.insert(&message("m1", "s", "1"), &[delivery("d1", "sui", None)], &[event("received")]).await.unwrap();
+        let claimed = store.claim("w", T0, 60_000, 10).await.unwrap();
+        assert_eq!((claimed.len(), claimed[0].attempts), (1, 1));
+        assert_eq!(claimed[0].canonical, "{\"canonical\":true}");
+        let retry = Finish::Retry { at: T0 + 1_000, error: "HTTP 503".into() };
+        assert!(store.finish("d1", "w", &retry, T0 + 10, &event("attempt")).await.unwrap());
+        assert!(store.claim("w", T0 + 500, 60_000, 10).await.unwrap().is_empty(), "not due yet");
+        let claimed = store.claim("w", T0 + 1_000, 60_000, 10).await.unwrap();
+        assert_eq!(claimed[0].attempts, 2);
+        assert!(store.finish("d1", "w", &Finish::Delivered, T0 + 1_010, &event("delivered")).await.unwrap());
+        let stored = store.message("m1").await.unwrap().unwrap();
+        assert_eq!(stored.summary.status, "delivered");
+        assert_eq!(stored.deliveries[0].status, "delivered");
+        assert_eq!(stored.original, b"{\"original\":true}");
+        let kinds: Vec<&str> = stored.events.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["received", "attempt", "delivered"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn dead_letters_can_be_replayed() {
+    each_store(|store| async move {
+        store
+            .insert(&message("m1", "s", "1"), &[delivery("d1", "sui", None), delivery("d2", "social", None)], &[])
+            .await
+            .unwrap();
+        let claimed = store.claim("w", T0, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 2);
+        store.finish("d1", "w", &Finish::Dead { error: "HTTP 400".into() }, T0, &event("dead")).await.unwrap();
+        store.finish("d2", "w", &Finish::Delivered, T0, &event("delivered")).await.unwrap();
+        assert_eq!(store.message("m1").await.unwrap().unwrap().summary.status, "failed");
+        let dead = store.dead_letters(None, 0, 10).await.unwrap();
+        assert_eq!(
+            dead.iter().map(|d| (d.delivery_id.as_str(), d.party.as_str())).collect::<Vec<_>>(),
+            [("d1", "sui")]
+        );
+        assert!(store.dead_letters(Some("social"), 0, 10).await.unwrap().is_empty());
+        assert_eq!(store.replay("m1", T0 + 5, &event("replayed")).await.unwrap(), 1);
+        assert!(store.dead_letters(None, 0, 10).await.unwrap().is_empty());
+        let claimed = store.claim("w", T0 + 5, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|c| (c.delivery_id.as_str(), c.attempts)).collect::<Vec<_>>(), [("d1", 1)]);
+        assert_eq!(store.replay("no-such-message", T0, &event("replayed")).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ordered_deliveries_wait_for_the_earlier_one() {
+    each_store(|store| async move {
+        store.insert(&message("m1", "s", "1"), &[delivery("d1", "cpi", Some("rel-7"))], &[]).await.unwrap();
+        store.insert(&message("m2", "s", "2"), &[delivery("d2", "cpi", Some("rel-7"))], &[]).await.unwrap();
+        store.insert(&message("m3", "s", "3"), &[delivery("d3", "cpi", Some("rel-8"))], &[]).await.unwrap();
+        let claimed: Vec<String> =
+            store.claim("w", T0, 60_000, 10).await.unwrap().into_iter().map(|c| c.delivery_id).collect();
+        assert_eq!(claimed, ["d1", "d3"], "d2 waits for d1, the same subject");
+        store
+            .finish("d1", "w", &Finish::Retry { at: T0 + 100, error: "x".into() }, T0, &event("attempt"))
+            .await
+            .unwrap();
+        let claimed: Vec<String> =
+            store.claim("w", T0 + 100, 60_000, 10).await.unwrap().into_iter().map(|c| c.delivery_id).collect();
+        assert_eq!(claimed, ["d1"], "still in order while d1 retries");
+        store.finish("d1", "w", &Finish::Delivered, T0 + 100, &event("delivered")).await.unwrap();
+        let claimed: Vec<String> =
+            store.claim("w", T0 + 100, 60_000, 10).await.unwrap().into_iter().map(|c| c.delivery_id).collect();
+        assert_eq!(claimed, ["d2"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_expired_lease_passes_the_delivery_on() {
+    each_store(|store| async move {
+        store.insert(&message("m1", "s", "1"), &[delivery("d1", "sui", None)], &[]).await.unwrap();
+        assert_eq!(store.claim("a", T0, 1_000, 10).await.unwrap().len(), 1);
+        assert!(store.claim("b", T0 + 500, 1_000, 10).await.unwrap().is_empty(), "a still holds it");
+        assert_eq!(store.claim("b", T0 + 1_500, 1_000, 10).await.unwrap().len(), 1, "a's lease expired");
+        assert!(
+            !store.finish("d1", "a", &Finish::Delivered, T0 + 1_600, &event("delivered")).await.unwrap(),
+            "a lost it"
+        );
+        assert!(store.finish("d1", "b", &Finish::Delivered, T0 + 1_600, &event("delivered")).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn lists_filter_and_page() {
+    each_store(|store| async move {
+        for index in 0..5 {
+            let mut new = message(&format!("m{index}"), "s", &format!("{index}"));
+            new.received_at = T0 + index * 1000;
+            if index % 2 == 1 {
+                new.message_type = "vacancy.published".into();
+            }
+            store
+                .insert(&new, &[delivery(&format!("d{index}"), if index == 4 { "sui" } else { "cpi" }, None)], &[])
+                .await
+                .unwrap();
+        }
+        let all = store.list(&ListFilter { limit: 2, ..ListFilter::default() }).await.unwrap();
+        assert_eq!(all.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m0", "m1"]);
+        let next =
+            store.list(&ListFilter { limit: 2, after: Some(all[1].seq), ..ListFilter::default() }).await.unwrap();
+        assert_eq!(next.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m2", "m3"]);
+        let vacancies = store
+            .list(&ListFilter { limit: 10, message_type: Some("vacancy.published".into()), ..ListFilter::default() })
+            .await
+            .unwrap();
+        assert_eq!(vacancies.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1", "m3"]);
+        let to_sui =
+            store.list(&ListFilter { limit: 10, party: Some("sui".into()), ..ListFilter::default() }).await.unwrap();
+        assert_eq!(to_sui.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m4"]);
+        let window = store
+            .list(&ListFilter { limit: 10, since: Some(T0 + 1000), until: Some(T0 + 3000), ..ListFilter::default() })
+            .await
+            .unwrap();
+        assert_eq!(window.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
+        let pending = store
+            .list(&ListFilter { limit: 10, status: Some("accepted".into()), ..ListFilter::default() })
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 5);
+        assert_eq!(store.queue_depth().await.unwrap(), [("cpi".to_owned(), 4), ("sui".to_owned(), 1)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn two_instances_on_postgresql_never_claim_the_same_delivery() {
+    let url = common::postgres_url().await;
+    let first = Store::open(&url).await.unwrap();
+    let second = Store::open(&url).await.unwrap();
+    let deliveries: Vec<NewDelivery> =
+        (0..200).map(|i| delivery(&format!("d{i}"), &format!("p{}", i % 7), None)).collect();
+    for (index, chunk) in deliveries.chunks(4).enumerate() {
+        first.insert(&message(&format!("m{index}"), "s", &format!("{index}")), chunk, &[]).await.unwrap();
+    }
+    let claimer = |store: Store, owner: &'static str| async move {
+        let mut mine = Vec::new();
+        loop {
+            let claimed = store.claim(owner, T0, 60_000, 7).await.unwrap();
+            if claimed.is_empty() {
+                break;
+            }
+            mine.extend(claimed.into_iter().map(|c| c.delivery_id));
+        }
+        mine
+    };
+    let (a, b) = tokio::join!(tokio::spawn(claimer(first, "a")), tokio::spawn(claimer(second, "b")));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut seen = HashSet::new();
+    for id in a.iter().chain(&b) {
+        assert!(seen.insert(id.clone()), "{id} was claimed twice");
+    }
+    assert_eq!(seen.len(), 200);
+    assert!(!a.is_empty() && !b.is_empty(), "both instances took work: {} and {}", a.len(), b.len());
+}
