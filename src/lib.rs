@@ -23,3 +23,4 @@ pub mod routing;
 pub mod simulate;
 pub mod standard;
 pub mod store;
+pub mod telemetry;

@@ -41,6 +41,7 @@ async fn api() -> Api {
         store,
         clock: Clock::Fixed("2026-03-02T10:00:00Z".into()),
         gateway: "urn:raccordo:gateway:test".into(),
+        metrics: Default::default(),
     };
     Api { state: Arc::new(state), _dir: dir }
 }
@@ -225,4 +226,24 @@ async fn validate_checks_without_storing_and_party_profiles_are_accepted() {
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
     assert_eq!(answer["receipt"]["data"]["messageSource"], "urn:raccordo:social:D142");
+}
+
+#[tokio::test]
+async fn metrics_count_intake_by_type_profile_and_outcome() {
+    let api = api().await;
+    api.post(INPS, &employment("urn:raccordo:inps:INPS")).await;
+    api.post(INPS, &employment("urn:raccordo:inps:INPS")).await;
+    let response = router(Arc::clone(&api.state))
+        .oneshot(Request::builder().uri("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let text =
+        String::from_utf8(axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    let line = |outcome: &str| {
+        format!("raccordo_messages_received_total{{type=\"employment.started\",profile=\"canonical\",outcome=\"{outcome}\"}} 1")
+    };
+    assert!(text.contains(&line("accepted")) && text.contains(&line("duplicate")), "{text}");
+    assert!(text.contains("raccordo_queue_depth{party=\"cpi-cremona\"} 1"), "{text}");
+    assert!(text.contains("raccordo_intake_seconds_bucket"), "{text}");
 }

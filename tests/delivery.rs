@@ -120,6 +120,7 @@ async fn scenario(storage: String) {
         store,
         clock: Clock::System,
         gateway: "urn:raccordo:gateway:test".into(),
+        metrics: Default::default(),
     });
     let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
     let intake = Intake {

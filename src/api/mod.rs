@@ -3,11 +3,12 @@
 //! documents.
 
 mod problem;
+pub mod tls;
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +24,10 @@ use crate::intake::{Answer, Intake};
 use crate::mapping::spec::FormatKind;
 use crate::store::{ListFilter, Store};
 pub use problem::Problem;
+use tls::ClientCertificate;
+
+/// The client certificate of the connection, when the request came over mTLS.
+type Certificate = Option<Extension<ClientCertificate>>;
 
 /// What every handler shares.
 pub struct AppState {
@@ -32,6 +37,7 @@ pub struct AppState {
     pub clock: Clock,
     /// The gateway's URN, `source` of its receipts.
     pub gateway: String,
+    pub metrics: crate::telemetry::Metrics,
 }
 
 /// The API's routes.
@@ -48,10 +54,31 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/profiles", get(profiles))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
         // Bodies above the limit are refused by axum before a handler runs; the handler
         // checks again so the answer is our problem document.
         .layer(DefaultBodyLimit::max(max_body.saturating_add(1)))
         .with_state(state)
+}
+
+/// Serves the API on `listener`, over TLS when the configuration says so, until `shutdown`.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::error::Error> {
+    let app = router(Arc::clone(&state));
+    match &state.config.tls {
+        Some(tls) => {
+            let acceptor = tls::acceptor(tls)?;
+            tls::serve(listener, acceptor, app, shutdown).await;
+            Ok(())
+        }
+        None => axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(|e| crate::error::Error::Internal(format!("server: {e}"))),
+    }
 }
 
 /// Who is calling.
@@ -64,7 +91,17 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-fn caller<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<Caller<'a>, Problem> {
+fn caller<'a>(state: &'a AppState, headers: &HeaderMap, certificate: &Certificate) -> Result<Caller<'a>, Problem> {
+    // A verified client certificate identifies its party; a token is the development fallback.
+    if let Some(Extension(ClientCertificate(fingerprint))) = certificate {
+        let party =
+            state.config.parties.iter().find(|p| {
+                p.auth.certificate_sha256.iter().any(|known| tls::normalise_fingerprint(known) == *fingerprint)
+            });
+        return party
+            .map(Caller::Party)
+            .ok_or_else(|| Problem::of(ErrorCode::Unauthenticated, "the client certificate identifies no party"));
+    }
     let token = bearer(headers)
         .ok_or_else(|| Problem::of(ErrorCode::Unauthenticated, "a bearer token or a client certificate is required"))?;
     if let Some(party) = state.config.parties.iter().find(|p| p.auth.tokens.iter().any(|t| constant_time_eq(t, token)))
@@ -77,8 +114,8 @@ fn caller<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<Caller<'a>, Pr
     Err(Problem::of(ErrorCode::Unauthenticated, "the credentials identify no party"))
 }
 
-fn party<'a>(state: &'a AppState, headers: &HeaderMap) -> Result<&'a PartyConfig, Problem> {
-    match caller(state, headers)? {
+fn party<'a>(state: &'a AppState, headers: &HeaderMap, certificate: &Certificate) -> Result<&'a PartyConfig, Problem> {
+    match caller(state, headers, certificate)? {
         Caller::Party(party) => Ok(party),
         Caller::Operator => Err(Problem::of(ErrorCode::NotAllowed, "operators do not send messages")),
     }
@@ -130,8 +167,14 @@ fn check_size(state: &AppState, body: &Bytes) -> Result<(), Problem> {
     Ok(())
 }
 
-async fn receive(state: &AppState, headers: &HeaderMap, body: &Bytes, dry_run: bool) -> Result<Response, Problem> {
-    let party = party(state, headers)?;
+async fn receive(
+    state: &AppState,
+    headers: &HeaderMap,
+    certificate: &Certificate,
+    body: &Bytes,
+    dry_run: bool,
+) -> Result<Response, Problem> {
+    let party = party(state, headers, certificate)?;
     let profile = profile_of(state, headers)?;
     check_size(state, body)?;
     let intake = Intake {
@@ -141,7 +184,11 @@ async fn receive(state: &AppState, headers: &HeaderMap, body: &Bytes, dry_run: b
         clock: &state.clock,
         gateway: &state.gateway,
     };
+    let started = std::time::Instant::now();
     let answers = intake.receive(party, &profile, body, dry_run).await.map_err(Problem::from_error)?;
+    if !dry_run {
+        record_intake(state, &profile, &answers, started.elapsed());
+    }
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
     for answer in answers {
@@ -188,20 +235,22 @@ fn body_of(state: &AppState, body: Result<Bytes, axum::extract::rejection::Bytes
 
 async fn post_message(
     State(state): State<Arc<AppState>>,
+    certificate: Certificate,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body_of(&state, body)?;
-    receive(&state, &headers, &body, false).await
+    receive(&state, &headers, &certificate, &body, false).await
 }
 
 async fn validate(
     State(state): State<Arc<AppState>>,
+    certificate: Certificate,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Response, Problem> {
     let body = body_of(&state, body)?;
-    receive(&state, &headers, &body, true).await
+    receive(&state, &headers, &certificate, &body, true).await
 }
 
 /// Whether `party` may see a message: it sent it, or it is one of its recipients.
@@ -214,10 +263,11 @@ fn visible(caller: &Caller<'_>, sender: &str, recipients: &[String]) -> bool {
 
 async fn get_message(
     State(state): State<Arc<AppState>>,
+    certificate: Certificate,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers, &certificate)?;
     let not_found = || Problem::of(ErrorCode::NotFound, "no such message");
     let message = state.store.message(&id).await.map_err(Problem::from_error)?.ok_or_else(not_found)?;
     let recipients: Vec<String> = message.deliveries.iter().map(|d| d.party.clone()).collect();
@@ -278,10 +328,11 @@ fn instant(text: &Option<String>, name: &str) -> Result<Option<i64>, Problem> {
 
 async fn list_messages(
     State(state): State<Arc<AppState>>,
+    certificate: Certificate,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Result<Response, Problem> {
-    let caller = caller(&state, &headers)?;
+    let caller = caller(&state, &headers, &certificate)?;
     // A party sees its own messages only, whatever `party` it asks for.
     let party = match &caller {
         Caller::Party(party) => Some(party.id.clone()),
@@ -316,10 +367,11 @@ async fn list_messages(
 
 async fn replay(
     State(state): State<Arc<AppState>>,
+    certificate: Certificate,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let Caller::Operator = caller(&state, &headers)? else {
+    let Caller::Operator = caller(&state, &headers, &certificate)? else {
         return Err(Problem::of(ErrorCode::NotAllowed, "only operators replay messages"));
     };
     let now = state.clock.now_millis();
@@ -337,10 +389,11 @@ struct DeadQuery {
 
 async fn dead_letters(
     State(state): State<Arc<AppState>>,
+    certificate: Certificate,
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
 ) -> Result<Response, Problem> {
-    let Caller::Operator = caller(&state, &headers)? else {
+    let Caller::Operator = caller(&state, &headers, &certificate)? else {
         return Err(Problem::of(ErrorCode::NotAllowed, "only operators list dead letters"));
     };
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
@@ -381,6 +434,44 @@ async fn profiles(State(state): State<Arc<AppState>>) -> Json<Value> {
         "format": format!("{:?}", p.format).to_lowercase(),
         "types": p.types.iter().map(|t| json!({ "type": t.message_type, "toCanonical": t.to_canonical, "fromCanonical": t.from_canonical })).collect::<Vec<_>>(),
     })).collect::<Vec<_>>() }))
+}
+
+fn record_intake(state: &AppState, profile: &str, answers: &[Answer], elapsed: std::time::Duration) {
+    use crate::telemetry::{IntakeLabels, ProfileLabel};
+    for answer in answers {
+        let (message_type, outcome) = match answer {
+            Answer::Accepted { body, duplicate } => {
+                let message_type = body.pointer("/receipt/data/messageType").and_then(Value::as_str);
+                let short = message_type.and_then(crate::standard::short_name).unwrap_or("unknown");
+                (short.to_owned(), if *duplicate { "duplicate" } else { "accepted" })
+            }
+            Answer::Rejected { message_type, .. } => {
+                (message_type.clone().unwrap_or_else(|| "unknown".into()), "rejected")
+            }
+        };
+        let labels = IntakeLabels { r#type: message_type, profile: profile.to_owned(), outcome: outcome.to_owned() };
+        state.metrics.received.get_or_create(&labels).inc();
+    }
+    state
+        .metrics
+        .intake_seconds
+        .get_or_create(&ProfileLabel { profile: profile.to_owned() })
+        .observe(elapsed.as_secs_f64());
+}
+
+async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    // The queue depth is read at scrape time, from the store all instances share.
+    if let Ok(depths) = state.store.queue_depth().await {
+        for party in state.config.parties.iter().filter(|p| p.receives.is_some()) {
+            let depth = depths.iter().find(|(name, _)| name == &party.id).map_or(0, |(_, depth)| *depth);
+            state
+                .metrics
+                .queue_depth
+                .get_or_create(&crate::telemetry::PartyLabel { party: party.id.clone() })
+                .set(depth);
+        }
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode()).into_response()
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> Response {

@@ -59,6 +59,7 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
         store,
         clock: Clock::System,
         gateway: format!("urn:raccordo:gateway:{host}"),
+        metrics: Default::default(),
     });
     let owner = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), owner)?);
@@ -68,12 +69,10 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
         .await
         .map_err(|source| Error::Io { path: listen.to_string().into(), source })?;
     let shown = storage.split('?').next().unwrap_or(&storage).to_owned();
-    tracing::info!("raccordo listening on http://{listen} ({parties} parties, storage {shown})");
-    println!("raccordo listening on http://{listen} ({parties} parties, storage {shown}); Ctrl-C stops");
-    axum::serve(listener, api::router(Arc::clone(&state)))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| Error::Internal(format!("server: {e}")))?;
+    let scheme = if state.config.tls.is_some() { "https" } else { "http" };
+    tracing::info!("raccordo listening on {scheme}://{listen} ({parties} parties, storage {shown})");
+    println!("raccordo listening on {scheme}://{listen} ({parties} parties, storage {shown}); Ctrl-C stops");
+    api::serve(listener, Arc::clone(&state), shutdown_signal()).await?;
     tracing::info!("stopping: finishing deliveries in flight");
     let _ = stop.send(true);
     let _ = workers.await;

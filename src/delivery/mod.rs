@@ -134,6 +134,16 @@ impl Deliverer {
                 json!({ "attempt": attempts, "error": reason, "ms": elapsed_ms }),
             ),
         };
+        let outcome = match verdict {
+            Verdict::Delivered => "delivered",
+            Verdict::Retry(_) => "retry",
+            Verdict::Permanent(_) => "dead",
+        };
+        let metrics = &self.state.metrics;
+        let labels = crate::telemetry::DeliveryLabels { party: claimed.party.clone(), outcome: outcome.into() };
+        metrics.attempts.get_or_create(&labels).inc();
+        let party = crate::telemetry::PartyLabel { party: claimed.party.clone() };
+        metrics.delivery_seconds.get_or_create(&party).observe(started.elapsed().as_secs_f64());
         let event =
             Event { at: now, kind: kind.into(), party: Some(claimed.party.clone()), detail: detail.to_string() };
         match self.state.store.finish(&claimed.delivery_id, &self.owner, &finish, now, &event).await {

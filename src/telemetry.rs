@@ -1,0 +1,87 @@
+//! Metrics in the Prometheus text format, served at `/metrics`. Labels are bounded: message
+//! type, profile, party and outcome, never a person or a message id.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct IntakeLabels {
+    pub r#type: String,
+    pub profile: String,
+    /// accepted, rejected or duplicate.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProfileLabel {
+    pub profile: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    pub party: String,
+    /// delivered, retry or dead.
+    pub outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PartyLabel {
+    pub party: String,
+}
+
+fn latency() -> Histogram {
+    // 1 ms to about 65 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 17))
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub received: Family<IntakeLabels, Counter>,
+    pub intake_seconds: Family<ProfileLabel, Histogram, fn() -> Histogram>,
+    pub attempts: Family<DeliveryLabels, Counter>,
+    pub delivery_seconds: Family<PartyLabel, Histogram, fn() -> Histogram>,
+    pub queue_depth: Family<PartyLabel, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::default();
+        let received = Family::<IntakeLabels, Counter>::default();
+        let intake_seconds =
+            Family::<ProfileLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        let attempts = Family::<DeliveryLabels, Counter>::default();
+        let delivery_seconds =
+            Family::<PartyLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency as fn() -> Histogram);
+        let queue_depth = Family::<PartyLabel, Gauge>::default();
+        registry.register(
+            "raccordo_messages_received",
+            "Messages received, by type, profile and outcome",
+            received.clone(),
+        );
+        registry.register("raccordo_intake_seconds", "Time to answer a POST /v1/messages", intake_seconds.clone());
+        registry.register(
+            "raccordo_delivery_attempts",
+            "Delivery attempts, by recipient and outcome",
+            attempts.clone(),
+        );
+        registry.register("raccordo_delivery_seconds", "Time of one delivery attempt", delivery_seconds.clone());
+        registry.register("raccordo_queue_depth", "Deliveries pending or in flight, by recipient", queue_depth.clone());
+        Metrics { registry, received, intake_seconds, attempts, delivery_seconds, queue_depth }
+    }
+}
+
+impl Metrics {
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        if prometheus_client::encoding::prometheus_text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}
