@@ -247,3 +247,32 @@ async fn metrics_count_intake_by_type_profile_and_outcome() {
     assert!(text.contains("raccordo_queue_depth{party=\"cpi-cremona\"} 1"), "{text}");
     assert!(text.contains("raccordo_intake_seconds_bucket"), "{text}");
 }
+
+#[tokio::test]
+async fn the_openapi_document_describes_every_route_and_is_served() {
+    let document: Value = serde_json::from_str(raccordo::api::OPENAPI).unwrap();
+    assert_eq!(document["openapi"], "3.1.0");
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for method in operations.as_object().unwrap().keys() {
+            documented.push((method.clone(), path.clone()));
+        }
+    }
+    documented.sort();
+    let mut routes: Vec<(String, String)> =
+        raccordo::api::ROUTES.iter().map(|(m, p)| (m.to_string(), p.to_string())).collect();
+    routes.sort();
+    assert_eq!(documented, routes);
+    // Every route answers something other than 404/405 (it exists in the router).
+    let api = api().await;
+    for (method, path) in raccordo::api::ROUTES {
+        let uri = path.replace("{id}", "01a2-unknown").replace("{name}", "receipt");
+        let (status, _) = api.call(&method.to_uppercase(), &uri, Some(OPERATOR), &[], vec![]).await;
+        assert!(
+            status != StatusCode::METHOD_NOT_ALLOWED && (uri.contains("unknown") || status != StatusCode::NOT_FOUND),
+            "{method} {uri}: {status}"
+        );
+    }
+    let (status, served) = api.call("GET", "/openapi.json", None, &[], vec![]).await;
+    assert_eq!((status, served), (StatusCode::OK, document));
+}

@@ -29,6 +29,26 @@ use tls::ClientCertificate;
 /// The client certificate of the connection, when the request came over mTLS.
 type Certificate = Option<Extension<ClientCertificate>>;
 
+/// The API's OpenAPI 3.1 document, kept in the repository as docs/openapi.json.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+/// Every route of the router, as (method, path): tests check the OpenAPI document against it.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/messages"),
+    ("get", "/v1/messages"),
+    ("post", "/v1/validate"),
+    ("get", "/v1/messages/{id}"),
+    ("post", "/v1/messages/{id}/replay"),
+    ("get", "/v1/dead-letters"),
+    ("get", "/v1/schemas"),
+    ("get", "/v1/schemas/{name}"),
+    ("get", "/v1/profiles"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+];
+
 /// What every handler shares.
 pub struct AppState {
     pub catalog: Catalog,
@@ -55,6 +75,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
+        .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
         // Bodies above the limit are refused by axum before a handler runs; the handler
         // checks again so the answer is our problem document.
         .layer(DefaultBodyLimit::max(max_body.saturating_add(1)))
