@@ -76,27 +76,41 @@ impl Deliverer {
         let mut tasks = JoinSet::new();
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
-            let free = permits.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
+            // Wait for a free sender rather than for the poll interval: under load, work is
+            // claimed as soon as there is someone to send it.
+            let first = tokio::select! {
+                permit = Arc::clone(&permits).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+                _ = shutdown.changed() => continue,
+            };
+            let free = permits.available_permits() + 1;
+            let claimed =
                 match self.state.store.claim(&self.owner, self.state.clock.now_millis(), lease_ms, free as i64).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!("claiming deliveries: {error}");
                         Vec::new()
                     }
-                }
-            };
+                };
             if claimed.is_empty() {
+                drop(first);
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
+            let mut first = Some(first);
             for delivery in claimed {
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else { break };
+                let permit = match first.take() {
+                    Some(permit) => permit,
+                    None => match Arc::clone(&permits).acquire_owned().await {
+                        Ok(permit) => permit,
+                        Err(_) => break,
+                    },
+                };
                 let deliverer = Arc::clone(&self);
                 tasks.spawn(async move {
                     deliverer.deliver(delivery).await;

@@ -30,7 +30,37 @@ pub enum Dialect {
 pub struct Store {
     pool: AnyPool,
     dialect: Dialect,
+    /// Inserts waiting for the group-commit writer.
+    inserts: tokio::sync::mpsc::Sender<PendingInsert>,
+    /// On SQLite, every write transaction takes this first: SQLite has one writer, and
+    /// writers queueing in-process beat writers sleeping in SQLite's busy handler.
+    write_lock: WriteLock,
 }
+
+/// The in-process writer lock of SQLite; PostgreSQL has none.
+#[derive(Debug, Clone)]
+struct WriteLock(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
+
+impl WriteLock {
+    async fn hold(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// An insert waiting for the writer, with where to send its outcome.
+#[derive(Debug)]
+struct PendingInsert {
+    message: NewMessage,
+    deliveries: Vec<NewDelivery>,
+    events: Vec<Event>,
+    reply: tokio::sync::oneshot::Sender<Result<Inserted, Error>>,
+}
+
+/// Most inserts written in one transaction.
+const GROUP_COMMIT_MAX: usize = 64;
 
 /// A message to store, with what the intake answered.
 #[derive(Debug, Clone)]
@@ -203,7 +233,19 @@ impl Store {
             Dialect::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator.run(&pool).await.map_err(|error| Error::Storage(format!("migrating: {error}")))?;
-        Ok(Store { pool, dialect })
+        let (inserts, queue) = tokio::sync::mpsc::channel(1024);
+        // SQLite has one writer at a time anyway; PostgreSQL commits several groups at once.
+        let writers = match dialect {
+            Dialect::Sqlite => 1,
+            Dialect::Postgres => 4,
+        };
+        let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
+        let write_lock =
+            WriteLock((dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))));
+        for _ in 0..writers {
+            tokio::spawn(write_groups(pool.clone(), std::sync::Arc::clone(&queue), write_lock.clone()));
+        }
+        Ok(Store { pool, dialect, inserts, write_lock })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -218,64 +260,23 @@ impl Store {
 
     /// Stores a message with its deliveries and first events in one transaction, unless
     /// its (source, id) is known, in which case nothing is written and the first answer is
-    /// returned.
+    /// returned. Returns once the transaction has committed.
+    ///
+    /// Inserts that arrive while a commit is under way are written together in the next
+    /// transaction (group commit): one commit, one fsync, for many messages, and on SQLite
+    /// no writers queueing on its lock. Each caller still returns only after its own
+    /// message is durable.
     pub async fn insert(
         &self,
         message: &NewMessage,
         deliveries: &[NewDelivery],
         events: &[Event],
     ) -> Result<Inserted, Error> {
-        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, message_id) DO NOTHING RETURNING seq",
-        )
-        .bind(&message.id)
-        .bind(&message.source)
-        .bind(&message.message_id)
-        .bind(&message.sender)
-        .bind(&message.message_type)
-        .bind(&message.profile)
-        .bind(message.received_at)
-        .bind(message.original.clone())
-        .bind(&message.canonical)
-        .bind(&message.answer)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(storage_error("inserting a message"))?;
-        let Some(row) = inserted else {
-            transaction.rollback().await.map_err(storage_error("rollback"))?;
-            let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
-                .bind(&message.source)
-                .bind(&message.message_id)
-                .fetch_one(&self.pool)
-                .await
-                .map_err(storage_error("reading the first answer"))?
-                .try_get("answer")
-                .map_err(storage_error("reading the first answer"))?;
-            return Ok(Inserted::Duplicate { answer });
-        };
-        let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
-        for delivery in deliveries {
-            sqlx::query(
-                "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $5)",
-            )
-            .bind(&delivery.id)
-            .bind(seq)
-            .bind(&delivery.party)
-            .bind(&delivery.profile)
-            .bind(message.received_at)
-            .bind(delivery.ordering_key.clone())
-            .execute(&mut *transaction)
-            .await
-            .map_err(storage_error("inserting a delivery"))?;
-        }
-        for event in events {
-            insert_event(&mut transaction, seq, event).await?;
-        }
-        transaction.commit().await.map_err(storage_error("commit"))?;
-        Ok(Inserted::Created)
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending =
+            PendingInsert { message: message.clone(), deliveries: deliveries.to_vec(), events: events.to_vec(), reply };
+        self.inserts.send(pending).await.map_err(|_| Error::Storage("the store is closed".into()))?;
+        answer.await.map_err(|_| Error::Storage("the store's writer stopped".into()))?
     }
 
     /// A message with its deliveries and timeline.
@@ -394,12 +395,14 @@ impl Store {
         let sql = format!(
             "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
              WHERE seq IN (SELECT d.seq FROM deliveries d \
-                 WHERE (d.status = 'pending' OR (d.status = 'in_flight' AND d.lease_until < $3)) AND d.next_attempt_at <= $3 \
+                 WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3 \
+                 AND (d.status = 'pending' OR d.lease_until < $3) \
                  AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.party = d.party \
                      AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.status IN ('pending', 'in_flight'))) \
                  ORDER BY d.next_attempt_at, d.seq LIMIT $4 {lock}) \
              RETURNING id, party, profile, attempts, message_seq"
         );
+        let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let rows = sqlx::query(&sql)
             .bind(owner)
@@ -443,6 +446,7 @@ impl Store {
         now: i64,
         event: &Event,
     ) -> Result<bool, Error> {
+        let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let (status, next, error, finished) = match finish {
             Finish::Delivered => ("delivered", now, None, Some(now)),
@@ -474,6 +478,7 @@ impl Store {
 
     /// Puts a message's dead deliveries back in the queue. Returns how many.
     pub async fn replay(&self, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
+        let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let Some(seq) = sqlx::query("SELECT seq FROM messages WHERE id = $1")
             .bind(message_id)
@@ -547,6 +552,94 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The group-commit writer: takes every insert waiting, writes them in one transaction,
+/// and answers each after the commit. Ends when every `Store` handle is gone.
+async fn write_groups(
+    pool: AnyPool,
+    queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PendingInsert>>>,
+    write_lock: WriteLock,
+) {
+    let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+    loop {
+        // One writer takes what is waiting; the others wait their turn for the next group.
+        if queue.lock().await.recv_many(&mut group, GROUP_COMMIT_MAX).await == 0 {
+            break;
+        }
+        let outcome = {
+            let _writing = write_lock.hold().await;
+            write_group(&pool, &group).await
+        };
+        for (index, pending) in group.drain(..).enumerate() {
+            let answer = match &outcome {
+                Ok(answers) => answers.get(index).cloned().ok_or_else(|| Error::Storage("no answer".into())),
+                Err(error) => Err(Error::Storage(error.to_string())),
+            };
+            // The caller may have given up (its request was cancelled); the write stands.
+            let _ = pending.reply.send(answer);
+        }
+    }
+}
+
+async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
+    let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+    let mut answers = Vec::with_capacity(group.len());
+    for pending in group {
+        let message = &pending.message;
+        let inserted = sqlx::query(
+            "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, message_id) DO NOTHING RETURNING seq",
+        )
+        .bind(&message.id)
+        .bind(&message.source)
+        .bind(&message.message_id)
+        .bind(&message.sender)
+        .bind(&message.message_type)
+        .bind(&message.profile)
+        .bind(message.received_at)
+        .bind(message.original.clone())
+        .bind(&message.canonical)
+        .bind(&message.answer)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error("inserting a message"))?;
+        let Some(row) = inserted else {
+            // Stored before (maybe earlier in this very group): answer as the first time.
+            let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
+                .bind(&message.source)
+                .bind(&message.message_id)
+                .fetch_one(&mut *transaction)
+                .await
+                .map_err(storage_error("reading the first answer"))?
+                .try_get("answer")
+                .map_err(storage_error("reading the first answer"))?;
+            answers.push(Inserted::Duplicate { answer });
+            continue;
+        };
+        let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
+        for delivery in &pending.deliveries {
+            sqlx::query(
+                "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) \
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $5)",
+            )
+            .bind(&delivery.id)
+            .bind(seq)
+            .bind(&delivery.party)
+            .bind(&delivery.profile)
+            .bind(message.received_at)
+            .bind(delivery.ordering_key.clone())
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error("inserting a delivery"))?;
+        }
+        for event in &pending.events {
+            insert_event(&mut transaction, seq, event).await?;
+        }
+        answers.push(Inserted::Created);
+    }
+    transaction.commit().await.map_err(storage_error("commit"))?;
+    Ok(answers)
 }
 
 async fn insert_event(

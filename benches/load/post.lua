@@ -1,0 +1,34 @@
+-- wrk script: POSTs the body in BODY_FILE, with every "__N__" replaced by a number unique
+-- to the request, so the gateway stores every message instead of answering resends.
+local body_template
+local counter = 0
+local thread_id = 0
+local threads = {}
+
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  local file = assert(io.open(os.getenv("BODY_FILE"), "rb"))
+  body_template = file:read("*a")
+  file:close()
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = os.getenv("CONTENT_TYPE") or "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+  wrk.headers["Raccordo-Profile"] = os.getenv("PROFILE") or "canonical"
+end
+
+function request()
+  counter = counter + 1
+  local body = body_template:gsub("__N__", id .. "x" .. counter)
+  return wrk.format(nil, nil, nil, body)
+end
+
+function done(summary, latency, requests)
+  local statuses = {}
+  io.write(string.format("requests %d, errors: connect %d read %d write %d status %d timeout %d\n",
+    summary.requests, summary.errors.connect, summary.errors.read, summary.errors.write,
+    summary.errors.status, summary.errors.timeout))
+end
