@@ -299,7 +299,7 @@ impl Config {
     /// Parses and checks configuration text; `file` names it in errors.
     pub fn parse(text: &str, file: &str, catalog: &Catalog) -> Result<Config, Error> {
         let config: Config = toml::from_str(text).map_err(|error| {
-            let line = error.span().map_or(1, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            let line = error.span().map_or(1, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             Error::Config { file: file.to_owned(), key: format!("line {line}"), reason: error.message().to_owned() }
         })?;
         config.check(catalog).map_err(|(key, reason)| Error::Config { file: file.to_owned(), key, reason })?;

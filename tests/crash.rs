@@ -176,3 +176,71 @@ async fn kill_9_loses_nothing_on_sqlite() {
 async fn kill_9_loses_nothing_on_postgresql() {
     scenario(common::postgres_url().await).await;
 }
+
+/// SIGTERM: the gateway stops taking requests, finishes the deliveries in flight and exits
+/// cleanly, leaving the rest queued for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_deliveries_in_flight() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("sqlite://{}/raccordo.db", dir.path().display());
+    let started = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let app = {
+        let started = Arc::clone(&started);
+        Router::new().route(
+            "/in",
+            post(move || {
+                let started = Arc::clone(&started);
+                async move {
+                    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(1500)).await;
+                    StatusCode::OK
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let config = dir.path().join("raccordo.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[storage]\nurl = \"{storage}\"\n[delivery]\nconcurrency = 2\ntimeout_secs = 5\npoll_interval_ms = 20\n\n\
+             [[parties]]\nid = \"inps\"\nkind = \"inps\"\ncode = \"INPS\"\nname = \"INPS\"\nsends = {{ profiles = [\"canonical\"] }}\nauth = {{ tokens = [\"{TOKEN}\"] }}\n\n\
+             [[parties]]\nid = \"cpi\"\nkind = \"cpi\"\ncode = \"CR01\"\nname = \"CPI\"\nreceives = {{ profile = \"canonical\", endpoint = \"{url}\" }}\n\n\
+             [[routes]]\ntypes = [\"employment.started\"]\nto = [\"cpi\"]\n"
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let mut child = start(&config, port);
+    wait_ready(&client, port).await;
+    let mut generator = Generator::new(3);
+    for _ in 0..5 {
+        let mut message = generator.message("employment.started").unwrap();
+        message["source"] = json!("urn:raccordo:inps:INPS");
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/v1/messages"))
+            .bearer_auth(TOKEN)
+            .json(&message)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+    }
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stop = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "a clean exit: {status:?}");
+    assert!(stop.elapsed() >= Duration::from_millis(800), "it waited for the deliveries in flight");
+    assert!(client.get(format!("http://127.0.0.1:{port}/healthz")).send().await.is_err(), "no longer listening");
+    let store = raccordo::store::Store::open(&storage).await.unwrap();
+    let depth: i64 = store.queue_depth().await.unwrap().iter().map(|(_, depth)| depth).sum();
+    assert_eq!(depth, 3, "the two in flight were delivered, the other three left queued");
+    let dead = store.dead_letters(None, 0, 10).await.unwrap();
+    assert!(dead.is_empty());
+}
