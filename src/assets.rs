@@ -43,53 +43,37 @@ impl Assets {
     /// Lists the files directly in `folder` whose names end with `suffix`, sorted, as
     /// paths relative to the root.
     pub fn list(&self, folder: &str, suffix: &str) -> Result<Vec<String>, Error> {
-        let mut names = match self {
-            Assets::Embedded => {
-                let (dir, rest) = embedded(folder).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?;
-                let dir = if rest.as_os_str().is_empty() {
-                    dir
-                } else {
-                    dir.get_dir(rest).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?
-                };
-                dir.files().filter_map(|file| file.path().file_name()?.to_str().map(str::to_owned)).collect::<Vec<_>>()
-            }
-            Assets::Folder(root) => {
-                let full = root.join(folder);
-                let entries = std::fs::read_dir(&full).map_err(|source| Error::Io { path: full.clone(), source })?;
-                let mut names = Vec::new();
-                for entry in entries {
-                    let entry = entry.map_err(|source| Error::Io { path: full.clone(), source })?;
-                    if let Some(name) = entry.file_name().to_str() {
-                        names.push(name.to_owned());
-                    }
-                }
-                names
-            }
-        };
+        let mut names = self.entries(folder, Entry::File)?;
         names.retain(|name| name.ends_with(suffix));
-        names.sort();
         Ok(names.into_iter().map(|name| format!("{}/{name}", folder.trim_end_matches('/'))).collect())
     }
 
     /// Lists the folders directly in `folder`, sorted, as paths relative to the root.
     pub fn list_dirs(&self, folder: &str) -> Result<Vec<String>, Error> {
+        let names = self.entries(folder, Entry::Folder)?;
+        Ok(names.into_iter().map(|name| format!("{}/{name}", folder.trim_end_matches('/'))).collect())
+    }
+
+    /// The sorted names of the files or folders directly in `folder`.
+    fn entries(&self, folder: &str, kind: Entry) -> Result<Vec<String>, Error> {
         let mut names = match self {
             Assets::Embedded => {
-                let (dir, rest) = embedded(folder).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?;
-                let dir = if rest.as_os_str().is_empty() {
-                    dir
-                } else {
-                    dir.get_dir(rest).ok_or_else(|| Error::asset(folder, "not an embedded folder"))?
-                };
-                dir.dirs().filter_map(|d| d.path().file_name()?.to_str().map(str::to_owned)).collect::<Vec<_>>()
+                let not_a_folder = || Error::asset(folder, "not an embedded folder");
+                let (dir, rest) = embedded(folder).ok_or_else(not_a_folder)?;
+                let dir = if rest.as_os_str().is_empty() { dir } else { dir.get_dir(rest).ok_or_else(not_a_folder)? };
+                let name = |path: &std::path::Path| path.file_name()?.to_str().map(str::to_owned);
+                match kind {
+                    Entry::File => dir.files().filter_map(|file| name(file.path())).collect::<Vec<_>>(),
+                    Entry::Folder => dir.dirs().filter_map(|sub| name(sub.path())).collect::<Vec<_>>(),
+                }
             }
             Assets::Folder(root) => {
                 let full = root.join(folder);
-                let entries = std::fs::read_dir(&full).map_err(|source| Error::Io { path: full.clone(), source })?;
+                let io = |source| Error::Io { path: full.clone(), source };
                 let mut names = Vec::new();
-                for entry in entries {
-                    let entry = entry.map_err(|source| Error::Io { path: full.clone(), source })?;
-                    if entry.path().is_dir() {
+                for entry in std::fs::read_dir(&full).map_err(io)? {
+                    let entry = entry.map_err(io)?;
+                    if entry.path().is_dir() == (kind == Entry::Folder) {
                         if let Some(name) = entry.file_name().to_str() {
                             names.push(name.to_owned());
                         }
@@ -99,7 +83,7 @@ impl Assets {
             }
         };
         names.sort();
-        Ok(names.into_iter().map(|name| format!("{}/{name}", folder.trim_end_matches('/'))).collect())
+        Ok(names)
     }
 
     /// Describes where a relative path is found, for messages and `raccordo schemas`.
@@ -109,6 +93,12 @@ impl Assets {
             Assets::Folder(root) => root.join(path).display().to_string(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    File,
+    Folder,
 }
 
 /// Splits a repository-relative path into the embedded tree that holds it and the rest.
