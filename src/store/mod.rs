@@ -61,6 +61,8 @@ struct PendingInsert {
 
 /// Most inserts written in one transaction.
 const GROUP_COMMIT_MAX: usize = 64;
+/// Most rows in one multi-row INSERT (well under SQLite's and PostgreSQL's bind limits).
+const ROWS_PER_STATEMENT: usize = 500;
 
 /// A message to store, with what the intake answered.
 #[derive(Debug, Clone)]
@@ -585,6 +587,8 @@ async fn write_groups(
 async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
     let mut answers = Vec::with_capacity(group.len());
+    let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
+    let mut events: Vec<(i64, &Event)> = Vec::new();
     for pending in group {
         let message = &pending.message;
         let inserted = sqlx::query(
@@ -618,25 +622,57 @@ async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inse
             continue;
         };
         let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
-        for delivery in &pending.deliveries {
-            sqlx::query(
-                "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) \
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $6, $5)",
-            )
-            .bind(&delivery.id)
-            .bind(seq)
-            .bind(&delivery.party)
-            .bind(&delivery.profile)
-            .bind(message.received_at)
-            .bind(delivery.ordering_key.clone())
-            .execute(&mut *transaction)
-            .await
-            .map_err(storage_error("inserting a delivery"))?;
-        }
-        for event in &pending.events {
-            insert_event(&mut transaction, seq, event).await?;
-        }
+        deliveries.extend(pending.deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
+        events.extend(pending.events.iter().map(|event| (seq, event)));
         answers.push(Inserted::Created);
+    }
+    // The group's deliveries and events go in one statement each (per chunk), not one per
+    // row: round trips, not rows, are what a transaction spends its time on.
+    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 6;
+                format!(
+                    "(${}, ${}, ${}, ${}, 'pending', 0, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 5
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (seq, at, delivery) in chunk {
+            query = query
+                .bind(&delivery.id)
+                .bind(*seq)
+                .bind(&delivery.party)
+                .bind(&delivery.profile)
+                .bind(*at)
+                .bind(delivery.ordering_key.clone());
+        }
+        query.execute(&mut *transaction).await.map_err(storage_error("inserting deliveries"))?;
+    }
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 5;
+                format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
+            })
+            .collect();
+        let sql = format!("INSERT INTO events (message_seq, at, kind, party, detail) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for (seq, event) in chunk {
+            query = query.bind(*seq).bind(event.at).bind(&event.kind).bind(event.party.clone()).bind(&event.detail);
+        }
+        query.execute(&mut *transaction).await.map_err(storage_error("inserting events"))?;
     }
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
