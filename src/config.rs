@@ -42,6 +42,80 @@ pub struct Config {
     /// People and tools that operate the gateway: they may list and replay dead letters.
     #[serde(default)]
     pub operators: Vec<OperatorConfig>,
+    /// Pulling INPS's domestic-work communications through PDND. Absent: nothing is pulled.
+    pub inps: Option<InpsConfig>,
+}
+
+/// The INPS pull: where the e-service is, how to get a PDND voucher for it, when to run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InpsConfig {
+    /// The party (of kind `inps`) the communications come from: they carry its URN as
+    /// `source` and are routed as what it sends.
+    pub party: String,
+    /// When `serve` pulls: a cron expression with seconds (`sec min hour day-of-month month
+    /// day-of-week`), in Europe/Rome time. Without it only `raccordo inps pull` pulls.
+    pub schedule: Option<String>,
+    /// The e-service's list of communications: `GET <url>?since=<unix ms>&limit=<n>`.
+    pub eservice_url: String,
+    /// The profile of the e-service's pages.
+    #[serde(default = "default_pull_profile")]
+    pub profile: String,
+    /// Records asked for per page, 1 to 100.
+    #[serde(default = "default_page_size")]
+    pub page_size: u32,
+    /// Where the first run starts when no cursor is stored yet (RFC 3339 instant or
+    /// `yyyy-mm-dd`); without it, from the beginning of the e-service's records.
+    pub start: Option<String>,
+    /// Time allowed for one request to INPS or PDND.
+    #[serde(default = "default_pull_timeout")]
+    pub timeout_secs: u64,
+    /// Attempts at one request through 5xx, 429 and timeouts before the run fails.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// First retry delay; each retry doubles it, with jitter, up to `backoff_max_secs`
+    /// (a `Retry-After` is honoured up to that too).
+    #[serde(default = "default_backoff_initial")]
+    pub backoff_initial_ms: u64,
+    #[serde(default = "default_pull_backoff_max")]
+    pub backoff_max_secs: u64,
+    pub pdnd: PdndConfig,
+    /// TLS towards INPS and the token endpoint: a CA to trust besides the system's, and the
+    /// client certificate raccordo presents.
+    pub tls: Option<ClientTlsConfig>,
+}
+
+/// A PDND Interoperabilità client (docs/SECURITY.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PdndConfig {
+    /// The authorization server's token endpoint (`https://auth.interop.pagopa.it/token.oauth2`
+    /// in production).
+    pub token_url: String,
+    /// The `aud` of client assertions (`auth.interop.pagopa.it/client-assertion` in
+    /// production).
+    pub audience: String,
+    /// The client id PDND gave this gateway's client (a UUID); `iss` and `sub` of assertions.
+    pub client_id: String,
+    /// The purpose (finalità) the e-service is used for (a UUID); `purposeId` of assertions.
+    pub purpose_id: String,
+    /// The id PDND gave the public key registered for the client (`kid` of assertions).
+    pub kid: String,
+    /// The RSA private key (PEM) whose public half is registered on PDND. Never logged.
+    pub private_key: PathBuf,
+    /// Get a new voucher this many seconds before the cached one expires.
+    #[serde(default = "default_renew_before")]
+    pub renew_before_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsConfig {
+    /// CA (PEM) the servers' certificates must chain to, besides the system's.
+    pub server_ca: Option<PathBuf>,
+    /// Client certificate and key (PEM) raccordo presents.
+    pub certificate: Option<PathBuf>,
+    pub private_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -288,6 +362,21 @@ fn default_lease() -> u64 {
 fn default_poll() -> u64 {
     200
 }
+fn default_pull_profile() -> String {
+    "inps-json".into()
+}
+fn default_page_size() -> u32 {
+    100
+}
+fn default_pull_timeout() -> u64 {
+    30
+}
+fn default_pull_backoff_max() -> u64 {
+    60
+}
+fn default_renew_before() -> u64 {
+    60
+}
 
 impl Config {
     /// Reads and checks a configuration file.
@@ -425,6 +514,47 @@ impl Config {
         }
         if self.delivery.concurrency == 0 || self.delivery.max_attempts == 0 {
             return Err(("delivery".into(), "concurrency and max_attempts must be at least 1".into()));
+        }
+        if let Some(inps) = &self.inps {
+            self.check_inps(inps, catalog)?;
+        }
+        Ok(())
+    }
+
+    fn check_inps(&self, inps: &InpsConfig, catalog: &Catalog) -> Result<(), (String, String)> {
+        let key = |name: &str| format!("inps.{name}");
+        match self.parties.iter().find(|p| p.id == inps.party) {
+            None => return Err((key("party"), format!("no party {:?}", inps.party))),
+            Some(party) if party.kind != PartyKind::Inps => {
+                return Err((key("party"), format!("party {:?} is not of kind inps", inps.party)))
+            }
+            Some(_) => {}
+        }
+        if catalog.profile(&inps.profile).is_err() {
+            return Err((key("profile"), format!("no profile {:?}", inps.profile)));
+        }
+        if let Some(schedule) = &inps.schedule {
+            crate::inps::schedule::check(schedule).map_err(|reason| (key("schedule"), reason))?;
+        }
+        if !(1..=100).contains(&inps.page_size) {
+            return Err((key("page_size"), "from 1 to 100".into()));
+        }
+        if let Some(start) = &inps.start {
+            crate::inps::parse_instant(start)
+                .ok_or_else(|| (key("start"), "an RFC 3339 instant or yyyy-mm-dd".into()))?;
+        }
+        for (name, url) in [("eservice_url", &inps.eservice_url), ("pdnd.token_url", &inps.pdnd.token_url)] {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err((key(name), "an http:// or https:// URL".into()));
+            }
+        }
+        if inps.max_attempts == 0 {
+            return Err((key("max_attempts"), "at least 1".into()));
+        }
+        if let Some(tls) = &inps.tls {
+            if tls.certificate.is_some() != tls.private_key.is_some() {
+                return Err((key("tls"), "certificate and private_key go together".into()));
+            }
         }
         Ok(())
     }

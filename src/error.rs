@@ -204,6 +204,27 @@ error_codes! {
     /// was accepted; the sender may retry.
     StorageUnavailable = (4001, "storage-unavailable", 503, Later),
 
+    /// The PDND token endpoint refused the client assertion (unknown client or key, wrong
+    /// audience or purpose, expired assertion) or answered something that is not a
+    /// voucher. The run stops; check `inps.pdnd` in the configuration and the key registered
+    /// on PDND.
+    PullTokenRefused = (6001, "pull-token-refused", 502, Later),
+    /// INPS's e-service or the token endpoint kept failing (5xx, 429, timeouts, refused
+    /// connections) through every retry. The run stops where its last page was committed;
+    /// the next run resumes there.
+    PullSourceUnavailable = (6002, "pull-source-unavailable", 503, Later),
+    /// A page from the e-service can't be read: not JSON, no list of communications, or a
+    /// cursor that does not advance. Nothing of it is stored and the run stops before it.
+    PullPageUnreadable = (6003, "pull-page-unreadable", 502, Later),
+    /// Another run of the same pull job is under way (in this process, another process, or
+    /// another gateway instance on the same PostgreSQL); this one did not start.
+    PullInProgress = (6004, "pull-in-progress", 409, Later),
+    /// The e-service refused the request itself (401 after a fresh voucher, 403, other
+    /// 4xx): the voucher or the purpose is not accepted for it.
+    PullRefused = (6005, "pull-refused", 502, Never),
+    /// The configuration has no `[inps]` section: there is nothing to pull from.
+    PullNotConfigured = (6006, "pull-not-configured", 500, Never),
+
     /// A file named on the command line could not be read.
     FileUnreadable = (7001, "file-unreadable", 500, Never),
     /// The command line is malformed: an unknown flag, a missing argument.
@@ -361,6 +382,9 @@ pub enum Error {
     ProfileUnknown(String),
     #[error("internal error: {0}")]
     Internal(String),
+    /// Pulling from a source failed; `code` says how.
+    #[error("{reason}")]
+    Pull { code: ErrorCode, reason: String },
 }
 
 impl Error {
@@ -374,6 +398,7 @@ impl Error {
             Error::Usage(_) => ErrorCode::Usage,
             Error::ProfileUnknown(_) => ErrorCode::ProfileUnknown,
             Error::Internal(_) => ErrorCode::Internal,
+            Error::Pull { code, .. } => *code,
         }
     }
 

@@ -93,7 +93,7 @@ impl Outcome {
         !self.diagnostics.iter().any(|d| d.severity == crate::error::Severity::Error)
     }
 
-    fn failed(label: String, diagnostic: Diagnostic) -> Outcome {
+    pub fn failed(label: String, diagnostic: Diagnostic) -> Outcome {
         Outcome { label, message_type: None, output: None, diagnostics: vec![diagnostic] }
     }
 }

@@ -20,6 +20,17 @@ pub enum Answer {
     Rejected { label: String, message_type: Option<String>, diagnostics: Vec<Diagnostic> },
 }
 
+/// A message ready to store, and the answer to give for it.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The 202 body (for a dry run, the validation answer).
+    pub body: Value,
+    /// `None` for a dry run.
+    pub message: Option<NewMessage>,
+    pub deliveries: Vec<NewDelivery>,
+    pub events: Vec<Event>,
+}
+
 /// Everything intake needs, shared by the API's handlers.
 pub struct Intake<'a> {
     pub catalog: &'a Catalog,
@@ -71,40 +82,65 @@ impl Intake<'_> {
         now: &str,
         dry_run: bool,
     ) -> Result<Answer, Error> {
-        let rejected = |diagnostics: Vec<Diagnostic>| Answer::Rejected {
-            label: outcome.label.clone(),
-            message_type: outcome.message_type.clone(),
-            diagnostics,
+        let prepared = match self.prepare(party, profile, bytes, &outcome, now, dry_run) {
+            Ok(prepared) => prepared,
+            Err(diagnostics) => {
+                return Ok(Answer::Rejected { label: outcome.label, message_type: outcome.message_type, diagnostics })
+            }
         };
+        let Some(new) = prepared.message else {
+            return Ok(Answer::Accepted { body: prepared.body, duplicate: false });
+        };
+        match self.store.insert(&new, &prepared.deliveries, &prepared.events).await? {
+            Inserted::Created => Ok(Answer::Accepted { body: prepared.body, duplicate: false }),
+            Inserted::Duplicate { answer } => {
+                let body =
+                    serde_json::from_str(&answer).map_err(|e| Error::Internal(format!("a stored answer: {e}")))?;
+                Ok(Answer::Accepted { body, duplicate: true })
+            }
+        }
+    }
+
+    /// Checks one translated message (validity, the party's rights, its source), routes it
+    /// and builds what the store writes: the message with its answer, one delivery per
+    /// recipient and the first events of its timeline. With `dry_run`, only the answer.
+    /// Refusals are the diagnostics that explain them.
+    pub fn prepare(
+        &self,
+        party: &PartyConfig,
+        profile: &str,
+        bytes: &[u8],
+        outcome: &Outcome,
+        now: &str,
+        dry_run: bool,
+    ) -> Result<Prepared, Vec<Diagnostic>> {
         if !outcome.is_valid() {
-            return Ok(rejected(outcome.diagnostics.clone()));
+            return Err(outcome.diagnostics.clone());
         }
         let (Some(message), Some(message_type)) = (&outcome.output, &outcome.message_type) else {
-            return Ok(rejected(vec![Diagnostic::error(ErrorCode::Internal, "", "a valid outcome without a message")]));
+            return Err(vec![Diagnostic::error(ErrorCode::Internal, "", "a valid outcome without a message")]);
         };
         if !party.may_send(profile, message_type) {
-            return Ok(rejected(vec![Diagnostic::error(
+            return Err(vec![Diagnostic::error(
                 ErrorCode::NotAllowed,
                 "/type",
                 format!("this party may not send {message_type} in profile {profile}"),
-            )]));
+            )]);
         }
         let source = message["source"].as_str().unwrap_or_default();
         if source != party.urn() {
-            return Ok(rejected(vec![Diagnostic::error(
+            return Err(vec![Diagnostic::error(
                 ErrorCode::SourceMismatch,
                 "/source",
                 "the source is not the sending party's URN",
-            )]));
+            )]);
         }
         let message_id = message["id"].as_str().unwrap_or_default().to_owned();
         let recipients =
             routing::recipients(self.config, self.catalog.standard.tables(), &party.id, message_type, message);
         if dry_run {
-            return Ok(Answer::Accepted {
-                body: json!({ "status": "valid", "type": message_type, "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }),
-                duplicate: false,
-            });
+            let body = json!({ "status": "valid", "type": message_type, "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() });
+            return Ok(Prepared { body, message: None, deliveries: Vec::new(), events: Vec::new() });
         }
         let id = uuid::Uuid::now_v7().to_string();
         let at = self.clock.now_millis();
@@ -131,7 +167,7 @@ impl Intake<'_> {
                 ordering_key: r.ordering_key.clone(),
             })
             .collect();
-        let events = [
+        let events = vec![
             Event {
                 at,
                 kind: "received".into(),
@@ -146,14 +182,7 @@ impl Intake<'_> {
                 detail: json!({ "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }).to_string(),
             },
         ];
-        match self.store.insert(&new, &deliveries, &events).await? {
-            Inserted::Created => Ok(Answer::Accepted { body, duplicate: false }),
-            Inserted::Duplicate { answer } => {
-                let body =
-                    serde_json::from_str(&answer).map_err(|e| Error::Internal(format!("a stored answer: {e}")))?;
-                Ok(Answer::Accepted { body, duplicate: true })
-            }
-        }
+        Ok(Prepared { body, message: Some(new), deliveries, events })
     }
 
     /// The standard's `receipt` for an accepted message.

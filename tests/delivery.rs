@@ -17,7 +17,6 @@ use axum::routing::post;
 use axum::Router;
 use raccordo::api::AppState;
 use raccordo::assets::Assets;
-use raccordo::clock::Clock;
 use raccordo::config::Config;
 use raccordo::delivery::Deliverer;
 use raccordo::ingest::Catalog;
@@ -114,14 +113,7 @@ async fn scenario(storage: String) {
         &storage,
     );
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = Arc::new(AppState {
-        catalog,
-        config,
-        store,
-        clock: Clock::System,
-        gateway: "urn:raccordo:gateway:test".into(),
-        metrics: Default::default(),
-    });
+    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test");
     let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
     let intake = Intake {
         catalog: &state.catalog,

@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use openssl::asn1::{Asn1Integer, Asn1Time};
 use openssl::bn::BigNum;
@@ -16,7 +15,6 @@ use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
 use openssl::x509::{X509NameBuilder, X509};
 use raccordo::api::{self, AppState};
 use raccordo::assets::Assets;
-use raccordo::clock::Clock;
 use raccordo::config::Config;
 use raccordo::ingest::Catalog;
 use raccordo::store::Store;
@@ -106,14 +104,7 @@ async fn client_certificates_identify_parties_and_bad_ones_are_refused() {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&config, "mtls.toml", &catalog).unwrap();
     let store = Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
-    let state = Arc::new(AppState {
-        catalog,
-        config,
-        store,
-        clock: Clock::System,
-        gateway: "urn:raccordo:gateway:test".into(),
-        metrics: Default::default(),
-    });
+    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://127.0.0.1:{}/v1/messages", listener.local_addr().unwrap().port());
     tokio::spawn(api::serve(listener, state, std::future::pending()));

@@ -40,6 +40,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/messages/{id}"),
     ("post", "/v1/messages/{id}/replay"),
     ("get", "/v1/dead-letters"),
+    ("get", "/v1/inps/runs"),
+    ("get", "/v1/quarantine"),
     ("get", "/v1/schemas"),
     ("get", "/v1/schemas/{name}"),
     ("get", "/v1/profiles"),
@@ -60,6 +62,20 @@ pub struct AppState {
     pub metrics: crate::telemetry::Metrics,
 }
 
+impl AppState {
+    /// The state of a gateway reading the system clock, with fresh metrics.
+    pub fn new(catalog: Catalog, config: Config, store: Store, gateway: impl Into<String>) -> Arc<AppState> {
+        Arc::new(AppState {
+            catalog,
+            config,
+            store,
+            clock: Clock::System,
+            gateway: gateway.into(),
+            metrics: Default::default(),
+        })
+    }
+}
+
 /// The API's routes.
 pub fn router(state: Arc<AppState>) -> Router {
     let max_body = usize::try_from(state.config.limits.max_body_bytes).unwrap_or(usize::MAX);
@@ -69,6 +85,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/messages/{id}", get(get_message))
         .route("/v1/messages/{id}/replay", post(replay))
         .route("/v1/dead-letters", get(dead_letters))
+        .route("/v1/inps/runs", get(inps_runs))
+        .route("/v1/quarantine", get(quarantine))
         .route("/v1/schemas", get(schemas))
         .route("/v1/schemas/{name}", get(schema))
         .route("/v1/profiles", get(profiles))
@@ -428,6 +446,61 @@ async fn dead_letters(
         "deadLetters": dead.iter().map(|d| json!({
             "delivery": d.delivery_id, "message": d.message_id, "party": d.party, "attempts": d.attempts,
             "lastError": d.last_error, "at": d.finished_at.map(rfc3339),
+        })).collect::<Vec<_>>(),
+        "next": next,
+    }))
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct RunsQuery {
+    limit: Option<i64>,
+}
+
+/// The INPS pull's cursor and latest runs, as `raccordo inps status` shows them.
+async fn inps_runs(
+    State(state): State<Arc<AppState>>,
+    certificate: Certificate,
+    headers: HeaderMap,
+    Query(query): Query<RunsQuery>,
+) -> Result<Response, Problem> {
+    let Caller::Operator = caller(&state, &headers, &certificate)? else {
+        return Err(Problem::of(ErrorCode::NotAllowed, "only operators see the INPS pull's runs"));
+    };
+    let limit = query.limit.unwrap_or(20).clamp(1, 1000);
+    let store = &state.store;
+    let runs = store.pull_runs(crate::inps::JOB, limit).await.map_err(Problem::from_error)?;
+    let cursor = store.pull_cursor(crate::inps::JOB).await.map_err(Problem::from_error)?;
+    Ok(Json(json!({
+        "cursor": cursor.map(rfc3339),
+        "runs": runs.iter().map(|r| json!({
+            "id": r.id, "trigger": r.trigger, "status": r.status, "startedAt": rfc3339(r.started_at),
+            "finishedAt": r.finished_at.map(rfc3339), "pages": r.pages, "records": r.records,
+            "accepted": r.accepted, "duplicates": r.duplicates, "quarantined": r.quarantined,
+            "cursor": r.cursor.filter(|_| r.trigger != "import").map(rfc3339), "error": r.error,
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+/// Records pulled or imported that could not become messages, with their errors.
+async fn quarantine(
+    State(state): State<Arc<AppState>>,
+    certificate: Certificate,
+    headers: HeaderMap,
+    Query(query): Query<DeadQuery>,
+) -> Result<Response, Problem> {
+    let Caller::Operator = caller(&state, &headers, &certificate)? else {
+        return Err(Problem::of(ErrorCode::NotAllowed, "only operators list quarantined records"));
+    };
+    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    let records = state.store.quarantined(query.cursor.unwrap_or(0), limit).await.map_err(Problem::from_error)?;
+    let next = (records.len() as i64 == limit).then(|| records.last().map(|r| r.seq)).flatten();
+    Ok(Json(json!({
+        "quarantined": records.iter().map(|r| json!({
+            "id": r.id, "run": r.run_id, "source": r.source, "recordKey": r.record_key, "profile": r.profile,
+            "type": r.message_type, "location": r.location, "at": rfc3339(r.received_at),
+            "errors": serde_json::from_str::<Value>(&r.errors).unwrap_or_default(),
         })).collect::<Vec<_>>(),
         "next": next,
     }))

@@ -2,6 +2,7 @@
 //! operational [`Error`]; `main` turns those into exit codes in one place.
 
 mod errors;
+mod inps;
 mod profiles;
 mod schemas;
 mod serve;
@@ -61,6 +62,9 @@ pub enum Command {
     /// Example parties and traffic, to see the gateway work without real systems.
     #[command(subcommand)]
     Simulate(simulate::Command),
+    /// Pull INPS's domestic-work communications now, import INPS files, see the runs.
+    #[command(subcommand)]
+    Inps(inps::Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -80,6 +84,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Profiles(args) => profiles::run(&Catalog::load(&assets)?, args),
         Command::Serve(args) => serve::run(Catalog::load(&assets)?, args),
         Command::Simulate(command) => simulate::run(&Catalog::load(&assets)?, command),
+        Command::Inps(command) => inps::run(Catalog::load(&assets)?, command),
     }
 }
 

@@ -9,11 +9,11 @@ use std::sync::Arc;
 
 use super::Outcome;
 use crate::api::{self, AppState};
-use crate::clock::Clock;
 use crate::config::{Config, EXAMPLE};
 use crate::delivery::Deliverer;
 use crate::error::Error;
 use crate::ingest::Catalog;
+use crate::inps::Puller;
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -26,12 +26,31 @@ pub struct Args {
     pub listen: Option<SocketAddr>,
 }
 
-/// The configuration named, or the bundled example.
+/// The configuration named, or the bundled example. A configuration whose INPS keys are
+/// the example's (under `<data_dir>/example-pki/`) gets them made on first use.
 pub fn load_config(path: Option<&PathBuf>, catalog: &Catalog) -> Result<Config, Error> {
-    match path {
-        Some(path) => Config::load(path, catalog),
-        None => Config::parse(EXAMPLE, "config/example.toml (bundled)", catalog),
+    let config = match path {
+        Some(path) => Config::load(path, catalog)?,
+        None => Config::parse(EXAMPLE, "config/example.toml (bundled)", catalog)?,
+    };
+    let example = config.data_dir.join("example-pki");
+    if config.inps.as_ref().is_some_and(|inps| inps.pdnd.private_key.starts_with(&example)) {
+        crate::pki::ensure_example(&example)?;
     }
+    Ok(config)
+}
+
+/// Logs to standard error, at `RUST_LOG`'s level or `default`.
+pub fn init_logs(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// What the gateway's parts share: the store opened (and migrated) for `config`.
+pub async fn open_state(catalog: Catalog, config: Config) -> Result<Arc<AppState>, Error> {
+    let store = Store::open(&config.storage_url()).await?;
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "raccordo".into());
+    Ok(AppState::new(catalog, config, store, format!("urn:raccordo:gateway:{host}")))
 }
 
 pub fn run(catalog: Catalog, args: Args) -> Result<Outcome, Error> {
@@ -45,22 +64,19 @@ pub fn run(catalog: Catalog, args: Args) -> Result<Outcome, Error> {
 }
 
 async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .try_init();
+    init_logs("info");
     let storage = config.storage_url();
-    let store = Store::open(&storage).await?;
     let listen = config.listen;
     let parties = config.parties.len();
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "raccordo".into());
-    let state = Arc::new(AppState {
-        catalog,
-        config,
-        store,
-        clock: Clock::System,
-        gateway: format!("urn:raccordo:gateway:{host}"),
-        metrics: Default::default(),
-    });
+    let state = open_state(catalog, config).await?;
+    let mut schedule = match state.config.inps.as_ref().and_then(|inps| inps.schedule.clone()) {
+        Some(expression) => {
+            let puller = Arc::new(Puller::new(Arc::clone(&state))?);
+            Some(crate::inps::schedule::start(puller, &expression).await?)
+        }
+        None => None,
+    };
     let owner = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), owner)?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -74,6 +90,10 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     println!("raccordo listening on {scheme}://{listen} ({parties} parties, storage {shown}); Ctrl-C stops");
     api::serve(listener, Arc::clone(&state), shutdown_signal()).await?;
     tracing::info!("stopping: finishing deliveries in flight");
+    if let Some(schedule) = schedule.as_mut() {
+        // No new pull starts; one under way stops with the process, its last page committed.
+        let _ = schedule.shutdown().await;
+    }
     let _ = stop.send(true);
     let _ = workers.await;
     state.store.close().await;

@@ -28,6 +28,42 @@ pub enum Command {
     Parties(PartiesArgs),
     /// Send messages from the configuration's parties to a gateway.
     Traffic(TrafficArgs),
+    /// Run a stand-in for PDND's token endpoint and INPS's e-service on 127.0.0.1.
+    Inps(Box<InpsArgs>),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InpsArgs {
+    /// The configuration whose `[inps]` the simulator answers (client id, audience, keys).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Port on 127.0.0.1; default: the port of the configuration's `inps.eservice_url`.
+    #[arg(long)]
+    port: Option<u16>,
+    /// Records the e-service holds.
+    #[arg(long, default_value_t = 1000)]
+    records: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Share of invalid records (a codice fiscale with a wrong check character), 0 to 1.
+    #[arg(long, default_value_t = 0.01)]
+    invalid_share: f64,
+    /// Faults, comma-separated: 5xx@PAGE:COUNT, 429@PAGE:SECONDS, slow@PAGE:MS,
+    /// token-ttl:SECONDS, token-expiry:SECONDS.
+    #[arg(long, default_value = "")]
+    faults: crate::simulate::inps::Faults,
+    /// The client's public key (PEM) assertions must verify with; default: the public half
+    /// of the configuration's `inps.pdnd.private_key`.
+    #[arg(long, value_name = "FILE")]
+    client_public_key: Option<PathBuf>,
+    /// HTTPS certificate, key and client CA; default: the example PKI in the data folder,
+    /// when the configuration's URL is https.
+    #[arg(long, value_name = "FILE")]
+    tls_certificate: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    tls_private_key: Option<PathBuf>,
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -63,7 +99,66 @@ pub fn run(catalog: &Catalog, command: Command) -> Result<Outcome, Error> {
     match command {
         Command::Parties(args) => runtime.block_on(parties(catalog, args)),
         Command::Traffic(args) => runtime.block_on(traffic(catalog, args)),
+        Command::Inps(args) => runtime.block_on(inps(catalog, *args)),
     }
+}
+
+async fn inps(catalog: &Catalog, args: InpsArgs) -> Result<Outcome, Error> {
+    use crate::simulate::inps::{serve, Settings, Simulator};
+    let config = load_config(args.config.as_ref(), catalog)?;
+    let inps = config.inps.clone().ok_or_else(|| Error::Pull {
+        code: crate::error::ErrorCode::PullNotConfigured,
+        reason: "the configuration has no [inps] section to simulate".into(),
+    })?;
+    let read = |path: &PathBuf| std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source });
+    let unreadable = |path: &PathBuf| Error::Usage(format!("{}: not a PEM key", path.display()));
+    let client_key = match &args.client_public_key {
+        Some(path) => openssl::pkey::PKey::public_key_from_pem(&read(path)?).map_err(|_| unreadable(path))?,
+        None => {
+            let path = &inps.pdnd.private_key;
+            let private = openssl::pkey::PKey::private_key_from_pem(&read(path)?).map_err(|_| unreadable(path))?;
+            let pem = private.public_key_to_pem().map_err(|_| unreadable(path))?;
+            openssl::pkey::PKey::public_key_from_pem(&pem).map_err(|_| unreadable(path))?
+        }
+    };
+    let url_port = inps
+        .eservice_url
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|authority| authority.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()));
+    let port = args.port.or(url_port).unwrap_or(8490);
+    let https = inps.eservice_url.starts_with("https://");
+    let pki = config.data_dir.join("example-pki");
+    let tls = https.then(|| crate::config::TlsConfig {
+        certificate: args.tls_certificate.clone().unwrap_or_else(|| pki.join("server.crt")),
+        private_key: args.tls_private_key.clone().unwrap_or_else(|| pki.join("server.key")),
+        client_ca: Some(args.client_ca.clone().unwrap_or_else(|| pki.join("ca.crt"))),
+    });
+    let simulator = Simulator::new(Settings {
+        records: args.records,
+        seed: args.seed,
+        invalid_share: args.invalid_share.clamp(0.0, 1.0),
+        faults: args.faults,
+        client_key,
+        client_id: Some(inps.pdnd.client_id.clone()),
+        audience: inps.pdnd.audience.clone(),
+        require_client_certificate: https,
+    });
+    let address = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|source| Error::Io { path: address.to_string().into(), source })?;
+    let scheme = if https { "https" } else { "http" };
+    println!(
+        "INPS simulator on {scheme}://{address}: {} records (seed {}); token endpoint /token.oauth2, e-service /comunicazioni; Ctrl-C stops",
+        args.records, args.seed
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    serve(listener, simulator, tls.as_ref(), shutdown).await?;
+    Ok(Outcome::Success)
 }
 
 async fn parties(catalog: &Catalog, args: PartiesArgs) -> Result<Outcome, Error> {

@@ -31,7 +31,7 @@ pub const TYPES: &[(&str, &str)] = &[
 const BASE: &str = "https://raccordo.github.io/schemas/standard/";
 
 /// (Belfiore, CAP) of comuni in Lombardy, Emilia-Romagna and a few large cities.
-const COMUNI: &[(&str, &str)] = &[
+pub(crate) const COMUNI: &[(&str, &str)] = &[
     ("D150", "26100"),
     ("F205", "20121"),
     ("A944", "40121"),
@@ -121,7 +121,7 @@ const CONDITIONS: &[&str] = &[
     "diabetes",
     "sensory-disability",
 ];
-const LEVELS: &[&str] = &["A", "AS", "B", "BS", "C", "CS", "D", "DS"];
+pub(crate) const LEVELS: &[&str] = &["A", "AS", "B", "BS", "C", "CS", "D", "DS"];
 
 /// A person the generator made up, with a codice fiscale that matches.
 #[derive(Debug, Clone)]
@@ -132,6 +132,8 @@ pub struct Person {
     pub sex: &'static str,
     pub birth_date: String,
     pub birth_place: Value,
+    /// The Belfiore code of the birth place: the comune's, or the foreign state's Z code.
+    pub birth_place_code: &'static str,
     pub citizenship: &'static str,
 }
 
@@ -148,7 +150,7 @@ impl Person {
         })
     }
 
-    fn needs_permit(&self) -> bool {
+    pub fn needs_permit(&self) -> bool {
         // Italy and the EU states in STATES; the rest are outside free movement.
         !matches!(self.citizenship, "100" | "235" | "233")
     }
@@ -245,7 +247,7 @@ impl Generator {
     fn date(&mut self, from_year: u16, to_year: u16) -> String {
         let year = self.rng.u16(from_year..=to_year);
         let month = self.rng.u8(1..=12);
-        let day = self.rng.u8(1..=codice_fiscale::days_in_month(year % 4 == 0, month));
+        let day = self.rng.u8(1..=codice_fiscale::days_in_month(year.is_multiple_of(4), month));
         format!("{year:04}-{month:02}-{day:02}")
     }
 
@@ -281,6 +283,7 @@ impl Generator {
             sex: if female { "F" } else { "M" },
             birth_date: format!("{year:04}-{month:02}-{day:02}"),
             birth_place,
+            birth_place_code: place_code,
             citizenship,
         }
     }

@@ -108,7 +108,7 @@ fn check_person(bytes: &[u8]) -> Result<BirthData, Invalid> {
     };
     let month = month as u8 + 1;
     // The century is unknown, so a 29 February passes whenever the two-digit year could be a leap year.
-    if day > days_in_month(year_of_century % 4 == 0, month) {
+    if day > days_in_month(year_of_century.is_multiple_of(4), month) {
         return Err(Invalid::Format("the day does not exist in the encoded month"));
     }
     if check_character(&bytes[..15]) != bytes[15] {

@@ -250,7 +250,7 @@ fn split_date(date: &str) -> Option<(u16, u8, u8)> {
     let year: u16 = date.get(0..4)?.parse().ok()?;
     let month: u8 = date.get(5..7)?.parse().ok()?;
     let day: u8 = date.get(8..10)?.parse().ok()?;
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     ((1..=12).contains(&month) && day >= 1 && day <= codice_fiscale::days_in_month(leap, month))
         .then_some((year, month, day))
 }

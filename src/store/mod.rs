@@ -16,6 +16,9 @@ use sqlx::{AnyPool, Row};
 
 use crate::error::Error;
 
+mod pull;
+pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined};
+
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -35,6 +38,11 @@ pub struct Store {
     /// On SQLite, every write transaction takes this first: SQLite has one writer, and
     /// writers queueing in-process beat writers sleeping in SQLite's busy handler.
     write_lock: WriteLock,
+    /// The SQLite database file, beside which job locks are taken; `None` in memory and on
+    /// PostgreSQL.
+    sqlite_path: Option<std::path::PathBuf>,
+    /// Job locks of an in-memory database.
+    memory_locks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
 
 /// The in-process writer lock of SQLite; PostgreSQL has none.
@@ -209,6 +217,7 @@ impl Store {
         } else {
             return Err(Error::Storage(format!("{url:?} is neither sqlite:// nor postgres://")));
         };
+        let sqlite_path = (dialect == Dialect::Sqlite).then(|| sqlite_file(url)).flatten();
         let url = match dialect {
             Dialect::Sqlite => sqlite_url(url)?,
             Dialect::Postgres => url.to_owned(),
@@ -247,7 +256,7 @@ impl Store {
         for _ in 0..writers {
             tokio::spawn(write_groups(pool.clone(), std::sync::Arc::clone(&queue), write_lock.clone()));
         }
-        Ok(Store { pool, dialect, inserts, write_lock })
+        Ok(Store { pool, dialect, inserts, write_lock, sqlite_path, memory_locks: Default::default() })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -586,11 +595,25 @@ async fn write_groups(
 
 async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
-    let mut answers = Vec::with_capacity(group.len());
+    let items: Vec<_> = group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice())).collect();
+    let answers = write_messages(&mut transaction, &items).await?;
+    transaction.commit().await.map_err(storage_error("commit"))?;
+    Ok(answers)
+}
+
+/// A message to write with its deliveries and events.
+type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event]);
+
+/// Writes messages (skipping those whose (source, id) is stored), their deliveries and
+/// events, in the caller's transaction.
+async fn write_messages(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    items: &[Item<'_>],
+) -> Result<Vec<Inserted>, Error> {
+    let mut answers = Vec::with_capacity(items.len());
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
     let mut events: Vec<(i64, &Event)> = Vec::new();
-    for pending in group {
-        let message = &pending.message;
+    for (message, message_deliveries, message_events) in items {
         let inserted = sqlx::query(
             "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, message_id) DO NOTHING RETURNING seq",
@@ -605,7 +628,7 @@ async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inse
         .bind(message.original.clone())
         .bind(&message.canonical)
         .bind(&message.answer)
-        .fetch_optional(&mut *transaction)
+        .fetch_optional(&mut **transaction)
         .await
         .map_err(storage_error("inserting a message"))?;
         let Some(row) = inserted else {
@@ -613,7 +636,7 @@ async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inse
             let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
                 .bind(&message.source)
                 .bind(&message.message_id)
-                .fetch_one(&mut *transaction)
+                .fetch_one(&mut **transaction)
                 .await
                 .map_err(storage_error("reading the first answer"))?
                 .try_get("answer")
@@ -622,8 +645,8 @@ async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inse
             continue;
         };
         let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
-        deliveries.extend(pending.deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
-        events.extend(pending.events.iter().map(|event| (seq, event)));
+        deliveries.extend(message_deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
+        events.extend(message_events.iter().map(|event| (seq, event)));
         answers.push(Inserted::Created);
     }
     // The group's deliveries and events go in one statement each (per chunk), not one per
@@ -658,7 +681,7 @@ async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inse
                 .bind(*at)
                 .bind(delivery.ordering_key.clone());
         }
-        query.execute(&mut *transaction).await.map_err(storage_error("inserting deliveries"))?;
+        query.execute(&mut **transaction).await.map_err(storage_error("inserting deliveries"))?;
     }
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let values: Vec<String> = (0..chunk.len())
@@ -672,9 +695,8 @@ async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inse
         for (seq, event) in chunk {
             query = query.bind(*seq).bind(event.at).bind(&event.kind).bind(event.party.clone()).bind(&event.detail);
         }
-        query.execute(&mut *transaction).await.map_err(storage_error("inserting events"))?;
+        query.execute(&mut **transaction).await.map_err(storage_error("inserting events"))?;
     }
-    transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
 }
 
@@ -710,6 +732,13 @@ fn summary(row: &AnyRow) -> Result<MessageSummary, Error> {
         })
     };
     read().map_err(storage_error("reading a message"))
+}
+
+/// The file of a SQLite URL; `None` for an in-memory database.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or(path);
+    (path != ":memory:" && !path.is_empty() && !url.contains("mode=memory")).then(|| std::path::PathBuf::from(path))
 }
 
 /// A SQLite URL that creates the file, with its folder made ready.

@@ -1,0 +1,553 @@
+//! Pulling INPS's domestic-work communications: hirings, changes and terminations reach
+//! INPS directly, so the other parties learn of them only when the gateway fetches them.
+//!
+//! A run takes the job's lock (one run at a time, across processes and gateway instances),
+//! reads the cursor, then asks the e-service for the page after it, with a PDND voucher
+//! (`pdnd`), through retries (`http`). Each record of a page is translated, validated and
+//! routed like a message a party sent; one that fails is quarantined with its errors. The
+//! page's messages, deliveries, quarantined records and the cursor past the page are
+//! committed in one transaction, so a crash resumes exactly after the last page committed;
+//! records are also keyed on INPS's codice comunicazione, so one stored is never stored
+//! again. `schedule` runs this from the configuration's cron expression.
+
+pub mod http;
+pub mod pdnd;
+pub mod schedule;
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::api::AppState;
+use crate::config::{InpsConfig, PartyConfig};
+use crate::error::{Diagnostic, Error, ErrorCode};
+use crate::ingest::Outcome;
+use crate::intake::Intake;
+use crate::report::WireDiagnostic;
+use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined};
+use http::{send_with_retries, Backoff};
+use pdnd::PdndClient;
+
+/// The pull job's name: its lock, its cursor and its runs.
+pub const JOB: &str = "inps";
+
+/// Lines of a file translated and committed together by `import`.
+const IMPORT_CHUNK_LINES: usize = 500;
+
+/// What started a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Schedule,
+    Command,
+    Import,
+}
+
+impl Trigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Schedule => "schedule",
+            Trigger::Command => "command",
+            Trigger::Import => "import",
+        }
+    }
+}
+
+/// The part of INPS's records a run takes, as Unix milliseconds of `ts_comunicazione`.
+/// Without `since`, the run continues from the job's cursor; with it (a backfill), from
+/// `since`, keeping a cursor of its own so the same backfill run again resumes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Range {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// Where a run is, reported after each committed page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Progress {
+    pub pages: i64,
+    pub records: i64,
+    pub accepted: i64,
+    pub duplicates: i64,
+    pub quarantined: i64,
+    /// The cursor after the last committed page (for imports: the last line read).
+    pub cursor: Option<i64>,
+}
+
+impl Progress {
+    fn add(&mut self, records: i64, outcome: PageOutcome, cursor: Option<i64>) {
+        self.pages += 1;
+        self.records += records;
+        self.accepted += outcome.accepted;
+        self.duplicates += outcome.duplicates;
+        self.quarantined += outcome.quarantined;
+        self.cursor = cursor.or(self.cursor);
+    }
+}
+
+/// Parses `2026-03-01` (midnight UTC) or an RFC 3339 instant into Unix milliseconds.
+pub fn parse_instant(text: &str) -> Option<i64> {
+    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
+        return Some(instant.timestamp_millis());
+    }
+    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
+    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// One page of the e-service, read without building the records' trees.
+#[derive(Deserialize)]
+struct Page<'a> {
+    #[serde(borrow)]
+    elenco_comunicazioni: Vec<&'a RawValue>,
+    next_since: Option<i64>,
+}
+
+/// What the puller reads of each record itself; the mapping reads the rest.
+#[derive(Deserialize)]
+struct RecordHead {
+    codice_comunicazione: Option<String>,
+    ts_comunicazione: Option<String>,
+}
+
+/// Pulls INPS's communications into the store.
+pub struct Puller {
+    state: Arc<AppState>,
+    inps: InpsConfig,
+    party: PartyConfig,
+    http: reqwest::Client,
+    pdnd: PdndClient,
+    backoff: Backoff,
+}
+
+impl std::fmt::Debug for Puller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Puller").field("eservice_url", &self.inps.eservice_url).finish_non_exhaustive()
+    }
+}
+
+fn pull_error(code: ErrorCode, reason: impl Into<String>) -> Error {
+    Error::Pull { code, reason: reason.into() }
+}
+
+impl Puller {
+    /// A puller for the configuration's `[inps]`: reads the keys and builds the HTTP client.
+    pub fn new(state: Arc<AppState>) -> Result<Puller, Error> {
+        let inps = state
+            .config
+            .inps
+            .clone()
+            .ok_or_else(|| pull_error(ErrorCode::PullNotConfigured, "the configuration has no [inps] section"))?;
+        let party = state
+            .config
+            .parties
+            .iter()
+            .find(|p| p.id == inps.party)
+            .cloned()
+            .ok_or_else(|| Error::Internal("the inps party vanished from a checked configuration".into()))?;
+        let timeout = Duration::from_secs(inps.timeout_secs);
+        let mut builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
+        let config_error = |key: &str, reason: String| Error::Config { file: "config".into(), key: key.into(), reason };
+        let read =
+            |path: &std::path::PathBuf| std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source });
+        if let Some(tls) = &inps.tls {
+            if let Some(ca) = &tls.server_ca {
+                let certificate = reqwest::Certificate::from_pem(&read(ca)?)
+                    .map_err(|e| config_error("inps.tls.server_ca", e.to_string()))?;
+                builder = builder.add_root_certificate(certificate);
+            }
+            if let (Some(certificate), Some(key)) = (&tls.certificate, &tls.private_key) {
+                let identity = reqwest::Identity::from_pkcs8_pem(&read(certificate)?, &read(key)?)
+                    .map_err(|_| config_error("inps.tls", "the certificate or its key is not PEM (PKCS#8)".into()))?;
+                builder = builder.identity(identity);
+            }
+        }
+        let http = builder.build().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
+        let backoff = Backoff {
+            initial: Duration::from_millis(inps.backoff_initial_ms),
+            max: Duration::from_secs(inps.backoff_max_secs),
+            max_attempts: inps.max_attempts,
+        };
+        let pdnd = PdndClient::new(inps.pdnd.clone(), http.clone(), backoff.clone())?;
+        Ok(Puller { state, inps, party, http, pdnd, backoff })
+    }
+
+    fn intake(&self) -> Intake<'_> {
+        Intake {
+            catalog: &self.state.catalog,
+            config: &self.state.config,
+            store: &self.state.store,
+            clock: &self.state.clock,
+            gateway: &self.state.gateway,
+        }
+    }
+
+    /// One run: pages from the cursor (or `range.since`) until the e-service has no more
+    /// or `range.until` is passed. `progress` is told after every committed page.
+    pub async fn pull(
+        &self,
+        trigger: Trigger,
+        range: Range,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<PullRun, Error> {
+        let Some(lock) = self.state.store.lock_job(JOB).await? else {
+            return Err(pull_error(ErrorCode::PullInProgress, "another run of the INPS pull is under way"));
+        };
+        let outcome = self.locked_pull(trigger, range, progress).await;
+        lock.release().await;
+        outcome
+    }
+
+    async fn locked_pull(
+        &self,
+        trigger: Trigger,
+        range: Range,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<PullRun, Error> {
+        let store = &self.state.store;
+        // A backfill keeps its own cursor, named by its range, so running it again resumes.
+        let cursor_job = match range.since {
+            Some(since) => {
+                format!("{JOB}:backfill:{since}:{}", range.until.map_or_else(String::new, |u| u.to_string()))
+            }
+            None => JOB.to_owned(),
+        };
+        // The e-service lists records received after `since`; a start instant is inclusive.
+        let start = range.since.or_else(|| self.inps.start.as_deref().and_then(parse_instant)).map_or(0, |s| s - 1);
+        let mut since = store.pull_cursor(&cursor_job).await?.unwrap_or(start);
+        let run = self.begin(trigger, Some(since)).await?;
+        let mut done = Progress { cursor: Some(since), ..Progress::default() };
+        let result: Result<(), Error> = async {
+            loop {
+                if range.until.is_some_and(|until| since >= until) {
+                    return Ok(());
+                }
+                let bytes = self.fetch_page(since).await?;
+                let Some((commit, next, finished)) = self.page(&run.id, &bytes, since, range.until, &cursor_job)?
+                else {
+                    return Ok(());
+                };
+                let outcome = store.commit_page(&commit).await?;
+                done.add(commit.records, outcome, Some(next));
+                progress(&done);
+                since = next;
+                if finished {
+                    return Ok(());
+                }
+            }
+        }
+        .await;
+        self.end(run, result).await
+    }
+
+    async fn begin(&self, trigger: Trigger, cursor: Option<i64>) -> Result<PullRun, Error> {
+        let run = PullRun {
+            id: uuid::Uuid::now_v7().to_string(),
+            job: JOB.to_owned(),
+            trigger: trigger.as_str().to_owned(),
+            started_at: self.state.clock.now_millis(),
+            finished_at: None,
+            status: "running".into(),
+            pages: 0,
+            records: 0,
+            accepted: 0,
+            duplicates: 0,
+            quarantined: 0,
+            cursor,
+            error: None,
+        };
+        self.state.store.start_run(&run).await?;
+        tracing::info!(target: "raccordo::inps", run = %run.id, trigger = trigger.as_str(), "INPS pull started");
+        Ok(run)
+    }
+
+    /// Records how the run ended and returns it as stored.
+    async fn end(&self, run: PullRun, result: Result<(), Error>) -> Result<PullRun, Error> {
+        let store = &self.state.store;
+        let now = self.state.clock.now_millis();
+        match result {
+            Ok(()) => {
+                store.finish_run(&run.id, "succeeded", None, now).await?;
+                let stored = store.pull_runs(JOB, 20).await?.into_iter().find(|r| r.id == run.id);
+                let stored = stored.ok_or_else(|| Error::Internal("a run vanished".into()))?;
+                tracing::info!(target: "raccordo::inps", run = %run.id, records = stored.records, accepted = stored.accepted,
+                    quarantined = stored.quarantined, "INPS pull finished");
+                Ok(stored)
+            }
+            Err(error) => {
+                let text = format!("{}: {error}", error.code().id());
+                tracing::warn!(target: "raccordo::inps", run = %run.id, "INPS pull failed: {text}");
+                // The run's failure is what matters; a store that can't record it is logged.
+                if let Err(storing) = store.finish_run(&run.id, "failed", Some(&text), now).await {
+                    tracing::warn!(target: "raccordo::inps", "recording the failure: {storing}");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// The page after `since`, through retries, with a voucher (renewed once if refused).
+    async fn fetch_page(&self, since: i64) -> Result<Vec<u8>, Error> {
+        let query = [("since", since.to_string()), ("limit", self.inps.page_size.to_string())];
+        let mut renewed = false;
+        loop {
+            let voucher = self.pdnd.voucher().await?;
+            let response = send_with_retries(&self.backoff, "the INPS e-service", || {
+                self.http.get(&self.inps.eservice_url).query(&query).bearer_auth(&voucher)
+            })
+            .await?;
+            let status = response.status();
+            if status == reqwest::StatusCode::UNAUTHORIZED && !renewed {
+                // The voucher expired early, or was revoked: get a new one, once.
+                tracing::info!(target: "raccordo::inps", "the e-service refused the voucher; getting a new one");
+                self.pdnd.invalidate().await;
+                renewed = true;
+                continue;
+            }
+            if !status.is_success() {
+                let body = response.text().await.unwrap_or_default();
+                return Err(pull_error(
+                    ErrorCode::PullRefused,
+                    format!("the INPS e-service answered {status}: {}", pdnd::snippet(&body)),
+                ));
+            }
+            let limit = self.state.catalog.limits.max_message_bytes;
+            if response.content_length().is_some_and(|length| length > limit) {
+                return Err(pull_error(ErrorCode::PullPageUnreadable, format!("a page larger than {limit} bytes")));
+            }
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| pull_error(ErrorCode::PullSourceUnavailable, format!("reading a page: {e}")))?;
+            return Ok(bytes.to_vec());
+        }
+    }
+
+    /// Turns a page into what to commit, the cursor after it, and whether the run ends
+    /// with it (`until` passed). `None` when the page is empty: nothing more to take.
+    fn page(
+        &self,
+        run_id: &str,
+        bytes: &[u8],
+        since: i64,
+        until: Option<i64>,
+        cursor_job: &str,
+    ) -> Result<Option<(PageCommit, i64, bool)>, Error> {
+        let page: Page<'_> = serde_json::from_slice(bytes).map_err(|e| {
+            pull_error(ErrorCode::PullPageUnreadable, format!("a page is not a list of communications: {e}"))
+        })?;
+        if page.elenco_comunicazioni.is_empty() {
+            return Ok(None);
+        }
+        let heads: Vec<Option<RecordHead>> =
+            page.elenco_comunicazioni.iter().map(|raw| serde_json::from_str(raw.get()).ok()).collect();
+        let time = |head: &Option<RecordHead>| {
+            head.as_ref()
+                .and_then(|h| h.ts_comunicazione.as_deref())
+                .and_then(|ts| DateTime::parse_from_rfc3339(ts).ok())
+        };
+        // Records past `until` are left for a later run.
+        let taken = match until {
+            Some(until) => {
+                heads.iter().take_while(|head| time(head).is_none_or(|t| t.timestamp_millis() <= until)).count()
+            }
+            None => heads.len(),
+        };
+        let finished = taken < heads.len();
+        let next = if finished || page.next_since.is_none() {
+            heads[..taken].iter().rev().find_map(time).map(|t| t.timestamp_millis()).unwrap_or(since)
+        } else {
+            page.next_since.unwrap_or(since)
+        };
+        if next <= since && !finished {
+            return Err(pull_error(ErrorCode::PullPageUnreadable, format!("the cursor does not advance past {since}")));
+        }
+        let now = self.state.clock.now_rfc3339();
+        let profile = self.state.catalog.profile(&self.inps.profile)?;
+        let outcomes = self.state.catalog.to_canonical(profile, bytes, &self.party.urn(), &now);
+        let mut by_index: Vec<Option<Outcome>> = vec![None; heads.len()];
+        for outcome in outcomes {
+            let index = outcome.label.rsplit('/').next().and_then(|n| n.parse::<usize>().ok());
+            match index.filter(|i| *i < by_index.len()) {
+                Some(index) => by_index[index] = Some(outcome),
+                None => {
+                    let reason = outcome.diagnostics.first().map_or_else(String::new, |d| d.message.clone());
+                    return Err(pull_error(ErrorCode::PullPageUnreadable, format!("the page can't be read: {reason}")));
+                }
+            }
+        }
+        let mut commit = PageCommit {
+            run_id: run_id.to_owned(),
+            messages: Vec::with_capacity(taken),
+            quarantined: Vec::new(),
+            cursor: Some((cursor_job.to_owned(), next)),
+            records: i64::try_from(taken).unwrap_or(i64::MAX),
+            now: self.state.clock.now_millis(),
+        };
+        for (index, outcome) in by_index.into_iter().enumerate().take(taken) {
+            let outcome = outcome.unwrap_or_else(|| {
+                Outcome::failed(
+                    String::new(),
+                    Diagnostic::error(ErrorCode::Internal, "", "the record was not translated"),
+                )
+            });
+            let record = Record {
+                raw: page.elenco_comunicazioni[index].get().as_bytes(),
+                code: heads[index].as_ref().and_then(|h| h.codice_comunicazione.clone()),
+                location: format!("/elenco_comunicazioni/{index}"),
+                outcome,
+                line_offset: 0,
+            };
+            self.take(&mut commit, &self.inps.profile, record, &now);
+        }
+        Ok(Some((commit, next, finished)))
+    }
+
+    /// Adds one translated record to the commit: as a message, or quarantined.
+    fn take(&self, commit: &mut PageCommit, profile: &str, record: Record<'_>, now: &str) {
+        match self.intake().prepare(&self.party, profile, record.raw, &record.outcome, now, false) {
+            Ok(prepared) => {
+                if let Some(message) = prepared.message {
+                    commit.messages.push((message, prepared.deliveries, prepared.events));
+                }
+            }
+            Err(mut diagnostics) => {
+                for diagnostic in &mut diagnostics {
+                    diagnostic.line = diagnostic.line.map(|line| line + record.line_offset);
+                }
+                let errors: Vec<WireDiagnostic> = diagnostics.iter().map(WireDiagnostic::from).collect();
+                commit.quarantined.push(Quarantined {
+                    seq: 0,
+                    id: uuid::Uuid::now_v7().to_string(),
+                    run_id: Some(commit.run_id.clone()),
+                    source: self.party.urn(),
+                    record_key: record.code.filter(|c| !c.is_empty()).unwrap_or_else(|| digest_key(record.raw)),
+                    profile: profile.to_owned(),
+                    message_type: record.outcome.message_type,
+                    location: record.location,
+                    received_at: commit.now,
+                    original: record.raw.to_vec(),
+                    errors: serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
+                });
+            }
+        }
+    }
+
+    /// Imports a file in INPS's fixed-width layout (`inps-flat`), streaming it in chunks of
+    /// lines, each chunk committed like a page. Records already stored (same codice
+    /// comunicazione) are counted as duplicates, so importing a file again is harmless.
+    pub async fn import(&self, path: &Path, progress: &(dyn Fn(&Progress) + Sync)) -> Result<PullRun, Error> {
+        let Some(lock) = self.state.store.lock_job(JOB).await? else {
+            return Err(pull_error(ErrorCode::PullInProgress, "another run of the INPS pull is under way"));
+        };
+        let run = self.begin(Trigger::Import, None).await;
+        let outcome = match run {
+            Ok(run) => {
+                let result = self.import_locked(&run.id, path, progress).await;
+                self.end(run, result).await
+            }
+            Err(error) => Err(error),
+        };
+        lock.release().await;
+        outcome
+    }
+
+    async fn import_locked(
+        &self,
+        run_id: &str,
+        path: &Path,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<(), Error> {
+        let file = std::fs::File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        let mut reader = std::io::BufReader::new(file);
+        let profile = self.state.catalog.profile(FILE_PROFILE)?;
+        let mut done = Progress::default();
+        let mut first_line: u64 = 1;
+        loop {
+            let mut chunk = Vec::new();
+            let mut lines = 0;
+            while lines < IMPORT_CHUNK_LINES {
+                let read = reader
+                    .read_until(b'\n', &mut chunk)
+                    .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+                if read == 0 {
+                    break;
+                }
+                lines += 1;
+            }
+            if lines == 0 {
+                return Ok(());
+            }
+            let now = self.state.clock.now_rfc3339();
+            let outcomes = self.state.catalog.to_canonical(profile, &chunk, &self.party.urn(), &now);
+            let chunk_lines: Vec<&[u8]> = chunk.split(|b| *b == b'\n').collect();
+            let mut commit = PageCommit {
+                run_id: run_id.to_owned(),
+                messages: Vec::with_capacity(lines),
+                quarantined: Vec::new(),
+                cursor: None,
+                records: 0,
+                now: self.state.clock.now_millis(),
+            };
+            let offset = first_line - 1;
+            for outcome in outcomes {
+                let Some(line) = outcome.label.strip_prefix("line ").and_then(|n| n.parse::<u64>().ok()) else {
+                    // A chunk that can't be decoded at all (its encoding): report it as a whole.
+                    return Err(pull_error(
+                        ErrorCode::PullPageUnreadable,
+                        format!(
+                            "lines {first_line}-{}: {}",
+                            offset + lines as u64,
+                            outcome.diagnostics.first().map_or("unreadable", |d| d.message.as_str())
+                        ),
+                    ));
+                };
+                let raw = chunk_lines.get(usize::try_from(line).unwrap_or(usize::MAX).saturating_sub(1)).copied();
+                let raw = raw.unwrap_or_default();
+                let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+                let code = raw.get(1..21).map(|c| String::from_utf8_lossy(c).trim().to_owned());
+                commit.records += 1;
+                let record =
+                    Record { raw, code, location: format!("line {}", offset + line), outcome, line_offset: offset };
+                self.take(&mut commit, FILE_PROFILE, record, &now);
+            }
+            let records = commit.records;
+            let outcome = self.state.store.commit_page(&commit).await?;
+            first_line += lines as u64;
+            done.add(records, outcome, Some(i64::try_from(first_line - 1).unwrap_or(i64::MAX)));
+            progress(&done);
+        }
+    }
+}
+
+/// One record of a page or file, translated.
+struct Record<'a> {
+    /// Its bytes as the source sent them (the page's record object, the file's line).
+    raw: &'a [u8],
+    /// Its codice comunicazione, when it can be read.
+    code: Option<String>,
+    /// Where it was: the page's pointer or the file's line.
+    location: String,
+    outcome: Outcome,
+    /// Added to the lines its diagnostics name (a file read in chunks).
+    line_offset: u64,
+}
+
+/// The profile of INPS files `import` reads.
+pub const FILE_PROFILE: &str = "inps-flat";
+
+/// A stable key for a record whose codice comunicazione can't be read.
+fn digest_key(raw: &[u8]) -> String {
+    let digest = openssl::sha::sha256(raw);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Unix milliseconds as `yyyy-mm-ddThh:mm:ssZ`, for progress lines.
+pub fn show_instant(millis: i64) -> String {
+    DateTime::<Utc>::from_timestamp_millis(millis)
+        .map_or_else(|| millis.to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+}

@@ -1,0 +1,341 @@
+//! What pulling from a source (INPS) keeps: each job's cursor, its runs, and quarantined
+//! records. A page is committed in one transaction with the messages made from it, the
+//! records quarantined from it and the cursor past it, so a crash at any moment resumes
+//! exactly where the last commit left: nothing skipped, nothing taken twice.
+
+use std::path::PathBuf;
+
+use sqlx::any::AnyRow;
+use sqlx::{Connection, Row};
+
+use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Store};
+use crate::error::Error;
+
+/// A run of a pull job, as `inps status` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PullRun {
+    pub id: String,
+    pub job: String,
+    /// `schedule`, `command` or `import`.
+    pub trigger: String,
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    /// `running`, `succeeded`, `failed`, or `interrupted` (the process stopped mid-run).
+    pub status: String,
+    pub pages: i64,
+    pub records: i64,
+    pub accepted: i64,
+    pub duplicates: i64,
+    pub quarantined: i64,
+    /// Where the run got to: the cursor after its last committed page.
+    pub cursor: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// A record that could not become a message, kept with its errors.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Quarantined {
+    /// Filled in when read back; ignored when stored.
+    pub seq: i64,
+    pub id: String,
+    pub run_id: Option<String>,
+    pub source: String,
+    /// What identifies the record at its source (INPS's codice comunicazione, or a digest
+    /// when it can't be read): a record quarantined once is not quarantined again.
+    pub record_key: String,
+    pub profile: String,
+    pub message_type: Option<String>,
+    /// Where it was: the page record's pointer, or the file's line.
+    pub location: String,
+    pub received_at: i64,
+    #[serde(skip)]
+    pub original: Vec<u8>,
+    /// The diagnostics, a JSON array as `validate --output json` prints them.
+    pub errors: String,
+}
+
+/// One page's worth of results, committed together.
+#[derive(Debug, Clone)]
+pub struct PageCommit {
+    pub run_id: String,
+    pub messages: Vec<(NewMessage, Vec<NewDelivery>, Vec<Event>)>,
+    pub quarantined: Vec<Quarantined>,
+    /// The job's cursor after this page, when the run keeps one.
+    pub cursor: Option<(String, i64)>,
+    /// Records the page held (including any not taken because they were past the run's end).
+    pub records: i64,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageOutcome {
+    pub accepted: i64,
+    /// Records already stored (as messages, or quarantined) before this page.
+    pub duplicates: i64,
+    pub quarantined: i64,
+}
+
+/// The right to run a job, held until dropped: a PostgreSQL advisory lock held by a
+/// connection of its own (the server releases it if this process dies), or on SQLite an
+/// exclusive lock on a file beside the database (the kernel releases it likewise).
+pub struct JobLock {
+    _held: Held,
+}
+
+// Each variant is held for what dropping it does: closing the connection or the file, or
+// taking the name out of the set.
+#[allow(dead_code)]
+enum Held {
+    Postgres(sqlx::AnyConnection),
+    File(std::fs::File),
+    Memory(MemoryLock),
+}
+
+/// A job lock of an in-memory database: the job's name in a set, removed on drop.
+struct MemoryLock(std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>, String);
+
+impl Drop for MemoryLock {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.0.lock() {
+            set.remove(&self.1);
+        }
+    }
+}
+
+impl JobLock {
+    /// Gives the lock back. (Dropping it does too: the connection or file is closed.)
+    pub async fn release(self) {
+        if let Held::Postgres(mut connection) = self._held {
+            let _ = sqlx::query("SELECT pg_advisory_unlock_all()").execute(&mut connection).await;
+            let _ = connection.close().await;
+        }
+    }
+}
+
+fn run(row: &AnyRow) -> Result<PullRun, Error> {
+    let read = || -> Result<PullRun, sqlx::Error> {
+        Ok(PullRun {
+            id: row.try_get("id")?,
+            job: row.try_get("job")?,
+            trigger: row.try_get("trigger")?,
+            started_at: row.try_get("started_at")?,
+            finished_at: row.try_get("finished_at")?,
+            status: row.try_get("status")?,
+            pages: row.try_get("pages")?,
+            records: row.try_get("records")?,
+            accepted: row.try_get("accepted")?,
+            duplicates: row.try_get("duplicates")?,
+            quarantined: row.try_get("quarantined")?,
+            cursor: row.try_get("cursor")?,
+            error: row.try_get("error")?,
+        })
+    };
+    read().map_err(storage_error("reading a pull run"))
+}
+
+impl Store {
+    /// Takes the lock of `job` if nobody (in this process, another process, or another
+    /// gateway instance on the same PostgreSQL) holds it.
+    pub async fn lock_job(&self, job: &str) -> Result<Option<JobLock>, Error> {
+        match self.dialect {
+            Dialect::Postgres => {
+                let mut connection = self.pool.acquire().await.map_err(storage_error("locking a job"))?.detach();
+                let row = sqlx::query("SELECT pg_try_advisory_lock(8470, hashtext($1)) AS locked")
+                    .bind(job)
+                    .fetch_one(&mut connection)
+                    .await
+                    .map_err(storage_error("locking a job"))?;
+                let locked: bool = row.try_get("locked").map_err(storage_error("locking a job"))?;
+                Ok(locked.then_some(JobLock { _held: Held::Postgres(connection) }))
+            }
+            Dialect::Sqlite => match &self.sqlite_path {
+                Some(database) => {
+                    let path = PathBuf::from(format!("{}.{job}.lock", database.display()));
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(&path)
+                        .map_err(|source| Error::Io { path: path.clone(), source })?;
+                    match file.try_lock() {
+                        Ok(()) => Ok(Some(JobLock { _held: Held::File(file) })),
+                        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+                        Err(std::fs::TryLockError::Error(source)) => Err(Error::Io { path, source }),
+                    }
+                }
+                None => {
+                    let mut set = self.memory_locks.lock().map_err(|_| Error::Internal("a poisoned lock".into()))?;
+                    if !set.insert(job.to_owned()) {
+                        return Ok(None);
+                    }
+                    let lock = MemoryLock(std::sync::Arc::clone(&self.memory_locks), job.to_owned());
+                    Ok(Some(JobLock { _held: Held::Memory(lock) }))
+                }
+            },
+        }
+    }
+
+    /// The stored cursor of `job`.
+    pub async fn pull_cursor(&self, job: &str) -> Result<Option<i64>, Error> {
+        let row = sqlx::query("SELECT since FROM pull_cursors WHERE job = $1")
+            .bind(job)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error("reading a cursor"))?;
+        row.map(|row| row.try_get("since")).transpose().map_err(storage_error("reading a cursor"))
+    }
+
+    /// Records a new run; runs of the job left `running` by a process that died become
+    /// `interrupted` (the caller holds the job's lock, so none of them is alive).
+    pub async fn start_run(&self, run: &PullRun) -> Result<(), Error> {
+        let _writing = self.write_lock.hold().await;
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        sqlx::query(
+            "UPDATE pull_runs SET status = 'interrupted', finished_at = $1 WHERE job = $2 AND status = 'running'",
+        )
+        .bind(run.started_at)
+        .bind(&run.job)
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error("closing interrupted runs"))?;
+        sqlx::query(
+            "INSERT INTO pull_runs (id, job, trigger, started_at, status, cursor) VALUES ($1, $2, $3, $4, 'running', $5)",
+        )
+        .bind(&run.id)
+        .bind(&run.job)
+        .bind(&run.trigger)
+        .bind(run.started_at)
+        .bind(run.cursor)
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error("recording a run"))?;
+        transaction.commit().await.map_err(storage_error("commit"))
+    }
+
+    /// Stores a page's messages (with their deliveries), its quarantined records, the
+    /// job's new cursor and the run's counts, all in one transaction.
+    pub async fn commit_page(&self, page: &PageCommit) -> Result<PageOutcome, Error> {
+        let _writing = self.write_lock.hold().await;
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let items: Vec<_> = page.messages.iter().map(|(m, d, e)| (m, d.as_slice(), e.as_slice())).collect();
+        let mut outcome = PageOutcome::default();
+        for inserted in write_messages(&mut transaction, &items).await? {
+            match inserted {
+                Inserted::Created => outcome.accepted += 1,
+                Inserted::Duplicate { .. } => outcome.duplicates += 1,
+            }
+        }
+        for record in &page.quarantined {
+            let written = sqlx::query(
+                "INSERT INTO quarantine (id, run_id, source, record_key, profile, message_type, location, received_at, original, errors) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, record_key) DO NOTHING",
+            )
+            .bind(&record.id)
+            .bind(record.run_id.clone())
+            .bind(&record.source)
+            .bind(&record.record_key)
+            .bind(&record.profile)
+            .bind(record.message_type.clone())
+            .bind(&record.location)
+            .bind(record.received_at)
+            .bind(record.original.clone())
+            .bind(&record.errors)
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error("quarantining a record"))?;
+            if written.rows_affected() == 1 {
+                outcome.quarantined += 1;
+            } else {
+                outcome.duplicates += 1;
+            }
+        }
+        if let Some((job, since)) = &page.cursor {
+            sqlx::query(
+                "INSERT INTO pull_cursors (job, since, updated_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (job) DO UPDATE SET since = excluded.since, updated_at = excluded.updated_at",
+            )
+            .bind(job)
+            .bind(*since)
+            .bind(page.now)
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error("moving the cursor"))?;
+        }
+        sqlx::query(
+            "UPDATE pull_runs SET pages = pages + 1, records = records + $1, accepted = accepted + $2, \
+             duplicates = duplicates + $3, quarantined = quarantined + $4, cursor = COALESCE($5, cursor) WHERE id = $6",
+        )
+        .bind(page.records)
+        .bind(outcome.accepted)
+        .bind(outcome.duplicates)
+        .bind(outcome.quarantined)
+        .bind(page.cursor.as_ref().map(|(_, since)| *since))
+        .bind(&page.run_id)
+        .execute(&mut *transaction)
+        .await
+        .map_err(storage_error("counting a page"))?;
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(outcome)
+    }
+
+    /// Ends a run as `succeeded` or `failed` (with the error).
+    pub async fn finish_run(&self, id: &str, status: &str, error: Option<&str>, now: i64) -> Result<(), Error> {
+        let _writing = self.write_lock.hold().await;
+        sqlx::query("UPDATE pull_runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(error.map(str::to_owned))
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error("ending a run"))?;
+        Ok(())
+    }
+
+    /// The latest runs of `job`, newest first.
+    pub async fn pull_runs(&self, job: &str, limit: i64) -> Result<Vec<PullRun>, Error> {
+        let rows = sqlx::query(
+            "SELECT id, job, trigger, started_at, finished_at, status, pages, records, accepted, duplicates, quarantined, cursor, error \
+             FROM pull_runs WHERE job = $1 ORDER BY seq DESC LIMIT $2",
+        )
+        .bind(job)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error("listing runs"))?;
+        rows.iter().map(run).collect()
+    }
+
+    /// Quarantined records after `after` (a `seq`), oldest first.
+    pub async fn quarantined(&self, after: i64, limit: i64) -> Result<Vec<Quarantined>, Error> {
+        let rows = sqlx::query(
+            "SELECT seq, id, run_id, source, record_key, profile, message_type, location, received_at, original, errors \
+             FROM quarantine WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error("listing quarantined records"))?;
+        rows.iter()
+            .map(|row| {
+                let read = || -> Result<Quarantined, sqlx::Error> {
+                    Ok(Quarantined {
+                        seq: row.try_get("seq")?,
+                        id: row.try_get("id")?,
+                        run_id: row.try_get("run_id")?,
+                        source: row.try_get("source")?,
+                        record_key: row.try_get("record_key")?,
+                        profile: row.try_get("profile")?,
+                        message_type: row.try_get("message_type")?,
+                        location: row.try_get("location")?,
+                        received_at: row.try_get("received_at")?,
+                        original: row.try_get("original")?,
+                        errors: row.try_get("errors")?,
+                    })
+                };
+                read().map_err(storage_error("reading a quarantined record"))
+            })
+            .collect()
+    }
+}
