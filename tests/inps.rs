@@ -203,16 +203,20 @@ fn sqlite(dir: &Path) -> String {
 
 /// (messages, distinct INPS codes among them, quarantined records) in the store.
 async fn counts(url: &str) -> (i64, i64, i64) {
+    try_counts(url).await.unwrap()
+}
+
+/// `counts`, or the error of a store not made yet.
+async fn try_counts(url: &str) -> Result<(i64, i64, i64), sqlx::Error> {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
-    let mut connection = sqlx::AnyConnection::connect(url).await.unwrap();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
     let row = sqlx::query("SELECT COUNT(*) AS n, COUNT(DISTINCT message_id) AS d FROM messages")
         .fetch_one(&mut connection)
-        .await
-        .unwrap();
+        .await?;
     let quarantined: i64 =
-        sqlx::query("SELECT COUNT(*) AS n FROM quarantine").fetch_one(&mut connection).await.unwrap().get("n");
-    (row.get("n"), row.get("d"), quarantined)
+        sqlx::query("SELECT COUNT(*) AS n FROM quarantine").fetch_one(&mut connection).await?.get("n");
+    Ok((row.get("n"), row.get("d"), quarantined))
 }
 
 /// How many of the first `records` records the simulator makes invalid, by translating
@@ -407,7 +411,8 @@ async fn a_killed_pull_resumes_with_no_gap_and_no_duplicate() {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let stored = if pki.dir.path().join("raccordo.db").exists() { counts(&storage).await } else { (0, 0, 0) };
+        // Until the child has made the store and migrated it, there is nothing to count.
+        let stored = try_counts(&storage).await.unwrap_or((0, 0, 0));
         if stored.0 + stored.2 >= 200 {
             break;
         }

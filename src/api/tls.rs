@@ -65,6 +65,11 @@ pub async fn serve(listener: TcpListener, acceptor: SslAcceptor, app: Router, sh
             },
             () = &mut shutdown => break,
         };
+        // Without it, a response written as several TLS records waits on Nagle's algorithm
+        // and the peer's delayed ACK: tens of milliseconds per request.
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%peer, "TCP_NODELAY: {error}");
+        }
         let acceptor = Arc::clone(&acceptor);
         let app = app.clone();
         tokio::spawn(async move {

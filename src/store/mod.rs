@@ -69,8 +69,17 @@ struct PendingInsert {
 
 /// Most inserts written in one transaction.
 const GROUP_COMMIT_MAX: usize = 64;
-/// Most rows in one multi-row INSERT (well under SQLite's and PostgreSQL's bind limits).
-const ROWS_PER_STATEMENT: usize = 500;
+impl Dialect {
+    /// Most rows in one multi-row INSERT. PostgreSQL takes hundreds (well under its bind
+    /// limit); SQLite looks each `$N` parameter up by a linear scan of the statement's
+    /// parameters, so binding costs the square of their number and small statements win.
+    fn rows_per_statement(self) -> usize {
+        match self {
+            Dialect::Sqlite => 24,
+            Dialect::Postgres => 500,
+        }
+    }
+}
 
 /// A message to store, with what the intake answered.
 #[derive(Debug, Clone)]
@@ -254,7 +263,7 @@ impl Store {
         let write_lock =
             WriteLock((dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))));
         for _ in 0..writers {
-            tokio::spawn(write_groups(pool.clone(), std::sync::Arc::clone(&queue), write_lock.clone()));
+            tokio::spawn(write_groups(pool.clone(), dialect, std::sync::Arc::clone(&queue), write_lock.clone()));
         }
         Ok(Store { pool, dialect, inserts, write_lock, sqlite_path, memory_locks: Default::default() })
     }
@@ -569,6 +578,7 @@ impl Store {
 /// and answers each after the commit. Ends when every `Store` handle is gone.
 async fn write_groups(
     pool: AnyPool,
+    dialect: Dialect,
     queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PendingInsert>>>,
     write_lock: WriteLock,
 ) {
@@ -580,7 +590,7 @@ async fn write_groups(
         }
         let outcome = {
             let _writing = write_lock.hold().await;
-            write_group(&pool, &group).await
+            write_group(&pool, dialect, &group).await
         };
         for (index, pending) in group.drain(..).enumerate() {
             let answer = match &outcome {
@@ -593,10 +603,10 @@ async fn write_groups(
     }
 }
 
-async fn write_group(pool: &AnyPool, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
+async fn write_group(pool: &AnyPool, dialect: Dialect, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
     let items: Vec<_> = group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice())).collect();
-    let answers = write_messages(&mut transaction, &items).await?;
+    let answers = write_messages(&mut transaction, dialect, &items).await?;
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
 }
@@ -608,31 +618,54 @@ type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event]);
 /// events, in the caller's transaction.
 async fn write_messages(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
     items: &[Item<'_>],
 ) -> Result<Vec<Inserted>, Error> {
+    // Messages go in multi-row statements too; the rows returned are those inserted, the
+    // others were stored before (maybe earlier in this very batch).
+    let mut inserted: std::collections::HashMap<&str, i64> = std::collections::HashMap::with_capacity(items.len());
+    for chunk in items.chunks(dialect.rows_per_statement()) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let b = i * 10;
+                let numbers: Vec<String> = (1..=10).map(|n| format!("${}", b + n)).collect();
+                format!("({})", numbers.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
+             VALUES {} ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, id",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for (message, _, _) in chunk {
+            query = query
+                .bind(&message.id)
+                .bind(&message.source)
+                .bind(&message.message_id)
+                .bind(&message.sender)
+                .bind(&message.message_type)
+                .bind(&message.profile)
+                .bind(message.received_at)
+                .bind(message.original.clone())
+                .bind(&message.canonical)
+                .bind(&message.answer);
+        }
+        let rows = query.fetch_all(&mut **transaction).await.map_err(storage_error("inserting messages"))?;
+        for row in rows {
+            let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
+            let id: String = row.try_get("id").map_err(storage_error("message id"))?;
+            if let Some((message, _, _)) = chunk.iter().find(|(m, _, _)| m.id == id) {
+                inserted.insert(message.id.as_str(), seq);
+            }
+        }
+    }
     let mut answers = Vec::with_capacity(items.len());
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
     let mut events: Vec<(i64, &Event)> = Vec::new();
     for (message, message_deliveries, message_events) in items {
-        let inserted = sqlx::query(
-            "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, message_id) DO NOTHING RETURNING seq",
-        )
-        .bind(&message.id)
-        .bind(&message.source)
-        .bind(&message.message_id)
-        .bind(&message.sender)
-        .bind(&message.message_type)
-        .bind(&message.profile)
-        .bind(message.received_at)
-        .bind(message.original.clone())
-        .bind(&message.canonical)
-        .bind(&message.answer)
-        .fetch_optional(&mut **transaction)
-        .await
-        .map_err(storage_error("inserting a message"))?;
-        let Some(row) = inserted else {
-            // Stored before (maybe earlier in this very group): answer as the first time.
+        let Some(&seq) = inserted.get(message.id.as_str()) else {
+            // Stored before: answer as the first time.
             let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
                 .bind(&message.source)
                 .bind(&message.message_id)
@@ -644,14 +677,13 @@ async fn write_messages(
             answers.push(Inserted::Duplicate { answer });
             continue;
         };
-        let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
         deliveries.extend(message_deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
         events.extend(message_events.iter().map(|event| (seq, event)));
         answers.push(Inserted::Created);
     }
     // The group's deliveries and events go in one statement each (per chunk), not one per
     // row: round trips, not rows, are what a transaction spends its time on.
-    for chunk in deliveries.chunks(ROWS_PER_STATEMENT) {
+    for chunk in deliveries.chunks(dialect.rows_per_statement()) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 6;
@@ -683,7 +715,7 @@ async fn write_messages(
         }
         query.execute(&mut **transaction).await.map_err(storage_error("inserting deliveries"))?;
     }
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+    for chunk in events.chunks(dialect.rows_per_statement()) {
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
                 let b = i * 5;

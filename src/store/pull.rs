@@ -219,7 +219,7 @@ impl Store {
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let items: Vec<_> = page.messages.iter().map(|(m, d, e)| (m, d.as_slice(), e.as_slice())).collect();
         let mut outcome = PageOutcome::default();
-        for inserted in write_messages(&mut transaction, &items).await? {
+        for inserted in write_messages(&mut transaction, self.dialect, &items).await? {
             match inserted {
                 Inserted::Created => outcome.accepted += 1,
                 Inserted::Duplicate { .. } => outcome.duplicates += 1,
