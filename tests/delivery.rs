@@ -1,7 +1,8 @@
 //! Delivery end to end on 127.0.0.1: real recipient servers (one that acknowledges, one
 //! that fails with 500 before it recovers, one that refuses with 400, one too slow to
 //! answer, one down that comes back), the worker retrying with backoff, dead letters, and
-//! a slow recipient never holding up the others. On SQLite and on PostgreSQL.
+//! a slow recipient never holding up the others, and messages about one subject delivered
+//! in order when the route asks for it. On SQLite and on PostgreSQL.
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
@@ -193,4 +194,87 @@ async fn deliveries_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deliveries_on_postgresql() {
     scenario(common::postgres_url().await).await;
+}
+
+/// A route that keeps order delivers messages about one subject one at a time, in the order
+/// they were accepted, even when the recipient fails some of them first; other subjects
+/// are not held up.
+async fn ordered_scenario(storage: String) {
+    let received: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let seen: Arc<Mutex<std::collections::HashSet<String>>> = Arc::default();
+    let calls = Arc::new(AtomicU32::new(0));
+    let (log, count) = (Arc::clone(&received), Arc::clone(&calls));
+    let app = Router::new().route(
+        "/in",
+        post(move |body: axum::body::Bytes| {
+            let (log, count, seen) = (Arc::clone(&log), Arc::clone(&count), Arc::clone(&seen));
+            async move {
+                count.fetch_add(1, Ordering::SeqCst);
+                let message: serde_json::Value = serde_json::from_slice(&body).unwrap();
+                let id = message["id"].as_str().unwrap().to_owned();
+                // Each message fails its first attempt: without ordering, the next message
+                // about the same subject would overtake it.
+                if seen.lock().unwrap().insert(id.clone()) {
+                    return StatusCode::INTERNAL_SERVER_ERROR;
+                }
+                let subject = message["data"]["inpsRelationshipCode"].as_str().unwrap().to_owned();
+                log.lock().unwrap().push((subject, id));
+                StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/in", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let mut settings = config(&catalog, &[("ordered", &url)], &storage);
+    settings.routes[0].order_by = Some("/data/inpsRelationshipCode".into());
+    settings.delivery.backoff_initial_ms = 20;
+    let store = Store::open(&settings.storage_url()).await.unwrap();
+    let state = AppState::new(catalog, settings, store, "urn:raccordo:gateway:test");
+    let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
+    let intake = Intake {
+        catalog: &state.catalog,
+        config: &state.config,
+        store: &state.store,
+        clock: &state.clock,
+        gateway: &state.gateway,
+    };
+    let mut generator = Generator::new(21);
+    let mut accepted: HashMap<String, Vec<String>> = HashMap::new();
+    for index in 0..12 {
+        let subject = format!("4000000000{}", index % 3);
+        let mut message = generator.message("employment.started").unwrap();
+        message["source"] = json!(sender.urn());
+        message["data"]["inpsRelationshipCode"] = json!(subject);
+        let answers = intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
+        assert!(matches!(answers[0], Answer::Accepted { .. }), "{answers:?}");
+        accepted.entry(subject).or_default().push(message["id"].as_str().unwrap().to_owned());
+    }
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test-instance".into()).unwrap());
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(Arc::clone(&deliverer).run(stopped));
+    settle(&state.store, Duration::from_secs(30)).await;
+    let _ = stop.send(true);
+    worker.await.unwrap();
+
+    assert_eq!(calls.load(Ordering::SeqCst), 24, "each message failed once, then was delivered");
+    let received = received.lock().unwrap();
+    assert_eq!(received.len(), 12);
+    for (subject, order) in &accepted {
+        let arrived: Vec<&String> = received.iter().filter(|(s, _)| s == subject).map(|(_, id)| id).collect();
+        assert_eq!(arrived, order.iter().collect::<Vec<_>>(), "subject {subject} out of order");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_deliveries_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    ordered_scenario(format!("sqlite://{}/raccordo.db", dir.path().display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordered_deliveries_on_postgresql() {
+    ordered_scenario(common::postgres_url().await).await;
 }
