@@ -17,16 +17,18 @@ pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-# A canonical employment.started whose id carries the request's number, and a UniLav hire
-# made unique by a comment (its id is derived from its bytes).
+# A canonical employment.started whose id and relationship code carry the request's number
+# (each message is about a relationship of its own, as real traffic is: the example routes
+# keep order per relationship, and one shared code would queue every delivery behind the
+# one before), and a UniLav hire made unique by a comment (its id is derived from its bytes).
 $bin transform --from cpi-unilav --to canonical --source urn:raccordo:inps:INPS \
   conformance/profiles/cpi-unilav/employment.started/valid/extra-ue-live-in-open-ended.xml 2>/dev/null \
-  | python3 -c 'import json,sys; m=json.load(sys.stdin); m["id"]="load-__N__"; print(json.dumps(m))' > "$work/canonical.json"
+  | python3 -c 'import json,sys; m=json.load(sys.stdin); m["id"]="load-__N__"; m["data"]["inpsRelationshipCode"]="9__N__"; print(json.dumps(m))' > "$work/canonical.json"
 sed 's|<inputUniLav|<!-- __N__ --><inputUniLav|' \
   conformance/profiles/cpi-unilav/employment.started/valid/extra-ue-live-in-open-ended.xml > "$work/unilav.xml"
 
 config() {  # $1 storage URL
-  sed -e "s|^data_dir = .*|data_dir = \"$work/data\"|" config/example.toml > "$work/raccordo.toml"
+  sed -e "s|^data_dir = .*|data_dir = \"$work/data\"|" -e "s|\"data/|\"$work/data/|g" -e "/^schedule = /d" config/example.toml > "$work/raccordo.toml"
   printf '\n[storage]\nurl = "%s"\n' "$1" >> "$work/raccordo.toml"
   # The CPI sends UniLav too in this run.
   sed -i 's|sends = { profiles = \["canonical"\] }\nreceives = { profile = "canonical", endpoint = "http://127.0.0.1:8481|&|' "$work/raccordo.toml"
@@ -59,8 +61,11 @@ echo "== $(nproc) cores, wrk -t2 -c$connections -d${seconds}s, $(date -u +%FT%TZ
 run "bare axum, 202 to every POST (the ceiling)" http://127.0.0.1:8479/v1/messages "$work/canonical.json" application/json canonical x
 
 pg_url=${RACCORDO_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
-storages=("sqlite://$work/data/raccordo.db")
-if command -v pg_isready >/dev/null && pg_isready -q -d "$pg_url"; then
+# LOAD_STORES picks the stores (default: both, PostgreSQL when one answers).
+stores=${LOAD_STORES:-sqlite postgres}
+storages=()
+[[ " $stores " == *" sqlite "* ]] && storages+=("sqlite://$work/data/raccordo.db")
+if [[ " $stores " == *" postgres "* ]] && command -v pg_isready >/dev/null && pg_isready -q -d "$pg_url"; then
   schema="load_$(date +%s)"
   psql -q "$pg_url" -c "CREATE SCHEMA $schema" >/dev/null
   storages+=("$pg_url?options=-c%20search_path%3D$schema")

@@ -1,5 +1,6 @@
 -- wrk script: POSTs the body in BODY_FILE, with every "__N__" replaced by a number unique
--- to the request, so the gateway stores every message instead of answering resends.
+-- to the request (thread, then count), so the gateway stores every message instead of
+-- answering resends.
 local body_template
 local counter = 0
 local thread_id = 0
@@ -22,7 +23,8 @@ end
 
 function request()
   counter = counter + 1
-  local body = body_template:gsub("__N__", id .. "x" .. counter)
+  -- Digits only: the number also makes a relationship code.
+  local body = body_template:gsub("__N__", string.format("%d%09d", id, counter))
   return wrk.format(nil, nil, nil, body)
 end
 

@@ -35,6 +35,8 @@ pub struct Store {
     dialect: Dialect,
     /// Inserts waiting for the group-commit writer.
     inserts: tokio::sync::mpsc::Sender<PendingInsert>,
+    /// Attempt outcomes waiting for the finish writer.
+    finishes: tokio::sync::mpsc::Sender<PendingFinish>,
     /// On SQLite, every write transaction takes this first: SQLite has one writer, and
     /// writers queueing in-process beat writers sleeping in SQLite's busy handler.
     write_lock: WriteLock,
@@ -65,6 +67,17 @@ struct PendingInsert {
     deliveries: Vec<NewDelivery>,
     events: Vec<Event>,
     reply: tokio::sync::oneshot::Sender<Result<Inserted, Error>>,
+}
+
+/// An attempt's outcome waiting for the finish writer.
+#[derive(Debug)]
+struct PendingFinish {
+    delivery_id: String,
+    owner: String,
+    finish: Finish,
+    now: i64,
+    event: Event,
+    reply: tokio::sync::oneshot::Sender<Result<bool, Error>>,
 }
 
 /// Most inserts written in one transaction.
@@ -265,7 +278,9 @@ impl Store {
         for _ in 0..writers {
             tokio::spawn(write_groups(pool.clone(), dialect, std::sync::Arc::clone(&queue), write_lock.clone()));
         }
-        Ok(Store { pool, dialect, inserts, write_lock, sqlite_path, memory_locks: Default::default() })
+        let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
+        tokio::spawn(write_finishes(pool.clone(), finish_queue, write_lock.clone()));
+        Ok(Store { pool, dialect, inserts, finishes, write_lock, sqlite_path, memory_locks: Default::default() })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -432,25 +447,39 @@ impl Store {
             .fetch_all(&mut *transaction)
             .await
             .map_err(storage_error("claiming deliveries"))?;
-        let mut claimed = Vec::with_capacity(rows.len());
+        let mut seqs = Vec::with_capacity(rows.len());
         for row in &rows {
-            let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("claim"))?;
-            let message = sqlx::query("SELECT id, canonical FROM messages WHERE seq = $1")
-                .bind(message_seq)
-                .fetch_one(&mut *transaction)
-                .await
-                .map_err(storage_error("claim"))?;
+            seqs.push(row.try_get::<i64, _>("message_seq").map_err(storage_error("claim"))?);
+        }
+        // The messages of every claimed delivery, in one query (seqs are integers we read).
+        let mut messages: std::collections::HashMap<i64, (String, String)> = std::collections::HashMap::new();
+        if !seqs.is_empty() {
+            let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
+            let sql = format!("SELECT seq, id, canonical FROM messages WHERE seq IN ({})", list.join(", "));
+            for message in sqlx::query(&sql).fetch_all(&mut *transaction).await.map_err(storage_error("claim"))? {
+                let seq: i64 = message.try_get("seq").map_err(storage_error("claim"))?;
+                let id: String = message.try_get("id").map_err(storage_error("claim"))?;
+                let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
+                messages.insert(seq, (id, canonical));
+            }
+        }
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for (row, message_seq) in rows.iter().zip(seqs) {
+            let (message_id, canonical) = messages
+                .get(&message_seq)
+                .cloned()
+                .ok_or_else(|| Error::Storage("a delivery without its message".into()))?;
             claimed.push(Claimed {
                 delivery_id: row.try_get("id").map_err(storage_error("claim"))?,
                 party: row.try_get("party").map_err(storage_error("claim"))?,
                 profile: row.try_get("profile").map_err(storage_error("claim"))?,
                 attempts: row.try_get::<i64, _>("attempts").map_err(storage_error("claim"))?,
                 message_seq,
-                message_id: message.try_get("id").map_err(storage_error("claim"))?,
-                canonical: message.try_get("canonical").map_err(storage_error("claim"))?,
+                message_id,
+                canonical,
             });
         }
-        transaction.commit().await.map_err(storage_error("commit"))?;
         claimed.sort_by_key(|c| c.message_seq);
         Ok(claimed)
     }
@@ -466,34 +495,17 @@ impl Store {
         now: i64,
         event: &Event,
     ) -> Result<bool, Error> {
-        let _writing = self.write_lock.hold().await;
-        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
-        let (status, next, error, finished) = match finish {
-            Finish::Delivered => ("delivered", now, None, Some(now)),
-            Finish::Retry { at, error } => ("pending", *at, Some(error.clone()), None),
-            Finish::Dead { error } => ("dead", now, Some(error.clone()), Some(now)),
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let pending = PendingFinish {
+            delivery_id: delivery_id.to_owned(),
+            owner: owner.to_owned(),
+            finish: finish.clone(),
+            now,
+            event: event.clone(),
+            reply,
         };
-        let row = sqlx::query(
-            "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $5 AND lease_owner = $6 AND status = 'in_flight' RETURNING message_seq",
-        )
-        .bind(status)
-        .bind(next)
-        .bind(error)
-        .bind(finished)
-        .bind(delivery_id)
-        .bind(owner)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(storage_error("finishing a delivery"))?;
-        let Some(row) = row else {
-            transaction.rollback().await.map_err(storage_error("rollback"))?;
-            return Ok(false);
-        };
-        let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("finish"))?;
-        insert_event(&mut transaction, message_seq, event).await?;
-        transaction.commit().await.map_err(storage_error("commit"))?;
-        Ok(true)
+        self.finishes.send(pending).await.map_err(|_| Error::Storage("the store is closed".into()))?;
+        answer.await.map_err(|_| Error::Storage("the store's writer stopped".into()))?
     }
 
     /// Puts a message's dead deliveries back in the queue. Returns how many.
@@ -572,6 +584,60 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+}
+
+/// The finish writer: records every attempt outcome waiting in one transaction, and
+/// answers each after the commit, as `write_groups` does for inserts.
+async fn write_finishes(pool: AnyPool, mut queue: tokio::sync::mpsc::Receiver<PendingFinish>, write_lock: WriteLock) {
+    let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
+    while queue.recv_many(&mut group, GROUP_COMMIT_MAX).await > 0 {
+        let outcome = {
+            let _writing = write_lock.hold().await;
+            write_finish_group(&pool, &group).await
+        };
+        for (index, pending) in group.drain(..).enumerate() {
+            let answer = match &outcome {
+                Ok(answers) => answers.get(index).copied().ok_or_else(|| Error::Storage("no answer".into())),
+                Err(error) => Err(Error::Storage(error.to_string())),
+            };
+            let _ = pending.reply.send(answer);
+        }
+    }
+}
+
+async fn write_finish_group(pool: &AnyPool, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
+    let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+    let mut answers = Vec::with_capacity(group.len());
+    for pending in group {
+        let (status, next, error, finished) = match &pending.finish {
+            Finish::Delivered => ("delivered", pending.now, None, Some(pending.now)),
+            Finish::Retry { at, error } => ("pending", *at, Some(error.clone()), None),
+            Finish::Dead { error } => ("dead", pending.now, Some(error.clone()), Some(pending.now)),
+        };
+        let row = sqlx::query(
+            "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
+             WHERE id = $5 AND lease_owner = $6 AND status = 'in_flight' RETURNING message_seq",
+        )
+        .bind(status)
+        .bind(next)
+        .bind(error)
+        .bind(finished)
+        .bind(&pending.delivery_id)
+        .bind(&pending.owner)
+        .fetch_optional(&mut *transaction)
+        .await
+        .map_err(storage_error("finishing a delivery"))?;
+        // No row: the lease was lost; this outcome is dropped.
+        let Some(row) = row else {
+            answers.push(false);
+            continue;
+        };
+        let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("finish"))?;
+        insert_event(&mut transaction, message_seq, &pending.event).await?;
+        answers.push(true);
+    }
+    transaction.commit().await.map_err(storage_error("commit"))?;
+    Ok(answers)
 }
 
 /// The group-commit writer: takes every insert waiting, writes them in one transaction,
