@@ -7,12 +7,15 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*"; }
 
-# Debian packages the build needs: a C toolchain, pkg-config, libxml2 (XSD validation of
-# the parties' XML) and libclang (the libxml crate generates its bindings with bindgen).
+# Debian packages the build and tests need: a C toolchain, pkg-config, libxml2 (XSD
+# validation of the parties' XML), libclang (the libxml crate generates its bindings with
+# bindgen) and Chromium.
 missing=()
 command -v cc >/dev/null 2>&1 || missing+=(build-essential)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
+# Chromium (headless) opens the conformance suite's HTML report in a test.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # (libclang-cpp, which other packages bring, is not what bindgen loads.)
 compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \
   || missing+=(libclang-dev)

@@ -1,4 +1,4 @@
-//! The files raccordo ships (schemas, code tables, later mappings), embedded at build time
+//! The files raccordo ships (schemas, code tables, mappings, the conformance suite), embedded at build time
 //! or read from a folder a user names.
 //!
 //! Embedding makes the binary work wherever it is copied; a folder lets an integrator try a
@@ -14,6 +14,7 @@ use crate::error::Error;
 
 static SCHEMAS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/schemas");
 static MAPPINGS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/mappings");
+static CONFORMANCE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/conformance");
 
 /// Where the shipped files come from. Paths are relative to the repository root, e.g.
 /// `schemas/standard/common.v1.schema.json`.
@@ -108,6 +109,8 @@ fn embedded(path: &str) -> Option<(&'static Dir<'static>, &std::path::Path)> {
         Some((&SCHEMAS, rest))
     } else if let Ok(rest) = path.strip_prefix("mappings") {
         Some((&MAPPINGS, rest))
+    } else if let Ok(rest) = path.strip_prefix("conformance") {
+        Some((&CONFORMANCE, rest))
     } else {
         None
     }

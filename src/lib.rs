@@ -12,6 +12,7 @@ pub mod assets;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod conformance;
 pub mod delivery;
 pub mod error;
 pub mod formats;

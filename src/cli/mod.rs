@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand family. Each returns an [`Outcome`] or an
 //! operational [`Error`]; `main` turns those into exit codes in one place.
 
+mod conformance;
 mod errors;
 mod inps;
 mod profiles;
@@ -65,6 +66,9 @@ pub enum Command {
     /// Pull INPS's domestic-work communications now, import INPS files, see the runs.
     #[command(subcommand)]
     Inps(inps::Command),
+    /// The conformance suite: list its cases, run it on your messages or your endpoint.
+    #[command(subcommand)]
+    Conformance(conformance::Command),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -85,6 +89,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Serve(args) => serve::run(Catalog::load(&assets)?, args),
         Command::Simulate(command) => simulate::run(&Catalog::load(&assets)?, command),
         Command::Inps(command) => inps::run(Catalog::load(&assets)?, command),
+        Command::Conformance(command) => conformance::run(&assets, command),
     }
 }
 
