@@ -44,6 +44,41 @@ pub struct Config {
     pub operators: Vec<OperatorConfig>,
     /// Pulling INPS's domestic-work communications through PDND. Absent: nothing is pulled.
     pub inps: Option<InpsConfig>,
+    /// Signed messages (ModI INTEGRITY_REST_01): raccordo's signing identity, and the CAs
+    /// signers' certificates must chain to.
+    pub signing: Option<SigningConfig>,
+    /// How long message payloads are kept, and when `serve` purges older ones.
+    pub retention: Option<RetentionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days payloads of a type (short name) are kept after they are received.
+    #[serde(default)]
+    pub days: std::collections::BTreeMap<String, u32>,
+    /// Days for types not in `days`; without it they are kept.
+    pub default_days: Option<u32>,
+    /// When `serve` purges: a cron expression with seconds, in Europe/Rome time.
+    pub schedule: Option<String>,
+    /// Types whose payloads the law requires to keep: `raccordo subject erase` leaves them.
+    #[serde(default)]
+    pub legal_hold: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PEM certificate chain (leaf first) raccordo signs its deliveries with.
+    pub certificate: PathBuf,
+    /// Its PEM private key. Never logged.
+    pub private_key: PathBuf,
+    /// PEM CAs the certificates of signing parties must chain to.
+    #[serde(default)]
+    pub trusted_ca: Vec<PathBuf>,
+    /// This gateway's identity in signatures: the `aud` incoming signatures must name, and
+    /// the `iss` of raccordo's own.
+    pub audience: String,
 }
 
 /// The INPS pull: where the e-service is, how to get a PDND voucher for it, when to run.
@@ -132,6 +167,51 @@ pub struct StorageConfig {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`. Default: a SQLite file in
     /// `data_dir`. Several gateway instances share one PostgreSQL database.
     pub url: Option<String>,
+    /// Encrypt message payloads at rest (AES-256-GCM). Without it they are stored as sent.
+    pub encryption: Option<EncryptionConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    /// Data keys, the current one first; older ones after it keep old payloads readable
+    /// (rotation: put a new key first, keep the old ones).
+    pub keys: Vec<KeyConfig>,
+}
+
+/// A 32-byte data key, written as 64 hex digits or base64, read from a file or from an
+/// environment variable (exactly one of the two).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// A short name stored with every payload it seals.
+    pub id: String,
+    pub file: Option<PathBuf>,
+    pub env: Option<String>,
+}
+
+impl EncryptionConfig {
+    /// Reads the keys. Errors name the key and where it was looked for, never its content.
+    pub fn sealer(&self) -> Result<crate::store::seal::Sealer, Error> {
+        let mut keys = Vec::with_capacity(self.keys.len());
+        for (index, key) in self.keys.iter().enumerate() {
+            let config_key = format!("storage.encryption.keys[{index}]");
+            let fail = |reason: String| Error::Config { file: "config".into(), key: config_key.clone(), reason };
+            let text = match (&key.file, &key.env) {
+                (Some(path), None) => {
+                    std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?
+                }
+                (None, Some(name)) => {
+                    std::env::var(name).map_err(|_| fail(format!("the environment has no {name}")))?
+                }
+                _ => return Err(fail("give exactly one of file and env".into())),
+            };
+            let bytes = crate::store::seal::parse_key(&text)
+                .ok_or_else(|| fail(format!("key {:?} is not 32 bytes in hex or base64", key.id)))?;
+            keys.push((key.id.clone(), bytes));
+        }
+        crate::store::seal::Sealer::new(keys)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,9 +224,25 @@ pub struct LimitsConfig {
     pub max_xml_depth: usize,
     #[serde(default = "default_xml_elements")]
     pub max_xml_elements: usize,
-    /// A request taking longer than this is answered 408.
+    /// A request taking longer than this is answered 408 (slow clients included).
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Requests per second each party may send (sustained); none: no rate limit. A
+    /// party's own `limits` overrides these three.
+    pub party_requests_per_second: Option<u32>,
+    /// Requests a party may send at once above its rate (default: the rate).
+    pub party_burst: Option<u32>,
+    /// Requests of one party in flight at once; none: no limit.
+    pub party_concurrent_requests: Option<u32>,
+}
+
+/// A party's own limits, overriding `[limits]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartyLimitsConfig {
+    pub requests_per_second: Option<u32>,
+    pub burst: Option<u32>,
+    pub concurrent_requests: Option<u32>,
 }
 
 impl Default for LimitsConfig {
@@ -156,6 +252,9 @@ impl Default for LimitsConfig {
             max_xml_depth: default_xml_depth(),
             max_xml_elements: default_xml_elements(),
             request_timeout_secs: default_request_timeout(),
+            party_requests_per_second: None,
+            party_burst: None,
+            party_concurrent_requests: None,
         }
     }
 }
@@ -233,6 +332,8 @@ pub struct PartyConfig {
     pub comuni: Vec<String>,
     #[serde(default)]
     pub auth: AuthConfig,
+    /// This party's rate and concurrency limits, overriding `[limits]`.
+    pub limits: Option<PartyLimitsConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -262,6 +363,9 @@ pub struct SendsConfig {
     pub profiles: Vec<String>,
     #[serde(default)]
     pub types: Vec<String>,
+    /// Require a ModI signature (`Digest` and `Agid-JWT-Signature`) on what the party sends.
+    #[serde(default)]
+    pub signed: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,6 +382,11 @@ pub struct ReceivesConfig {
     pub server_ca: Option<PathBuf>,
     /// Bearer token raccordo sends to this endpoint.
     pub token: Option<String>,
+    /// Sign deliveries to this party (ModI INTEGRITY_REST_01) with `[signing]`'s key.
+    #[serde(default)]
+    pub signed: bool,
+    /// The `aud` of those signatures; default: the endpoint URL.
+    pub audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -306,6 +415,10 @@ pub struct RouteConfig {
     /// Deliver messages about the same subject (the value at this pointer) to each
     /// recipient one at a time, in the order they were accepted.
     pub order_by: Option<String>,
+    /// The fields its recipients may receive (least data): JSON pointers under `/data`; a
+    /// pointer to an object keeps all of it. Empty: every field. The envelope always goes.
+    #[serde(default)]
+    pub fields: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -501,6 +614,9 @@ impl Config {
             if route.order_by.as_deref().is_some_and(|p| !p.starts_with('/')) {
                 return Err((key("order_by"), "a JSON pointer".into()));
             }
+            if let Some(field) = route.fields.iter().find(|f| !f.starts_with("/data/")) {
+                return Err((key("fields"), format!("{field:?} is not a JSON pointer under /data")));
+            }
         }
         for (index, operator) in self.operators.iter().enumerate() {
             for token in &operator.tokens {
@@ -515,8 +631,40 @@ impl Config {
         if self.delivery.concurrency == 0 || self.delivery.max_attempts == 0 {
             return Err(("delivery".into(), "concurrency and max_attempts must be at least 1".into()));
         }
+        if let Some(encryption) = &self.storage.encryption {
+            let mut ids = HashSet::new();
+            if encryption.keys.is_empty() {
+                return Err(("storage.encryption.keys".into(), "at least one key".into()));
+            }
+            for (index, key) in encryption.keys.iter().enumerate() {
+                let name = format!("storage.encryption.keys[{index}]");
+                let valid_id = !key.id.is_empty()
+                    && key.id.len() <= 32
+                    && key.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !valid_id || !ids.insert(key.id.as_str()) {
+                    return Err((format!("{name}.id"), "unique, letters, digits, '-' and '_', at most 32".into()));
+                }
+                if key.file.is_some() == key.env.is_some() {
+                    return Err((name, "give exactly one of file and env".into()));
+                }
+            }
+        }
         if let Some(inps) = &self.inps {
             self.check_inps(inps, catalog)?;
+        }
+        if let Some(retention) = &self.retention {
+            for name in retention.days.keys().chain(retention.legal_hold.iter()) {
+                if catalog.standard.message_type(name).is_none() {
+                    return Err(("retention".into(), format!("no message type {name:?}")));
+                }
+            }
+            if let Some(schedule) = &retention.schedule {
+                crate::inps::schedule::check(schedule).map_err(|reason| ("retention.schedule".into(), reason))?;
+            }
+        }
+        let signs = self.parties.iter().any(|p| p.sends.signed || p.receives.as_ref().is_some_and(|r| r.signed));
+        if signs && self.signing.is_none() {
+            return Err(("signing".into(), "parties send or receive signed messages: [signing] is needed".into()));
         }
         Ok(())
     }

@@ -258,6 +258,34 @@ error_codes! {
     NotFound = (8006, "not-found", 404, Never),
     /// A query parameter is malformed (a cursor, a time, a limit).
     BadQuery = (8007, "bad-query", 400, Never),
+    /// The party sends faster than its rate limit, or has too many requests in flight
+    /// (`[limits]` and the party's `limits` in the configuration). `Retry-After` says when
+    /// to try again; other parties are not affected.
+    RateLimited = (8008, "rate-limited", 429, Later),
+
+    /// The party must sign what it sends (ModI INTEGRITY_REST_01: `sends.signed` in the
+    /// configuration) and the `Digest` or `Agid-JWT-Signature` header is missing.
+    SignatureMissing = (8101, "signature-missing", 401, Never),
+    /// The `Digest` header is not the SHA-256 of the body: the body changed on the way.
+    DigestMismatch = (8102, "digest-mismatch", 400, Never),
+    /// The `Agid-JWT-Signature` is not an RS256 JWS that verifies with the certificate in
+    /// its `x5c`, or lacks its `jti`.
+    SignatureInvalid = (8103, "signature-invalid", 401, Never),
+    /// The signer's certificate does not chain to a CA of `signing.trusted_ca`, or it is
+    /// not the sending party's (its fingerprint is not in the party's `auth`).
+    SignerUntrusted = (8104, "signer-untrusted", 403, Never),
+    /// The signer's certificate has expired (or is not valid yet).
+    SignerCertificateExpired = (8105, "signer-certificate-expired", 403, Never),
+    /// The signature's `iat`/`nbf`/`exp` window does not include now (a minute of clock
+    /// skew is tolerated).
+    SignatureExpired = (8106, "signature-expired", 401, Never),
+    /// The signature's `aud` is not this gateway (`signing.audience`).
+    AudienceMismatch = (8107, "audience-mismatch", 401, Never),
+    /// The signature's `jti` was seen before: a replayed request.
+    SignatureReplayed = (8108, "signature-replayed", 409, Never),
+    /// A header the signature covers (`signed_headers`: the digest, the content type) was
+    /// changed on the way.
+    SignedHeadersMismatch = (8109, "signed-headers-mismatch", 400, Never),
 
     /// An invariant of raccordo itself was broken. Please report it with the message.
     Internal = (9001, "internal", 500, Later),

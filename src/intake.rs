@@ -9,7 +9,7 @@ use crate::config::{Config, PartyConfig};
 use crate::error::{Diagnostic, Error, ErrorCode};
 use crate::ingest::{Catalog, Outcome, CANONICAL};
 use crate::routing;
-use crate::store::{Event, Inserted, NewDelivery, NewMessage, Store};
+use crate::store::{AuditEntry, Event, Inserted, NewDelivery, NewMessage, Store};
 
 /// What became of one message of a request.
 #[derive(Debug, Clone)]
@@ -69,6 +69,23 @@ impl Intake<'_> {
         let mut answers = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
             answers.push(self.one(party, profile, bytes, outcome, &now, dry_run).await?);
+        }
+        if !dry_run {
+            // Refusals are audited with their codes; what was refused is not kept.
+            let at = self.clock.now_millis();
+            let refused: Vec<AuditEntry> = answers
+                .iter()
+                .filter_map(|answer| match answer {
+                    Answer::Rejected { message_type, diagnostics, .. } => {
+                        let codes: std::collections::BTreeSet<String> =
+                            diagnostics.iter().map(|d| d.code.id()).collect();
+                        let detail = json!({ "profile": profile, "type": message_type, "codes": codes });
+                        Some(AuditEntry::new(at, "message.rejected", Some(&party.id), None, detail))
+                    }
+                    Answer::Accepted { .. } => None,
+                })
+                .collect();
+            self.store.audit(&refused).await?;
         }
         Ok(answers)
     }

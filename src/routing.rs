@@ -1,6 +1,6 @@
-//! Which parties receive a message: the configured routes, their content conditions, and
-//! the ordering key of routes that keep order. Pure: a message and the configuration in,
-//! recipients out.
+//! Which parties receive a message: the configured routes, their content conditions, the
+//! ordering key of routes that keep order, and the fields each recipient may receive
+//! (projections). Pure: a message and the configuration in, recipients and fields out.
 
 use serde_json::Value;
 
@@ -45,6 +45,55 @@ pub fn recipients(
         }
     }
     recipients
+}
+
+/// The fields of a message of `message_type` that `party` may receive: the union of the
+/// `fields` of the routes that carry the type to it, or `None` (everything) when one of
+/// them does not restrict.
+pub fn projection<'a>(config: &'a Config, party: &str, message_type: &str) -> Option<Vec<&'a str>> {
+    let mut fields = Vec::new();
+    for route in
+        config.routes.iter().filter(|r| r.types.iter().any(|t| t == message_type) && r.to.iter().any(|p| p == party))
+    {
+        if route.fields.is_empty() {
+            return None;
+        }
+        fields.extend(route.fields.iter().map(String::as_str));
+    }
+    (!fields.is_empty()).then_some(fields)
+}
+
+/// The message with only the envelope and the `data` fields at `fields` (JSON pointers
+/// under `/data`; a pointer to an object keeps all of it). Everything else is removed
+/// before the message is written in the recipient's profile.
+pub fn project(message: &Value, fields: &[&str]) -> Value {
+    let mut out = message.clone();
+    let mut data = Value::Object(serde_json::Map::new());
+    for field in fields {
+        if let Some(value) = message.pointer(field) {
+            let Some(inner) = field.strip_prefix("/data") else { continue };
+            set(&mut data, inner, value.clone());
+        }
+    }
+    out["data"] = data;
+    out
+}
+
+/// Sets the value at a JSON pointer, making the objects on the way.
+fn set(target: &mut Value, pointer: &str, value: Value) {
+    let mut current = target;
+    let tokens: Vec<String> = pointer.split('/').skip(1).map(|t| t.replace("~1", "/").replace("~0", "~")).collect();
+    let Some((last, path)) = tokens.split_last() else {
+        *current = value;
+        return;
+    };
+    for token in path {
+        if !current.get(token.as_str()).is_some_and(Value::is_object) {
+            current[token.as_str()] = Value::Object(serde_json::Map::new());
+        }
+        current = &mut current[token.as_str()];
+    }
+    current[last.as_str()] = value;
 }
 
 fn holds(condition: &ConditionConfig, message: &Value, recipient: &PartyConfig, tables: &CodeTables) -> bool {

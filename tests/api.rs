@@ -36,12 +36,14 @@ async fn api() -> Api {
     config.limits.max_body_bytes = 64 * 1024;
     let store = Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
     let state = AppState {
+        limits: raccordo::api::limits::PartyLimits::new(&config),
         catalog,
         config,
         store,
         clock: Clock::Fixed("2026-03-02T10:00:00Z".into()),
         gateway: "urn:raccordo:gateway:test".into(),
         metrics: Default::default(),
+        signing: None,
     };
     Api { state: Arc::new(state), _dir: dir }
 }

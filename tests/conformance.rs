@@ -151,7 +151,7 @@ async fn the_gateway_passes_its_own_suite_over_http() {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "vendor.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test");
+    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/messages", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, state, std::future::pending()));

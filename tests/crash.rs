@@ -106,17 +106,27 @@ async fn scenario(storage: String) {
             for _ in 0..150 {
                 let mut message = generator.message("employment.started").unwrap();
                 message["source"] = json!("urn:raccordo:inps:INPS");
-                let answer = client
-                    .post(format!("http://127.0.0.1:{port}/v1/messages"))
-                    .bearer_auth(TOKEN)
-                    .json(&message)
-                    .send()
-                    .await;
-                if let Ok(response) = answer {
-                    if response.status() == StatusCode::ACCEPTED {
-                        let body: serde_json::Value = response.json().await.unwrap();
-                        accepted.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
+                // While the process is down, the sender retries for a while, as a party
+                // would: a restart that is slow under load must not empty the test.
+                let give_up = std::time::Instant::now() + Duration::from_secs(10);
+                loop {
+                    let answer = client
+                        .post(format!("http://127.0.0.1:{port}/v1/messages"))
+                        .bearer_auth(TOKEN)
+                        .json(&message)
+                        .send()
+                        .await;
+                    if let Ok(response) = answer {
+                        if response.status() == StatusCode::ACCEPTED {
+                            let body: serde_json::Value = response.json().await.unwrap();
+                            accepted.lock().unwrap().insert(body["id"].as_str().unwrap().to_owned());
+                        }
+                        break;
                     }
+                    if std::time::Instant::now() > give_up {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 tokio::time::sleep(Duration::from_millis(8)).await;
             }

@@ -21,7 +21,7 @@ use raccordo::assets::Assets;
 use raccordo::config::Config;
 use raccordo::delivery::Deliverer;
 use raccordo::ingest::Catalog;
-use raccordo::intake::{Answer, Intake};
+use raccordo::intake::Answer;
 use raccordo::simulate::generate::Generator;
 use raccordo::store::Store;
 use serde_json::json;
@@ -114,15 +114,9 @@ async fn scenario(storage: String) {
         &storage,
     );
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test");
+    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
     let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
-    let intake = Intake {
-        catalog: &state.catalog,
-        config: &state.config,
-        store: &state.store,
-        clock: &state.clock,
-        gateway: &state.gateway,
-    };
+    let intake = state.intake();
     let mut generator = Generator::new(9);
     let mut ids = Vec::new();
     for _ in 0..3 {
@@ -232,15 +226,9 @@ async fn ordered_scenario(storage: String) {
     settings.routes[0].order_by = Some("/data/inpsRelationshipCode".into());
     settings.delivery.backoff_initial_ms = 20;
     let store = Store::open(&settings.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, settings, store, "urn:raccordo:gateway:test");
+    let state = AppState::new(catalog, settings, store, "urn:raccordo:gateway:test").unwrap();
     let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
-    let intake = Intake {
-        catalog: &state.catalog,
-        config: &state.config,
-        store: &state.store,
-        clock: &state.clock,
-        gateway: &state.gateway,
-    };
+    let intake = state.intake();
     let mut generator = Generator::new(21);
     let mut accepted: HashMap<String, Vec<String>> = HashMap::new();
     for index in 0..12 {

@@ -194,7 +194,7 @@ async fn open(text: &str) -> Arc<AppState> {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(text, "test.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    AppState::new(catalog, config, store, "urn:raccordo:gateway:test")
+    AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap()
 }
 
 fn sqlite(dir: &Path) -> String {

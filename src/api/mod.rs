@@ -2,6 +2,7 @@
 //! resource has its handlers here; `problem` turns refusals into RFC 9457 problem
 //! documents.
 
+pub mod limits;
 mod problem;
 pub mod tls;
 
@@ -22,7 +23,7 @@ use crate::error::{Diagnostic, ErrorCode};
 use crate::ingest::{Catalog, CANONICAL};
 use crate::intake::{Answer, Intake};
 use crate::mapping::spec::FormatKind;
-use crate::store::{ListFilter, Store};
+use crate::store::{AuditEntry, ListFilter, Store};
 pub use problem::Problem;
 use tls::ClientCertificate;
 
@@ -60,19 +61,65 @@ pub struct AppState {
     /// The gateway's URN, `source` of its receipts.
     pub gateway: String,
     pub metrics: crate::telemetry::Metrics,
+    /// Per-party rate and concurrency limits.
+    pub limits: limits::PartyLimits,
+    /// ModI signing and verification, when `[signing]` is configured.
+    pub signing: Option<Signing>,
+}
+
+/// raccordo's signing key and the verifier of parties' signatures.
+#[derive(Debug)]
+pub struct Signing {
+    pub signer: crate::modi::Signer,
+    pub verifier: crate::modi::Verifier,
+}
+
+impl Signing {
+    pub fn load(config: &crate::config::SigningConfig) -> Result<Signing, crate::error::Error> {
+        Ok(Signing {
+            signer: crate::modi::Signer::load(&config.certificate, &config.private_key, &config.audience)?,
+            verifier: crate::modi::Verifier::load(&config.trusted_ca, &config.audience)?,
+        })
+    }
 }
 
 impl AppState {
-    /// The state of a gateway reading the system clock, with fresh metrics.
-    pub fn new(catalog: Catalog, config: Config, store: Store, gateway: impl Into<String>) -> Arc<AppState> {
-        Arc::new(AppState {
+    /// The intake, over this state's catalog, configuration, store and clock.
+    pub fn intake(&self) -> Intake<'_> {
+        Intake {
+            catalog: &self.catalog,
+            config: &self.config,
+            store: &self.store,
+            clock: &self.clock,
+            gateway: &self.gateway,
+        }
+    }
+
+    /// The state of a gateway reading the system clock, with fresh metrics; reads the
+    /// signing keys when `[signing]` is configured.
+    pub fn new(
+        catalog: Catalog,
+        config: Config,
+        store: Store,
+        gateway: impl Into<String>,
+    ) -> Result<Arc<AppState>, crate::error::Error> {
+        let limits = limits::PartyLimits::new(&config);
+        let signing = config.signing.as_ref().map(Signing::load).transpose()?;
+        // The configuration's limits are the ones every decoder applies.
+        let mut catalog = catalog;
+        catalog.limits.max_xml_depth = config.limits.max_xml_depth;
+        catalog.limits.max_xml_elements = config.limits.max_xml_elements;
+        catalog.limits.max_message_bytes = config.limits.max_body_bytes;
+        Ok(Arc::new(AppState {
             catalog,
             config,
             store,
             clock: Clock::System,
             gateway: gateway.into(),
             metrics: Default::default(),
-        })
+            limits,
+            signing,
+        }))
     }
 }
 
@@ -214,15 +261,11 @@ async fn receive(
     dry_run: bool,
 ) -> Result<Response, Problem> {
     let party = party(state, headers, certificate)?;
+    let _admitted = state.limits.admit(&party.id)?;
     let profile = profile_of(state, headers)?;
     check_size(state, body)?;
-    let intake = Intake {
-        catalog: &state.catalog,
-        config: &state.config,
-        store: &state.store,
-        clock: &state.clock,
-        gateway: &state.gateway,
-    };
+    check_signature(state, party, headers, body, dry_run).await?;
+    let intake = state.intake();
     let started = std::time::Instant::now();
     let answers = intake.receive(party, &profile, body, dry_run).await.map_err(Problem::from_error)?;
     if !dry_run {
@@ -292,6 +335,39 @@ async fn validate(
     receive(&state, &headers, &certificate, &body, true).await
 }
 
+/// A ModI signature, checked when the party must sign or signed anyway: the digest, the
+/// JWS and its chain, that the signer is the sending party, and (unless this is only a
+/// validation) that its `jti` was never seen.
+async fn check_signature(
+    state: &AppState,
+    party: &PartyConfig,
+    headers: &HeaderMap,
+    body: &Bytes,
+    dry_run: bool,
+) -> Result<(), Problem> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let signature = header(crate::modi::SIGNATURE_HEADER);
+    if !party.sends.signed && signature.is_none() {
+        return Ok(());
+    }
+    let Some(signing) = &state.signing else {
+        return Err(Problem::of(ErrorCode::SignerUntrusted, "this gateway verifies no signatures"));
+    };
+    let now = state.clock.now_millis() / 1000;
+    let signed = signing
+        .verifier
+        .verify(body, header("digest"), signature, header("content-type"), now)
+        .map_err(|(code, message)| Problem::of(code, message))?;
+    let known = party.auth.certificate_sha256.iter().any(|f| tls::normalise_fingerprint(f) == signed.fingerprint);
+    if !known {
+        return Err(Problem::of(ErrorCode::SignerUntrusted, "the signer's certificate is not the sending party's"));
+    }
+    if !dry_run && !state.store.remember_jti(&signed.jti, signed.expires, now).await.map_err(Problem::from_error)? {
+        return Err(Problem::of(ErrorCode::SignatureReplayed, "this signature's jti was used before"));
+    }
+    Ok(())
+}
+
 /// Whether `party` may see a message: it sent it, or it is one of its recipients.
 fn visible(caller: &Caller<'_>, sender: &str, recipients: &[String]) -> bool {
     match caller {
@@ -313,6 +389,12 @@ async fn get_message(
     if !visible(&caller, &message.summary.sender, &recipients) {
         return Err(not_found());
     }
+    let reader = match &caller {
+        Caller::Party(party) => party.id.as_str(),
+        Caller::Operator => "operator",
+    };
+    let entry = AuditEntry::new(state.clock.now_millis(), "message.read", Some(reader), Some(&id), json!({}));
+    state.store.audit(&[entry]).await.map_err(Problem::from_error)?;
     let summary = &message.summary;
     Ok(Json(json!({
         "id": summary.id,

@@ -14,11 +14,24 @@ pub struct Problem {
     code: ErrorCode,
     detail: String,
     errors: Vec<WireDiagnostic>,
+    /// Seconds for `Retry-After`, when known (rate limits); otherwise 5 for retryable codes.
+    retry_after: Option<u64>,
 }
 
 impl Problem {
     pub fn of(code: ErrorCode, detail: impl Into<String>) -> Problem {
-        Problem { code, detail: detail.into(), errors: Vec::new() }
+        Problem { code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+    }
+
+    /// The `Retry-After` it will carry, when set.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// Says how long to wait before trying again.
+    pub fn retry_after(mut self, seconds: u64) -> Problem {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Every diagnostic, under `message-invalid` (422); but when the bytes could not even be
@@ -31,7 +44,7 @@ impl Problem {
             .find(|code| code.http_status() != 422)
             .unwrap_or(ErrorCode::MessageInvalid);
         let detail = format!("the message is invalid: {} problem(s)", diagnostics.len());
-        Problem { code, detail, errors: diagnostics.iter().map(WireDiagnostic::from).collect() }
+        Problem { code, detail, errors: diagnostics.iter().map(WireDiagnostic::from).collect(), retry_after: None }
     }
 
     /// An operational failure: the store is unavailable, or raccordo itself failed.
@@ -60,7 +73,9 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/problem+json"));
-        if self.code.retry() == crate::error::Retry::Later {
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(seconds));
+        } else if self.code.retry() == crate::error::Retry::Later {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         response

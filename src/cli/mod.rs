@@ -1,7 +1,9 @@
 //! The command line: one file per subcommand family. Each returns an [`Outcome`] or an
 //! operational [`Error`]; `main` turns those into exit codes in one place.
 
+mod audit;
 mod conformance;
+mod data;
 mod errors;
 mod inps;
 mod profiles;
@@ -69,6 +71,15 @@ pub enum Command {
     /// The conformance suite: list its cases, run it on your messages or your endpoint.
     #[command(subcommand)]
     Conformance(conformance::Command),
+    /// The hash-chained audit log.
+    #[command(subcommand)]
+    Audit(audit::Command),
+    /// Keep payloads no longer than the configuration's retention.
+    #[command(subcommand)]
+    Retention(data::Retention),
+    /// A data subject's requests: export or erase the messages about one person.
+    #[command(subcommand)]
+    Subject(data::Subject),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -90,6 +101,9 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Simulate(command) => simulate::run(&Catalog::load(&assets)?, command),
         Command::Inps(command) => inps::run(Catalog::load(&assets)?, command),
         Command::Conformance(command) => conformance::run(&assets, command),
+        Command::Audit(command) => audit::run(Catalog::load(&assets)?, command),
+        Command::Retention(command) => data::retention(Catalog::load(&assets)?, command),
+        Command::Subject(command) => data::subject(Catalog::load(&assets)?, command),
     }
 }
 

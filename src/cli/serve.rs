@@ -48,9 +48,10 @@ pub fn init_logs(default: &str) {
 
 /// What the gateway's parts share: the store opened (and migrated) for `config`.
 pub async fn open_state(catalog: Catalog, config: Config) -> Result<Arc<AppState>, Error> {
-    let store = Store::open(&config.storage_url()).await?;
+    let sealer = config.storage.encryption.as_ref().map(|e| e.sealer()).transpose()?;
+    let store = Store::open_sealed(&config.storage_url(), sealer).await?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "raccordo".into());
-    Ok(AppState::new(catalog, config, store, format!("urn:raccordo:gateway:{host}")))
+    AppState::new(catalog, config, store, format!("urn:raccordo:gateway:{host}"))
 }
 
 pub fn run(catalog: Catalog, args: Args) -> Result<Outcome, Error> {
@@ -70,11 +71,28 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     let parties = config.parties.len();
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "raccordo".into());
     let state = open_state(catalog, config).await?;
+    let loaded = crate::store::AuditEntry::new(
+        state.clock.now_millis(),
+        "config.loaded",
+        Some("gateway"),
+        None,
+        serde_json::json!({
+            "parties": state.config.parties.iter().map(|p| &p.id).collect::<Vec<_>>(),
+            "routes": state.config.routes.len(),
+            "inps": state.config.inps.is_some(),
+            "tls": state.config.tls.is_some(),
+        }),
+    );
+    state.store.audit(&[loaded]).await?;
     let mut schedule = match state.config.inps.as_ref().and_then(|inps| inps.schedule.clone()) {
         Some(expression) => {
             let puller = Arc::new(Puller::new(Arc::clone(&state))?);
             Some(crate::inps::schedule::start(puller, &expression).await?)
         }
+        None => None,
+    };
+    let mut purging = match state.config.retention.as_ref().and_then(|r| r.schedule.clone()) {
+        Some(expression) => Some(crate::retention::schedule(Arc::clone(&state), &expression).await?),
         None => None,
     };
     let owner = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
@@ -90,6 +108,9 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     println!("raccordo listening on {scheme}://{listen} ({parties} parties, storage {shown}); Ctrl-C stops");
     api::serve(listener, Arc::clone(&state), shutdown_signal()).await?;
     tracing::info!("stopping: finishing deliveries in flight");
+    if let Some(purging) = purging.as_mut() {
+        let _ = purging.shutdown().await;
+    }
     if let Some(schedule) = schedule.as_mut() {
         // No new pull starts; one under way stops with the process, its last page committed.
         let _ = schedule.shutdown().await;

@@ -176,13 +176,32 @@ impl Deliverer {
         let (Some(receives), Some(client)) = (&party.receives, self.clients.get(&party.id)) else {
             return Verdict::Permanent(format!("party {} no longer receives messages", party.id));
         };
-        let message: Value = match serde_json::from_str(&claimed.canonical) {
+        let mut message: Value = match serde_json::from_str(&claimed.canonical) {
             Ok(message) => message,
             Err(error) => return Verdict::Permanent(format!("stored message unreadable: {error}")),
         };
+        // Least data: only the fields the recipient's routes grant leave the gateway.
+        let short_type = message["type"].as_str().and_then(crate::standard::short_name).unwrap_or_default();
+        if let Some(fields) = crate::routing::projection(&self.state.config, &party.id, short_type) {
+            message = crate::routing::project(&message, &fields);
+        }
         let (body, content_type) = match self.encode(&claimed.profile, &message) {
             Ok(encoded) => encoded,
             Err(reason) => return Verdict::Permanent(reason),
+        };
+        // ModI INTEGRITY_REST_01: the body's digest and a JWS over it, for parties that ask.
+        let signature = if receives.signed {
+            let Some(signing) = &self.state.signing else {
+                return Verdict::Permanent("the party receives signed messages and [signing] has no key".into());
+            };
+            let audience = receives.audience.as_deref().unwrap_or(&receives.endpoint);
+            let now = self.state.clock.now_millis() / 1000;
+            match signing.signer.sign(&body, content_type, audience, now) {
+                Ok(signed) => Some(signed),
+                Err(error) => return Verdict::Permanent(format!("signing: {error}")),
+            }
+        } else {
+            None
         };
         let mut request = client
             .post(&receives.endpoint)
@@ -191,6 +210,9 @@ impl Deliverer {
             .header("Raccordo-Message-Id", &claimed.message_id)
             .header("Raccordo-Profile", &claimed.profile)
             .body(body);
+        if let Some((digest, jws)) = signature {
+            request = request.header("Digest", digest).header(crate::modi::SIGNATURE_HEADER, jws);
+        }
         if let Some(token) = &receives.token {
             request = request.bearer_auth(token);
         }

@@ -176,13 +176,7 @@ impl Puller {
     }
 
     fn intake(&self) -> Intake<'_> {
-        Intake {
-            catalog: &self.state.catalog,
-            config: &self.state.config,
-            store: &self.state.store,
-            clock: &self.state.clock,
-            gateway: &self.state.gateway,
-        }
+        self.state.intake()
     }
 
     /// One run: pages from the cursor (or `range.since`) until the e-service has no more
@@ -294,7 +288,17 @@ impl Puller {
         let query = [("since", since.to_string()), ("limit", self.inps.page_size.to_string())];
         let mut renewed = false;
         loop {
-            let voucher = self.pdnd.voucher().await?;
+            let (voucher, signed) = self.pdnd.voucher().await?;
+            if signed {
+                let entry = crate::store::AuditEntry::new(
+                    self.state.clock.now_millis(),
+                    "key.used",
+                    Some("gateway"),
+                    Some(self.pdnd.kid()),
+                    serde_json::json!({ "purpose": "PDND client assertion", "clientId": self.inps.pdnd.client_id }),
+                );
+                self.state.store.audit(&[entry]).await?;
+            }
             let response = send_with_retries(&self.backoff, "the INPS e-service", || {
                 self.http.get(&self.inps.eservice_url).query(&query).bearer_auth(&voucher)
             })

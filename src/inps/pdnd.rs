@@ -86,16 +86,22 @@ impl PdndClient {
             .map_err(|e| Error::Pull { code: ErrorCode::PullTokenRefused, reason: e.to_string() })
     }
 
-    /// A valid voucher: the cached one, or a new one from the token endpoint.
-    pub async fn voucher(&self) -> Result<String, Error> {
+    /// A valid voucher: the cached one, or a new one from the token endpoint; `true` when
+    /// the private key signed a new assertion for it (an event the audit log records).
+    pub async fn voucher(&self) -> Result<(String, bool), Error> {
         let mut cached = self.voucher.lock().await;
         if let Some(voucher) = cached.as_ref().filter(|v| Instant::now() < v.renew_at) {
-            return Ok(voucher.token.clone());
+            return Ok((voucher.token.clone(), false));
         }
         let voucher = self.fetch().await?;
         let token = voucher.token.clone();
         *cached = Some(voucher);
-        Ok(token)
+        Ok((token, true))
+    }
+
+    /// The id of the key assertions are signed with.
+    pub fn kid(&self) -> &str {
+        &self.config.kid
     }
 
     /// Forgets the cached voucher: the e-service said it expired.

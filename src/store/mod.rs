@@ -16,7 +16,11 @@ use sqlx::{AnyPool, Row};
 
 use crate::error::Error;
 
+mod audit;
 mod pull;
+pub mod retention;
+pub mod seal;
+pub use audit::{entry_hash, AuditEntry, Verification, GENESIS};
 pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -45,6 +49,8 @@ pub struct Store {
     sqlite_path: Option<std::path::PathBuf>,
     /// Job locks of an in-memory database.
     memory_locks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
+    /// Seals payloads at rest, when the configuration gives keys.
+    sealer: Option<std::sync::Arc<seal::Sealer>>,
 }
 
 /// The in-process writer lock of SQLite; PostgreSQL has none.
@@ -230,7 +236,14 @@ fn storage_error(context: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
 
 impl Store {
     /// Connects, creating a SQLite file (and its folder) when needed, and runs migrations.
+    /// Payloads are stored as they are.
     pub async fn open(url: &str) -> Result<Store, Error> {
+        Store::open_sealed(url, None).await
+    }
+
+    /// `open`, sealing message payloads with `sealer` (encryption at rest).
+    pub async fn open_sealed(url: &str, sealer: Option<seal::Sealer>) -> Result<Store, Error> {
+        let sealer = sealer.map(std::sync::Arc::new);
         sqlx::any::install_default_drivers();
         let dialect = if url.starts_with("sqlite:") {
             Dialect::Sqlite
@@ -276,15 +289,51 @@ impl Store {
         let write_lock =
             WriteLock((dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))));
         for _ in 0..writers {
-            tokio::spawn(write_groups(pool.clone(), dialect, std::sync::Arc::clone(&queue), write_lock.clone()));
+            tokio::spawn(write_groups(
+                pool.clone(),
+                dialect,
+                sealer.clone(),
+                std::sync::Arc::clone(&queue),
+                write_lock.clone(),
+            ));
         }
         let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(write_finishes(pool.clone(), finish_queue, write_lock.clone()));
-        Ok(Store { pool, dialect, inserts, finishes, write_lock, sqlite_path, memory_locks: Default::default() })
+        tokio::spawn(write_finishes(pool.clone(), dialect, finish_queue, write_lock.clone()));
+        Ok(Store {
+            pool,
+            dialect,
+            inserts,
+            finishes,
+            write_lock,
+            sqlite_path,
+            memory_locks: Default::default(),
+            sealer,
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// Records the `jti` of a signed request until `expires` (Unix seconds); `false` when it
+    /// was recorded before: the request is a replay. Expired ones are forgotten first.
+    pub async fn remember_jti(&self, jti: &str, expires: i64, now: i64) -> Result<bool, Error> {
+        let _writing = self.write_lock.hold().await;
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        sqlx::query("DELETE FROM seen_jti WHERE expires_at < $1")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error("forgetting expired jti"))?;
+        let inserted =
+            sqlx::query("INSERT INTO seen_jti (jti, expires_at) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+                .bind(jti)
+                .bind(expires)
+                .execute(&mut *transaction)
+                .await
+                .map_err(storage_error("recording a jti"))?;
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(inserted.rows_affected() == 1)
     }
 
     /// Whether the database answers.
@@ -327,7 +376,9 @@ impl Store {
         };
         let summary = summary(&row)?;
         let original: Vec<u8> = row.try_get("original").map_err(storage_error("original"))?;
+        let original = seal::open(self.sealer.as_deref(), original)?;
         let canonical: String = row.try_get("canonical").map_err(storage_error("canonical"))?;
+        let canonical = seal::open_text(self.sealer.as_deref(), canonical)?;
         let deliveries = sqlx::query(
             "SELECT id, party, profile, status, attempts, next_attempt_at, last_error, finished_at FROM deliveries WHERE message_seq = $1 ORDER BY seq",
         )
@@ -460,7 +511,7 @@ impl Store {
                 let seq: i64 = message.try_get("seq").map_err(storage_error("claim"))?;
                 let id: String = message.try_get("id").map_err(storage_error("claim"))?;
                 let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
-                messages.insert(seq, (id, canonical));
+                messages.insert(seq, (id, seal::open_text(self.sealer.as_deref(), canonical)?));
             }
         }
         transaction.commit().await.map_err(storage_error("commit"))?;
@@ -533,6 +584,14 @@ impl Store {
         .map_err(storage_error("replay"))?;
         if result.rows_affected() > 0 {
             insert_event(&mut transaction, seq, event).await?;
+            let entry = AuditEntry::new(
+                now,
+                "message.replayed",
+                Some("operator"),
+                Some(message_id),
+                serde_json::json!({ "deliveries": result.rows_affected() }),
+            );
+            audit::append(&mut transaction, self.dialect, &[entry]).await?;
         }
         transaction.commit().await.map_err(storage_error("commit"))?;
         Ok(result.rows_affected())
@@ -588,12 +647,17 @@ impl Store {
 
 /// The finish writer: records every attempt outcome waiting in one transaction, and
 /// answers each after the commit, as `write_groups` does for inserts.
-async fn write_finishes(pool: AnyPool, mut queue: tokio::sync::mpsc::Receiver<PendingFinish>, write_lock: WriteLock) {
+async fn write_finishes(
+    pool: AnyPool,
+    dialect: Dialect,
+    mut queue: tokio::sync::mpsc::Receiver<PendingFinish>,
+    write_lock: WriteLock,
+) {
     let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
     while queue.recv_many(&mut group, GROUP_COMMIT_MAX).await > 0 {
         let outcome = {
             let _writing = write_lock.hold().await;
-            write_finish_group(&pool, &group).await
+            write_finish_group(&pool, dialect, &group).await
         };
         for (index, pending) in group.drain(..).enumerate() {
             let answer = match &outcome {
@@ -605,9 +669,10 @@ async fn write_finishes(pool: AnyPool, mut queue: tokio::sync::mpsc::Receiver<Pe
     }
 }
 
-async fn write_finish_group(pool: &AnyPool, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
+async fn write_finish_group(pool: &AnyPool, dialect: Dialect, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
     let mut answers = Vec::with_capacity(group.len());
+    let mut audited = Vec::new();
     for pending in group {
         let (status, next, error, finished) = match &pending.finish {
             Finish::Delivered => ("delivered", pending.now, None, Some(pending.now)),
@@ -634,8 +699,23 @@ async fn write_finish_group(pool: &AnyPool, group: &[PendingFinish]) -> Result<V
         };
         let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("finish"))?;
         insert_event(&mut transaction, message_seq, &pending.event).await?;
+        let kind = match pending.finish {
+            Finish::Delivered => Some("delivery.delivered"),
+            Finish::Dead { .. } => Some("delivery.dead"),
+            Finish::Retry { .. } => None,
+        };
+        if let Some(kind) = kind {
+            audited.push(AuditEntry::new(
+                pending.now,
+                kind,
+                pending.event.party.as_deref(),
+                Some(&pending.delivery_id),
+                serde_json::json!({ "messageSeq": message_seq }),
+            ));
+        }
         answers.push(true);
     }
+    audit::append(&mut transaction, dialect, &audited).await?;
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
 }
@@ -645,6 +725,7 @@ async fn write_finish_group(pool: &AnyPool, group: &[PendingFinish]) -> Result<V
 async fn write_groups(
     pool: AnyPool,
     dialect: Dialect,
+    sealer: Option<std::sync::Arc<seal::Sealer>>,
     queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PendingInsert>>>,
     write_lock: WriteLock,
 ) {
@@ -656,7 +737,7 @@ async fn write_groups(
         }
         let outcome = {
             let _writing = write_lock.hold().await;
-            write_group(&pool, dialect, &group).await
+            write_group(&pool, dialect, sealer.as_deref(), &group).await
         };
         for (index, pending) in group.drain(..).enumerate() {
             let answer = match &outcome {
@@ -669,10 +750,15 @@ async fn write_groups(
     }
 }
 
-async fn write_group(pool: &AnyPool, dialect: Dialect, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
+async fn write_group(
+    pool: &AnyPool,
+    dialect: Dialect,
+    sealer: Option<&seal::Sealer>,
+    group: &[PendingInsert],
+) -> Result<Vec<Inserted>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
     let items: Vec<_> = group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice())).collect();
-    let answers = write_messages(&mut transaction, dialect, &items).await?;
+    let answers = write_messages(&mut transaction, dialect, sealer, &items).await?;
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
 }
@@ -685,6 +771,7 @@ type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event]);
 async fn write_messages(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
     dialect: Dialect,
+    sealer: Option<&seal::Sealer>,
     items: &[Item<'_>],
 ) -> Result<Vec<Inserted>, Error> {
     // Messages go in multi-row statements too; the rows returned are those inserted, the
@@ -703,8 +790,16 @@ async fn write_messages(
              VALUES {} ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, id",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        // Payloads as stored: sealed when a key is configured.
+        let mut payloads = Vec::with_capacity(chunk.len());
         for (message, _, _) in chunk {
+            payloads.push(match sealer {
+                Some(sealer) => (sealer.seal(&message.original)?, sealer.seal_text(&message.canonical)?),
+                None => (message.original.clone(), message.canonical.clone()),
+            });
+        }
+        let mut query = sqlx::query(&sql);
+        for ((message, _, _), (original, canonical)) in chunk.iter().zip(payloads) {
             query = query
                 .bind(&message.id)
                 .bind(&message.source)
@@ -713,8 +808,8 @@ async fn write_messages(
                 .bind(&message.message_type)
                 .bind(&message.profile)
                 .bind(message.received_at)
-                .bind(message.original.clone())
-                .bind(&message.canonical)
+                .bind(original)
+                .bind(canonical)
                 .bind(&message.answer);
         }
         let rows = query.fetch_all(&mut **transaction).await.map_err(storage_error("inserting messages"))?;
@@ -729,6 +824,7 @@ async fn write_messages(
     let mut answers = Vec::with_capacity(items.len());
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
     let mut events: Vec<(i64, &Event)> = Vec::new();
+    let mut received = Vec::new();
     for (message, message_deliveries, message_events) in items {
         let Some(&seq) = inserted.get(message.id.as_str()) else {
             // Stored before: answer as the first time.
@@ -745,8 +841,16 @@ async fn write_messages(
         };
         deliveries.extend(message_deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
         events.extend(message_events.iter().map(|event| (seq, event)));
+        received.push(AuditEntry::new(
+            message.received_at,
+            "message.received",
+            Some(&message.sender),
+            Some(&message.id),
+            serde_json::json!({ "type": message.message_type, "profile": message.profile, "deliveries": message_deliveries.len() }),
+        ));
         answers.push(Inserted::Created);
     }
+    audit::append(transaction, dialect, &received).await?;
     // The group's deliveries and events go in one statement each (per chunk), not one per
     // row: round trips, not rows, are what a transaction spends its time on.
     for chunk in deliveries.chunks(dialect.rows_per_statement()) {

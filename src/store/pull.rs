@@ -219,13 +219,17 @@ impl Store {
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let items: Vec<_> = page.messages.iter().map(|(m, d, e)| (m, d.as_slice(), e.as_slice())).collect();
         let mut outcome = PageOutcome::default();
-        for inserted in write_messages(&mut transaction, self.dialect, &items).await? {
+        for inserted in write_messages(&mut transaction, self.dialect, self.sealer.as_deref(), &items).await? {
             match inserted {
                 Inserted::Created => outcome.accepted += 1,
                 Inserted::Duplicate { .. } => outcome.duplicates += 1,
             }
         }
         for record in &page.quarantined {
+            let original = match self.sealer.as_deref() {
+                Some(sealer) => sealer.seal(&record.original)?,
+                None => record.original.clone(),
+            };
             let written = sqlx::query(
                 "INSERT INTO quarantine (id, run_id, source, record_key, profile, message_type, location, received_at, original, errors) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, record_key) DO NOTHING",
@@ -238,7 +242,7 @@ impl Store {
             .bind(record.message_type.clone())
             .bind(&record.location)
             .bind(record.received_at)
-            .bind(record.original.clone())
+            .bind(original)
             .bind(&record.errors)
             .execute(&mut *transaction)
             .await
@@ -330,11 +334,13 @@ impl Store {
                         message_type: row.try_get("message_type")?,
                         location: row.try_get("location")?,
                         received_at: row.try_get("received_at")?,
-                        original: row.try_get("original")?,
+                        original: row.try_get::<Vec<u8>, _>("original")?,
                         errors: row.try_get("errors")?,
                     })
                 };
-                read().map_err(storage_error("reading a quarantined record"))
+                let mut record = read().map_err(storage_error("reading a quarantined record"))?;
+                record.original = super::seal::open(self.sealer.as_deref(), std::mem::take(&mut record.original))?;
+                Ok(record)
             })
             .collect()
     }

@@ -1,0 +1,102 @@
+//! Retention: how long payloads are kept per message type (`[retention]` in the
+//! configuration), the purge that enforces it (on `serve`'s schedule or with
+//! `raccordo retention purge`), and a data subject's export and erasure.
+
+use std::sync::Arc;
+
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::api::AppState;
+use crate::error::Error;
+use crate::store::retention::subject_reference;
+use crate::store::AuditEntry;
+
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// Purges every type that has a retention; returns (type, messages purged) for each.
+pub async fn purge(state: &AppState) -> Result<Vec<(String, u64)>, Error> {
+    let Some(retention) = &state.config.retention else { return Ok(Vec::new()) };
+    let now = state.clock.now_millis();
+    let mut purged = Vec::new();
+    for message_type in state.catalog.standard.types() {
+        let name = message_type.name.as_str();
+        let Some(days) = retention.days.get(name).copied().or(retention.default_days) else { continue };
+        let cutoff = now - i64::from(days) * DAY_MILLIS;
+        purged.push((name.to_owned(), state.store.purge(name, cutoff, now).await?));
+    }
+    Ok(purged)
+}
+
+/// Runs `purge` on the configuration's schedule (cron with seconds, Europe/Rome).
+pub async fn schedule(state: Arc<AppState>, expression: &str) -> Result<JobScheduler, Error> {
+    let failed = |e: tokio_cron_scheduler::JobSchedulerError| Error::Internal(format!("the retention schedule: {e}"));
+    let scheduler = JobScheduler::new().await.map_err(failed)?;
+    let job = Job::new_async_tz(expression, crate::inps::schedule::TIME_ZONE, move |_, _| {
+        let state = Arc::clone(&state);
+        Box::pin(async move {
+            match purge(&state).await {
+                Ok(purged) => {
+                    let total: u64 = purged.iter().map(|(_, n)| n).sum();
+                    tracing::info!(target: "raccordo::retention", messages = total, "retention purge done");
+                }
+                Err(error) => tracing::warn!(target: "raccordo::retention", "retention purge failed: {error}"),
+            }
+        })
+    })
+    .map_err(failed)?;
+    scheduler.add(job).await.map_err(failed)?;
+    scheduler.start().await.map_err(failed)?;
+    Ok(scheduler)
+}
+
+/// What a subject's erasure did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Erasure {
+    pub erased: Vec<String>,
+    /// Messages kept, each with why (a legal hold on its type, deliveries still due).
+    pub kept: Vec<(String, String)>,
+}
+
+/// Every message about a person, for a data-subject access request; audited under a
+/// reference that does not reveal the codice fiscale.
+pub async fn export(state: &AppState, codice_fiscale: &str) -> Result<Vec<serde_json::Value>, Error> {
+    let found = state.store.messages_about(codice_fiscale).await?;
+    let entry = AuditEntry::new(
+        state.clock.now_millis(),
+        "subject.exported",
+        Some("operator"),
+        Some(&subject_reference(codice_fiscale)),
+        serde_json::json!({ "messages": found.len() }),
+    );
+    state.store.audit(&[entry]).await?;
+    Ok(found
+        .into_iter()
+        .map(|m| {
+            serde_json::json!({
+                "id": m.id,
+                "type": m.message_type,
+                "receivedAt": crate::clock::rfc3339(m.received_at),
+                "message": serde_json::from_str::<serde_json::Value>(&m.canonical).unwrap_or_default(),
+            })
+        })
+        .collect())
+}
+
+/// Erases the payloads of a person's messages where the law allows: not those of types
+/// under a legal hold (`[retention] legal_hold`), nor those still owed to a recipient.
+pub async fn erase(state: &AppState, codice_fiscale: &str) -> Result<Erasure, Error> {
+    let hold = state.config.retention.as_ref().map(|r| r.legal_hold.clone()).unwrap_or_default();
+    let mut erasure = Erasure { erased: Vec::new(), kept: Vec::new() };
+    for message in state.store.messages_about(codice_fiscale).await? {
+        if hold.contains(&message.message_type) {
+            erasure.kept.push((message.id, format!("{} is under a legal hold", message.message_type)));
+        } else if !message.finished {
+            erasure.kept.push((message.id, "deliveries are still due".into()));
+        } else {
+            erasure.erased.push(message.id);
+        }
+    }
+    let subject = subject_reference(codice_fiscale);
+    state.store.erase(&erasure.erased, &subject, state.clock.now_millis()).await?;
+    Ok(erasure)
+}

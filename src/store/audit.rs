@@ -1,0 +1,246 @@
+//! The audit log: every event that matters (a message received, rejected, delivered,
+//! replayed or read; the configuration loaded; a key used), appended as an entry that
+//! carries the hash of the one before it. Editing, deleting or reordering rows breaks the
+//! chain, and `verify` names the first entry where it breaks. Entries hold identifiers
+//! (message ids, party ids, codes), never personal data.
+//!
+//! Entries are numbered without gaps from 1; a head row keeps the last number and hash, so
+//! removing the newest entries shows too. Appending reads and moves the head inside the
+//! caller's transaction (on PostgreSQL with the head row locked), so entries about a
+//! message are committed with it.
+
+use sqlx::Row;
+
+use super::{storage_error, Dialect, Store};
+use crate::error::Error;
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// An entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    pub at: i64,
+    /// `message.received`, `message.rejected`, `message.read`, `message.replayed`,
+    /// `delivery.delivered`, `delivery.dead`, `config.loaded`, `key.used`, …
+    pub kind: String,
+    /// Who acted: a party id, `operator`, `gateway`.
+    pub actor: Option<String>,
+    /// What it concerns: a message or delivery id, a key id.
+    pub subject: Option<String>,
+    /// A JSON object of identifiers.
+    pub detail: String,
+}
+
+impl AuditEntry {
+    pub fn new(at: i64, kind: &str, actor: Option<&str>, subject: Option<&str>, detail: serde_json::Value) -> Self {
+        AuditEntry {
+            at,
+            kind: kind.to_owned(),
+            actor: actor.map(str::to_owned),
+            subject: subject.map(str::to_owned),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+/// The hash of an entry: SHA-256 over its fields, each prefixed with its length so no two
+/// different entries encode alike.
+pub fn entry_hash(seq: i64, entry: &AuditEntry, prev_hash: &str) -> String {
+    let mut hasher = openssl::sha::Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update(format!("{}:", bytes.len()).as_bytes());
+        hasher.update(bytes);
+    };
+    field(seq.to_string().as_bytes());
+    field(entry.at.to_string().as_bytes());
+    field(entry.kind.as_bytes());
+    field(entry.actor.as_deref().unwrap_or("\u{0}").as_bytes());
+    field(entry.subject.as_deref().unwrap_or("\u{0}").as_bytes());
+    field(entry.detail.as_bytes());
+    field(prev_hash.as_bytes());
+    hasher.finish().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Appends `entries` in the caller's transaction.
+pub(super) async fn append(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    entries: &[AuditEntry],
+) -> Result<(), Error> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+    let head = sqlx::query(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{lock}"))
+        .fetch_optional(&mut **transaction)
+        .await
+        .map_err(storage_error("reading the audit head"))?;
+    let (mut seq, mut prev): (i64, String) = match head {
+        Some(row) => (
+            row.try_get("seq").map_err(storage_error("audit head"))?,
+            row.try_get("hash").map_err(storage_error("audit head"))?,
+        ),
+        None => (0, GENESIS.to_owned()),
+    };
+    for chunk in entries.chunks(dialect.rows_per_statement()) {
+        let values: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let numbers: Vec<String> = (1..=8).map(|n| format!("${}", i * 8 + n)).collect();
+                format!("({})", numbers.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO audit (seq, at, kind, actor, subject, detail, prev_hash, hash) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for entry in chunk {
+            seq += 1;
+            let hash = entry_hash(seq, entry, &prev);
+            query = query
+                .bind(seq)
+                .bind(entry.at)
+                .bind(&entry.kind)
+                .bind(entry.actor.clone())
+                .bind(entry.subject.clone())
+                .bind(&entry.detail)
+                .bind(prev.clone())
+                .bind(hash.clone());
+            prev = hash;
+        }
+        query.execute(&mut **transaction).await.map_err(storage_error("appending to the audit log"))?;
+    }
+    sqlx::query(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )
+    .bind(seq)
+    .bind(prev)
+    .execute(&mut **transaction)
+    .await
+    .map_err(storage_error("moving the audit head"))?;
+    Ok(())
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// Entries read.
+    pub entries: i64,
+    /// The first break: the entry's number and what is wrong there.
+    pub problem: Option<(i64, String)>,
+}
+
+const VERIFY_PAGE: i64 = 1000;
+
+impl Store {
+    /// Appends entries in a transaction of their own.
+    pub async fn audit(&self, entries: &[AuditEntry]) -> Result<(), Error> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let _writing = self.write_lock.hold().await;
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        append(&mut transaction, self.dialect, entries).await?;
+        transaction.commit().await.map_err(storage_error("commit"))
+    }
+
+    /// Walks the whole chain, page by page, and reports the first entry that was altered,
+    /// removed or moved.
+    pub async fn verify_audit(&self) -> Result<Verification, Error> {
+        let mut expected_seq = 1;
+        let mut prev = GENESIS.to_owned();
+        let mut entries = 0;
+        let found = |seq: i64, what: String, entries: i64| Ok(Verification { entries, problem: Some((seq, what)) });
+        loop {
+            let rows = sqlx::query(
+                "SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(expected_seq)
+            .bind(VERIFY_PAGE)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(storage_error("reading the audit log"))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                let read = || -> Result<(i64, AuditEntry, String, String), sqlx::Error> {
+                    let entry = AuditEntry {
+                        at: row.try_get("at")?,
+                        kind: row.try_get("kind")?,
+                        actor: row.try_get("actor")?,
+                        subject: row.try_get("subject")?,
+                        detail: row.try_get("detail")?,
+                    };
+                    Ok((row.try_get("seq")?, entry, row.try_get("prev_hash")?, row.try_get("hash")?))
+                };
+                let (seq, entry, prev_hash, hash) = read().map_err(storage_error("reading the audit log"))?;
+                entries += 1;
+                if seq != expected_seq {
+                    let what = if seq == expected_seq + 1 {
+                        format!("entry {expected_seq} was removed")
+                    } else {
+                        format!("entries {expected_seq} to {} were removed", seq - 1)
+                    };
+                    return found(expected_seq, what, entries);
+                }
+                if entry_hash(seq, &entry, &prev_hash) != hash {
+                    // Its fields no longer give its hash. If they give it under a nearby
+                    // number, the entry was moved; otherwise its content was changed.
+                    let moved = (seq.saturating_sub(8).max(1)..=seq + 8)
+                        .find(|other| *other != seq && entry_hash(*other, &entry, &prev_hash) == hash);
+                    let what = match moved {
+                        Some(original) => format!("entry {seq} is entry {original} moved: the log was reordered"),
+                        None => format!("entry {seq} was altered"),
+                    };
+                    return found(seq, what, entries);
+                }
+                if prev_hash != prev {
+                    return found(
+                        seq,
+                        format!("entry {seq} does not follow entry {}: the log was reordered", seq - 1),
+                        entries,
+                    );
+                }
+                prev = hash;
+                expected_seq += 1;
+            }
+        }
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error("reading the audit head"))?;
+        if let Some(head) = head {
+            let head_seq: i64 = head.try_get("seq").map_err(storage_error("audit head"))?;
+            let head_hash: String = head.try_get("hash").map_err(storage_error("audit head"))?;
+            let last = expected_seq - 1;
+            if head_seq > last {
+                return found(last + 1, format!("entries {} to {head_seq} were removed", last + 1), entries);
+            }
+            if head_seq == last && head_hash != prev {
+                return found(last, format!("entry {last} was altered"), entries);
+            }
+        }
+        Ok(Verification { entries, problem: None })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_depend_on_every_field_and_the_previous_hash() {
+        let entry = AuditEntry::new(1, "message.received", Some("cpi"), Some("m1"), serde_json::json!({ "type": "x" }));
+        let base = entry_hash(1, &entry, GENESIS);
+        assert_eq!(base.len(), 64);
+        assert_ne!(entry_hash(2, &entry, GENESIS), base);
+        assert_ne!(entry_hash(1, &entry, &base), base);
+        let mut other = entry.clone();
+        other.actor = Some("cp".into());
+        other.subject = Some("im1".into());
+        assert_ne!(entry_hash(1, &other, GENESIS), base, "field boundaries are part of the hash");
+    }
+}
