@@ -33,6 +33,12 @@ pub struct PartyLabel {
     pub party: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    /// For pulled records: accepted, duplicate or quarantined; for runs: succeeded or failed.
+    pub outcome: String,
+}
+
 fn latency() -> Histogram {
     // 1 ms to about 65 s.
     Histogram::new(exponential_buckets(0.001, 2.0, 17))
@@ -46,6 +52,12 @@ pub struct Metrics {
     pub attempts: Family<DeliveryLabels, Counter>,
     pub delivery_seconds: Family<PartyLabel, Histogram, fn() -> Histogram>,
     pub queue_depth: Family<PartyLabel, Gauge>,
+    /// INPS records pulled or imported, by outcome.
+    pub inps_records: Family<OutcomeLabel, Counter>,
+    /// INPS pull runs, by how they ended.
+    pub inps_runs: Family<OutcomeLabel, Counter>,
+    /// The INPS cursor: `ts_comunicazione` of the last record taken, Unix seconds.
+    pub inps_cursor: Gauge,
 }
 
 impl Default for Metrics {
@@ -58,6 +70,9 @@ impl Default for Metrics {
         let delivery_seconds =
             Family::<PartyLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency as fn() -> Histogram);
         let queue_depth = Family::<PartyLabel, Gauge>::default();
+        let inps_records = Family::<OutcomeLabel, Counter>::default();
+        let inps_runs = Family::<OutcomeLabel, Counter>::default();
+        let inps_cursor = Gauge::default();
         registry.register(
             "raccordo_messages_received",
             "Messages received, by type, profile and outcome",
@@ -71,7 +86,24 @@ impl Default for Metrics {
         );
         registry.register("raccordo_delivery_seconds", "Time of one delivery attempt", delivery_seconds.clone());
         registry.register("raccordo_queue_depth", "Deliveries pending or in flight, by recipient", queue_depth.clone());
-        Metrics { registry, received, intake_seconds, attempts, delivery_seconds, queue_depth }
+        registry.register("raccordo_inps_records", "INPS records pulled or imported, by outcome", inps_records.clone());
+        registry.register("raccordo_inps_runs", "INPS pull runs, by how they ended", inps_runs.clone());
+        registry.register(
+            "raccordo_inps_cursor_seconds",
+            "Time of the last INPS record taken (Unix seconds)",
+            inps_cursor.clone(),
+        );
+        Metrics {
+            registry,
+            received,
+            intake_seconds,
+            attempts,
+            delivery_seconds,
+            queue_depth,
+            inps_records,
+            inps_runs,
+            inps_cursor,
+        }
     }
 }
 

@@ -250,6 +250,15 @@ async fn pages_are_pulled_once_over_mtls_with_one_voucher_and_quarantine_is_visi
     assert_eq!(stored.deliveries.len(), 1);
     assert_eq!(stored.summary.sender, "inps");
 
+    // The metrics count what the run did.
+    let metrics = state.metrics.encode();
+    assert!(
+        metrics.contains(&format!("raccordo_inps_records_total{{outcome=\"quarantined\"}} {invalid}")),
+        "{metrics}"
+    );
+    assert!(metrics.contains(&format!("raccordo_inps_records_total{{outcome=\"accepted\"}} {}", 250 - invalid)));
+    assert!(metrics.contains("raccordo_inps_runs_total{outcome=\"succeeded\"} 1"));
+
     // Nothing new: the next run asks once, takes nothing, and reuses the voucher.
     let again = puller.pull(Trigger::Command, Range::default(), &|_| {}).await.unwrap();
     assert_eq!((again.pages, again.records), (0, 0));

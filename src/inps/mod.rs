@@ -225,6 +225,7 @@ impl Puller {
                     return Ok(());
                 };
                 let outcome = store.commit_page(&commit).await?;
+                self.count(outcome, Some(next));
                 done.add(commit.records, outcome, Some(next));
                 progress(&done);
                 since = next;
@@ -258,8 +259,25 @@ impl Puller {
         Ok(run)
     }
 
+    /// Counts a committed page in the metrics.
+    fn count(&self, outcome: PageOutcome, cursor: Option<i64>) {
+        let metrics = &self.state.metrics;
+        let label = |outcome: &str| crate::telemetry::OutcomeLabel { outcome: outcome.into() };
+        let add = |outcome: &str, n: i64| {
+            metrics.inps_records.get_or_create(&label(outcome)).inc_by(u64::try_from(n).unwrap_or(0));
+        };
+        add("accepted", outcome.accepted);
+        add("duplicate", outcome.duplicates);
+        add("quarantined", outcome.quarantined);
+        if let Some(cursor) = cursor {
+            metrics.inps_cursor.set(cursor / 1000);
+        }
+    }
+
     /// Records how the run ended and returns it as stored.
     async fn end(&self, run: PullRun, result: Result<(), Error>) -> Result<PullRun, Error> {
+        let status = if result.is_ok() { "succeeded" } else { "failed" };
+        self.state.metrics.inps_runs.get_or_create(&crate::telemetry::OutcomeLabel { outcome: status.into() }).inc();
         let store = &self.state.store;
         let now = self.state.clock.now_millis();
         match result {
@@ -520,6 +538,7 @@ impl Puller {
             }
             let records = commit.records;
             let outcome = self.state.store.commit_page(&commit).await?;
+            self.count(outcome, None);
             first_line += lines as u64;
             done.add(records, outcome, Some(i64::try_from(first_line - 1).unwrap_or(i64::MAX)));
             progress(&done);
