@@ -181,7 +181,10 @@ impl Verifier {
             return Err(refuse(ErrorCode::SignatureExpired, "iat and exp are required"));
         };
         let nbf = claims["nbf"].as_i64().unwrap_or(iat);
-        if iat > now + SKEW_SECS || nbf > now + SKEW_SECS || exp + SKEW_SECS < now || exp <= iat {
+        // A signature lives at most LIFETIME_SECS: one valid for years could be held and
+        // replayed once its jti is forgotten.
+        let too_long = exp - iat > LIFETIME_SECS + SKEW_SECS || iat < now - LIFETIME_SECS - SKEW_SECS;
+        if iat > now + SKEW_SECS || nbf > now + SKEW_SECS || exp + SKEW_SECS < now || exp <= iat || too_long {
             return Err(refuse(ErrorCode::SignatureExpired, "the signature is not valid at this time"));
         }
         // The signed headers must be those sent: the digest always, the content type if any.

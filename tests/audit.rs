@@ -55,7 +55,8 @@ async fn scenario(url: impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Ou
     let verification = state.store.verify_audit().await.unwrap();
     assert_eq!((verification.entries, verification.problem), (10, None));
 
-    let cases: [(&[&str], i64, &str); 4] = [
+    let cases: [(&[&str], i64, &str); 5] = [
+        (&["DELETE FROM audit WHERE seq >= 9", "DELETE FROM audit_head"], 8, "the audit head was removed"),
         (&["UPDATE audit SET detail = '{\"n\": 99}' WHERE seq = 4"], 4, "entry 4 was altered"),
         (&["DELETE FROM audit WHERE seq = 5"], 5, "entry 5 was removed"),
         (&["DELETE FROM audit WHERE seq >= 9"], 9, "entries 9 to 10 were removed"),

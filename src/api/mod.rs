@@ -264,10 +264,21 @@ async fn receive(
     let _admitted = state.limits.admit(&party.id)?;
     let profile = profile_of(state, headers)?;
     check_size(state, body)?;
-    check_signature(state, party, headers, body, dry_run).await?;
+    let remembered = check_signature(state, party, headers, body, dry_run).await?;
     let intake = state.intake();
     let started = std::time::Instant::now();
-    let answers = intake.receive(party, &profile, body, dry_run).await.map_err(Problem::from_error)?;
+    let answers = match intake.receive(party, &profile, body, dry_run).await {
+        Ok(answers) => answers,
+        Err(error) => {
+            // Not processed: the same signed request may come again.
+            if let Some(jti) = &remembered {
+                if let Err(forgetting) = state.store.forget_jti(jti).await {
+                    tracing::warn!("forgetting a jti: {forgetting}");
+                }
+            }
+            return Err(Problem::from_error(error));
+        }
+    };
     if !dry_run {
         record_intake(state, &profile, &answers, started.elapsed());
     }
@@ -344,11 +355,11 @@ async fn check_signature(
     headers: &HeaderMap,
     body: &Bytes,
     dry_run: bool,
-) -> Result<(), Problem> {
+) -> Result<Option<String>, Problem> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let signature = header(crate::modi::SIGNATURE_HEADER);
     if !party.sends.signed && signature.is_none() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(signing) = &state.signing else {
         return Err(Problem::of(ErrorCode::SignerUntrusted, "this gateway verifies no signatures"));
@@ -362,10 +373,13 @@ async fn check_signature(
     if !known {
         return Err(Problem::of(ErrorCode::SignerUntrusted, "the signer's certificate is not the sending party's"));
     }
-    if !dry_run && !state.store.remember_jti(&signed.jti, signed.expires, now).await.map_err(Problem::from_error)? {
+    if dry_run {
+        return Ok(None);
+    }
+    if !state.store.remember_jti(&signed.jti, signed.expires, now).await.map_err(Problem::from_error)? {
         return Err(Problem::of(ErrorCode::SignatureReplayed, "this signature's jti was used before"));
     }
-    Ok(())
+    Ok(Some(signed.jti))
 }
 
 /// Whether `party` may see a message: it sent it, or it is one of its recipients.

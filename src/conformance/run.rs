@@ -345,6 +345,12 @@ pub async fn target(
             (Ok(reply), Kind::Resend) => {
                 check_accepted(reply, &mut findings);
                 match send(&client, target, profile, &body, &key, options).await {
+                    Ok(again) if again.identity.is_none() => findings.push(Finding {
+                        requirement: "XCH-03".into(),
+                        code: None,
+                        path: String::new(),
+                        message: "the answer to the resend carries no id to compare with the first".into(),
+                    }),
                     Ok(again) if again.status == reply.status && again.identity == reply.identity => {}
                     Ok(again) => findings.push(Finding {
                         requirement: "XCH-03".into(),

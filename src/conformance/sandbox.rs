@@ -98,7 +98,7 @@ async fn receive(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, body: 
     let key =
         headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned).or_else(|| message_id.clone());
     let earlier = key.as_ref().and_then(|k| sandbox.answers.lock().ok().and_then(|a| a.get(k).cloned()));
-    let findings: Vec<Finding> = outcomes
+    let mut findings: Vec<Finding> = outcomes
         .iter()
         .flat_map(|(_, _, diagnostics)| diagnostics.iter())
         .map(|d| {
@@ -111,6 +111,14 @@ async fn receive(State(sandbox): State<Arc<Sandbox>>, headers: HeaderMap, body: 
             }
         })
         .collect();
+    if outcomes.is_empty() {
+        findings.push(Finding {
+            requirement: "ENV-01".into(),
+            code: None,
+            path: String::new(),
+            message: "the body holds no message".into(),
+        });
+    }
     let (status, answer) = match earlier.clone() {
         Some(answer) => answer,
         None if findings.is_empty() && !outcomes.is_empty() => {

@@ -340,11 +340,20 @@ impl Puller {
             if response.content_length().is_some_and(|length| length > limit) {
                 return Err(pull_error(ErrorCode::PullPageUnreadable, format!("a page larger than {limit} bytes")));
             }
-            let bytes = response
-                .bytes()
+            // Read chunk by chunk, so a page without a length can't exceed the limit either.
+            let mut response = response;
+            let mut bytes = Vec::new();
+            while let Some(chunk) = response
+                .chunk()
                 .await
-                .map_err(|e| pull_error(ErrorCode::PullSourceUnavailable, format!("reading a page: {e}")))?;
-            return Ok(bytes.to_vec());
+                .map_err(|e| pull_error(ErrorCode::PullSourceUnavailable, format!("reading a page: {e}")))?
+            {
+                if (bytes.len() + chunk.len()) as u64 > limit {
+                    return Err(pull_error(ErrorCode::PullPageUnreadable, format!("a page larger than {limit} bytes")));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            return Ok(bytes);
         }
     }
 

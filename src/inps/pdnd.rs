@@ -136,7 +136,8 @@ impl PdndClient {
             code: ErrorCode::PullTokenRefused,
             reason: format!("the token endpoint's answer is not a voucher: {e}"),
         })?;
-        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(600));
+        // A day at most, whatever the endpoint says: Instant arithmetic must not overflow.
+        let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(600).min(86_400));
         let margin = Duration::from_secs(self.config.renew_before_secs).min(lifetime / 2);
         tracing::info!(client_id = %self.config.client_id, expires_in = lifetime.as_secs(), "PDND voucher obtained");
         Ok(Voucher { token: answer.access_token, renew_at: started + lifetime - margin })

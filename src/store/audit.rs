@@ -149,15 +149,30 @@ impl Store {
     /// Walks the whole chain, page by page, and reports the first entry that was altered,
     /// removed or moved.
     pub async fn verify_audit(&self) -> Result<Verification, Error> {
+        // The head first: entries appended while the walk goes on are past it and are left
+        // for the next verification, not taken for tampering.
+        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error("reading the audit head"))?;
+        let head: Option<(i64, String)> = match head {
+            Some(row) => Some((
+                row.try_get("seq").map_err(storage_error("audit head"))?,
+                row.try_get("hash").map_err(storage_error("audit head"))?,
+            )),
+            None => None,
+        };
+        let last_seq = head.as_ref().map_or(i64::MAX, |(seq, _)| *seq);
         let mut expected_seq = 1;
         let mut prev = GENESIS.to_owned();
         let mut entries = 0;
         let found = |seq: i64, what: String, entries: i64| Ok(Verification { entries, problem: Some((seq, what)) });
         loop {
             let rows = sqlx::query(
-                "SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM audit WHERE seq >= $1 ORDER BY seq LIMIT $2",
+                "SELECT seq, at, kind, actor, subject, detail, prev_hash, hash FROM audit WHERE seq >= $1 AND seq <= $2 ORDER BY seq LIMIT $3",
             )
             .bind(expected_seq)
+            .bind(last_seq)
             .bind(VERIFY_PAGE)
             .fetch_all(&self.pool)
             .await
@@ -208,20 +223,18 @@ impl Store {
                 expected_seq += 1;
             }
         }
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(storage_error("reading the audit head"))?;
-        if let Some(head) = head {
-            let head_seq: i64 = head.try_get("seq").map_err(storage_error("audit head"))?;
-            let head_hash: String = head.try_get("hash").map_err(storage_error("audit head"))?;
-            let last = expected_seq - 1;
-            if head_seq > last {
-                return found(last + 1, format!("entries {} to {head_seq} were removed", last + 1), entries);
+        let last = expected_seq - 1;
+        match head {
+            // Entries without a head: the head row was deleted.
+            None if entries > 0 => return found(last, "the audit head was removed".into(), entries),
+            None => {}
+            Some((head_seq, _)) if head_seq > last => {
+                return found(last + 1, format!("entries {} to {head_seq} were removed", last + 1), entries)
             }
-            if head_seq == last && head_hash != prev {
-                return found(last, format!("entry {last} was altered"), entries);
+            Some((_, head_hash)) if head_hash != prev => {
+                return found(last, format!("entry {last} was altered"), entries)
             }
+            Some(_) => {}
         }
         Ok(Verification { entries, problem: None })
     }

@@ -336,6 +336,18 @@ impl Store {
         Ok(inserted.rows_affected() == 1)
     }
 
+    /// Forgets a `jti` recorded for a request that was then not processed, so its sender
+    /// may send it again.
+    pub async fn forget_jti(&self, jti: &str) -> Result<(), Error> {
+        let _writing = self.write_lock.hold().await;
+        sqlx::query("DELETE FROM seen_jti WHERE jti = $1")
+            .bind(jti)
+            .execute(&self.pool)
+            .await
+            .map_err(storage_error("forgetting a jti"))?;
+        Ok(())
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map_err(storage_error("ping"))?;
@@ -511,7 +523,13 @@ impl Store {
                 let seq: i64 = message.try_get("seq").map_err(storage_error("claim"))?;
                 let id: String = message.try_get("id").map_err(storage_error("claim"))?;
                 let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
-                messages.insert(seq, (id, seal::open_text(self.sealer.as_deref(), canonical)?));
+                // A payload that does not open (a key dropped too early, a row altered) must not
+                // stop every delivery: it goes out empty, fails to parse, and is dead-lettered.
+                let canonical = seal::open_text(self.sealer.as_deref(), canonical).unwrap_or_else(|error| {
+                    tracing::warn!(message = %id, "a payload does not open: {error}");
+                    String::new()
+                });
+                messages.insert(seq, (id, canonical));
             }
         }
         transaction.commit().await.map_err(storage_error("commit"))?;
@@ -563,7 +581,8 @@ impl Store {
     pub async fn replay(&self, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
         let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
-        let Some(seq) = sqlx::query("SELECT seq FROM messages WHERE id = $1")
+        // A purged message has nothing left to send: it is not replayed.
+        let Some(seq) = sqlx::query("SELECT seq FROM messages WHERE id = $1 AND purged_at IS NULL")
             .bind(message_id)
             .fetch_optional(&mut *transaction)
             .await
