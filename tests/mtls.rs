@@ -6,62 +6,27 @@
 
 use std::path::Path;
 
-use openssl::asn1::{Asn1Integer, Asn1Time};
-use openssl::bn::BigNum;
 use openssl::hash::MessageDigest;
-use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
-use openssl::x509::extension::{BasicConstraints, SubjectAlternativeName};
-use openssl::x509::{X509NameBuilder, X509};
 use raccordo::api::{self, AppState};
 use raccordo::assets::Assets;
 use raccordo::config::Config;
 use raccordo::ingest::Catalog;
+use raccordo::pki::{Issued, Usage};
 use raccordo::store::Store;
 
-struct Issued {
-    certificate: X509,
-    key: PKey<Private>,
-}
-
-fn name(common_name: &str) -> openssl::x509::X509Name {
-    let mut builder = X509NameBuilder::new().unwrap();
-    builder.append_entry_by_text("CN", common_name).unwrap();
-    builder.build()
-}
-
-/// A certificate for `common_name`, signed by `issuer` (self-signed CA when `None`), valid
-/// from `from` to `until` (Unix seconds).
+/// A certificate for `common_name`, signed by `issuer` (a self-signed CA when `None`),
+/// valid from `from` to `until` (Unix seconds), for a server on 127.0.0.1 when `server`.
 fn issue(common_name: &str, issuer: Option<&Issued>, from: i64, until: i64, server: bool) -> Issued {
-    let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
-    let mut builder = X509::builder().unwrap();
-    builder.set_version(2).unwrap();
-    let serial = Asn1Integer::from_bn(&BigNum::from_u32(fastrand::u32(1..u32::MAX)).unwrap()).unwrap();
-    builder.set_serial_number(&serial).unwrap();
-    builder.set_subject_name(&name(common_name)).unwrap();
-    builder.set_issuer_name(issuer.map_or(&name(common_name), |i| i.certificate.subject_name())).unwrap();
-    builder.set_pubkey(&key).unwrap();
-    builder.set_not_before(&Asn1Time::from_unix(from).unwrap()).unwrap();
-    builder.set_not_after(&Asn1Time::from_unix(until).unwrap()).unwrap();
-    if issuer.is_none() {
-        builder.append_extension(BasicConstraints::new().critical().ca().build().unwrap()).unwrap();
-    }
-    if server {
-        let san = SubjectAlternativeName::new()
-            .ip("127.0.0.1")
-            .build(&builder.x509v3_context(issuer.map(|i| i.certificate.as_ref()), None))
-            .unwrap();
-        builder.append_extension(san).unwrap();
-    }
-    builder.sign(issuer.map_or(&key, |i| &i.key), MessageDigest::sha256()).unwrap();
-    Issued { certificate: builder.build(), key }
+    let usage = match (issuer, server) {
+        (None, _) => Usage::Ca,
+        (Some(_), true) => Usage::Server,
+        (Some(_), false) => Usage::Client,
+    };
+    raccordo::pki::issue(common_name, issuer, from, until, usage).unwrap()
 }
 
 fn write(dir: &Path, name: &str, issued: &Issued) -> (String, String) {
-    let certificate = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    std::fs::write(&certificate, issued.certificate.to_pem().unwrap()).unwrap();
-    std::fs::write(&key, issued.key.private_key_to_pem_pkcs8().unwrap()).unwrap();
+    let (certificate, key) = issued.write(dir, name).unwrap();
     (certificate.display().to_string(), key.display().to_string())
 }
 

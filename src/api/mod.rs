@@ -200,6 +200,14 @@ fn caller<'a>(state: &'a AppState, headers: &HeaderMap, certificate: &Certificat
     Err(Problem::of(ErrorCode::Unauthenticated, "the credentials identify no party"))
 }
 
+/// Refuses anyone but an operator, saying what only operators may do.
+fn operator(state: &AppState, headers: &HeaderMap, certificate: &Certificate, only: &str) -> Result<(), Problem> {
+    match caller(state, headers, certificate)? {
+        Caller::Operator => Ok(()),
+        Caller::Party(_) => Err(Problem::of(ErrorCode::NotAllowed, only.to_owned())),
+    }
+}
+
 fn party<'a>(state: &'a AppState, headers: &HeaderMap, certificate: &Certificate) -> Result<&'a PartyConfig, Problem> {
     match caller(state, headers, certificate)? {
         Caller::Party(party) => Ok(party),
@@ -506,9 +514,7 @@ async fn replay(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let Caller::Operator = caller(&state, &headers, &certificate)? else {
-        return Err(Problem::of(ErrorCode::NotAllowed, "only operators replay messages"));
-    };
+    operator(&state, &headers, &certificate, "only operators replay messages")?;
     let now = state.clock.now_millis();
     let event = crate::store::Event { at: now, kind: "replayed".into(), party: None, detail: "{}".into() };
     let count = state.store.replay(&id, now, &event).await.map_err(Problem::from_error)?;
@@ -528,9 +534,7 @@ async fn dead_letters(
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
 ) -> Result<Response, Problem> {
-    let Caller::Operator = caller(&state, &headers, &certificate)? else {
-        return Err(Problem::of(ErrorCode::NotAllowed, "only operators list dead letters"));
-    };
+    operator(&state, &headers, &certificate, "only operators list dead letters")?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let dead = state
         .store
@@ -560,9 +564,7 @@ async fn inps_runs(
     headers: HeaderMap,
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, Problem> {
-    let Caller::Operator = caller(&state, &headers, &certificate)? else {
-        return Err(Problem::of(ErrorCode::NotAllowed, "only operators see the INPS pull's runs"));
-    };
+    operator(&state, &headers, &certificate, "only operators see the INPS pull's runs")?;
     let limit = query.limit.unwrap_or(20).clamp(1, 1000);
     let store = &state.store;
     let runs = store.pull_runs(crate::inps::JOB, limit).await.map_err(Problem::from_error)?;
@@ -586,9 +588,7 @@ async fn quarantine(
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
 ) -> Result<Response, Problem> {
-    let Caller::Operator = caller(&state, &headers, &certificate)? else {
-        return Err(Problem::of(ErrorCode::NotAllowed, "only operators list quarantined records"));
-    };
+    operator(&state, &headers, &certificate, "only operators list quarantined records")?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
     let records = state.store.quarantined(query.cursor.unwrap_or(0), limit).await.map_err(Problem::from_error)?;
     let next = (records.len() as i64 == limit).then(|| records.last().map(|r| r.seq)).flatten();
