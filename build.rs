@@ -1,8 +1,15 @@
-//! Rebuilds the binary when the embedded schemas, mappings or conformance suite change: `include_dir!` reads
-//! them at compile time, and cargo does not know that on its own.
+//! Links libxml2 for the hand-written bindings in `src/formats/libxml2.rs`, and rebuilds
+//! the binary when the embedded schemas, mappings or conformance suite change:
+//! `include_dir!` reads them at compile time, and cargo does not know that on its own.
 
 fn main() {
     println!("cargo:rerun-if-changed=schemas");
     println!("cargo:rerun-if-changed=mappings");
     println!("cargo:rerun-if-changed=conformance");
+    // pkg-config knows where libxml2 lives (and what it needs on static builds); without
+    // it, the system's default library path is tried, where Debian's libxml2-dev puts it.
+    if pkg_config::Config::new().atleast_version("2.9").probe("libxml-2.0").is_err() {
+        println!("cargo:warning=pkg-config found no libxml-2.0; linking -lxml2 from the default path");
+        println!("cargo:rustc-link-lib=xml2");
+    }
 }

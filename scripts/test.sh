@@ -7,29 +7,13 @@ cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*"; }
 
-# Debian packages the build and tests need: a C toolchain, pkg-config, libxml2 (XSD
-# validation of the parties' XML), libclang (the libxml crate generates its bindings with
-# bindgen) and Chromium.
-missing=()
-command -v cc >/dev/null 2>&1 || missing+=(build-essential)
-command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
-pkg-config --exists libxml-2.0 2>/dev/null || missing+=(libxml2-dev)
-# Chromium (headless) opens the conformance suite's HTML report in a test.
-command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-# (libclang-cpp, which other packages bring, is not what bindgen loads.)
-compgen -G "/usr/lib/llvm-*/lib/libclang.so*" >/dev/null || compgen -G "/usr/lib/*/libclang-[0-9]*.so*" >/dev/null \
-  || missing+=(libclang-dev)
-if ((${#missing[@]})); then
-  log "installing ${missing[*]}"
-  sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}"
-fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "cargo is missing: install Rust with rustup (https://rustup.rs) first" >&2
-  exit 2
-fi
+# Debian packages the build and tests need (scripts/deps.sh: a C toolchain, pkg-config,
+# OpenSSL's and libxml2's headers), and Chromium, which opens the conformance suite's HTML
+# report and drives the operator console in tests.
+source scripts/deps.sh
+extra=()
+command -v chromium >/dev/null 2>&1 || extra+=(chromium)
+install_missing "${extra[@]}"
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done
@@ -68,6 +52,11 @@ log "cargo fmt --check"
 cargo fmt --check
 log "cargo clippy --all-targets -- -D warnings"
 cargo clippy --all-targets --quiet -- -D warnings
+log "no build-time code generation (bindgen needs libclang, which a fresh machine lacks)"
+if cargo tree --quiet -i bindgen >/dev/null 2>&1; then
+  echo "bindgen is in the dependency tree: the README's run command would need libclang" >&2
+  exit 1
+fi
 log "cargo test"
 test_log=$(mktemp)
 previous_trap=$(trap -p EXIT | sed "s/^trap -- '\(.*\)' EXIT$/\1/")

@@ -71,3 +71,31 @@ fn no_unwrap_or_expect_outside_tests() {
         }
     }
 }
+
+#[test]
+fn nothing_is_generated_with_libclang_at_build_time() {
+    // The README's run command must build on a fresh Debian with rustup and
+    // build-essential: no bindgen (which needs libclang) anywhere in the dependency tree.
+    let lock = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
+    for package in ["bindgen", "clang-sys"] {
+        assert!(
+            !lock.contains(&format!("name = \"{package}\"")),
+            "Cargo.lock has {package}: the build would need libclang on the building machine"
+        );
+    }
+}
+
+#[test]
+fn unsafe_code_stays_in_the_libxml2_bindings() {
+    // `unsafe_code` is denied crate-wide; one module may allow it, and no other.
+    for path in rust_files(&src()) {
+        let text = fs::read_to_string(&path).unwrap();
+        let allowed = path.ends_with("formats/libxml2.rs");
+        assert_eq!(
+            text.contains("allow(unsafe_code)"),
+            allowed,
+            "{}: unsafe code belongs in formats/libxml2.rs only",
+            path.display()
+        );
+    }
+}

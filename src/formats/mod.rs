@@ -2,6 +2,7 @@
 //! nothing of mappings or of the standard, and never panic on input.
 
 pub mod json;
+mod libxml2;
 pub mod records;
 pub mod xml;
 pub mod xsd;

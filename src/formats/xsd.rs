@@ -1,5 +1,5 @@
 //! XML Schema (XSD) validation of party documents with libxml2, the reference validator
-//! most Italian PA systems themselves use, through the `libxml` crate.
+//! most Italian PA systems themselves use, through the bindings in `formats::libxml2`.
 //!
 //! A pure-Rust XSD validator mature enough for the real CO, SAP and SIUSS schemas does not
 //! exist; libxml2 is on every Debian machine. Its contexts are not `Send`, so each thread
@@ -12,9 +12,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use libxml::parser::{Parser, ParserOptions};
-use libxml::schemas::{SchemaParserContext, SchemaValidationContext};
-
+use super::libxml2::{Problem, Schema};
 use super::xml::XmlDocument;
 use crate::error::{Diagnostic, ErrorCode};
 
@@ -26,7 +24,7 @@ pub struct XsdSchema {
 }
 
 thread_local! {
-    static CONTEXTS: RefCell<HashMap<String, SchemaValidationContext>> = RefCell::new(HashMap::new());
+    static CONTEXTS: RefCell<HashMap<String, Schema>> = RefCell::new(HashMap::new());
 }
 
 impl XsdSchema {
@@ -37,45 +35,38 @@ impl XsdSchema {
         Ok(schema)
     }
 
-    fn with_context<T>(&self, work: impl FnOnce(&mut SchemaValidationContext) -> T) -> Result<T, String> {
+    fn with_context<T>(&self, work: impl FnOnce(&mut Schema) -> T) -> Result<T, String> {
         CONTEXTS.with(|contexts| {
             let mut contexts = contexts.borrow_mut();
             if !contexts.contains_key(&self.key) {
-                let mut parser = SchemaParserContext::from_buffer(&self.source);
-                let context = SchemaValidationContext::from_parser(&mut parser).map_err(|errors| {
-                    let reasons: Vec<String> = errors.into_iter().filter_map(|e| e.message).collect();
+                let schema = Schema::compile(&self.source).map_err(|problems| {
+                    let reasons: Vec<String> = problems.into_iter().map(|p| p.message).collect();
                     format!("{}: the XSD does not compile: {}", self.key, reasons.join("; "))
                 })?;
-                contexts.insert(self.key.clone(), context);
+                contexts.insert(self.key.clone(), schema);
             }
-            let context = contexts.get_mut(&self.key).ok_or_else(|| format!("{}: no context", self.key))?;
-            Ok(work(context))
+            let schema = contexts.get_mut(&self.key).ok_or_else(|| format!("{}: no context", self.key))?;
+            Ok(work(schema))
         })
     }
 
     /// Validates a document that `xml::decode` produced as `decoded` from `bytes`. Each
     /// problem is located by element path (from the line libxml2 reports) and line.
     pub fn validate(&self, bytes: &[u8], decoded: &XmlDocument) -> Vec<Diagnostic> {
-        let options = ParserOptions { recover: false, no_net: true, no_def_dtd: true, ..ParserOptions::default() };
-        let document = match Parser::default().parse_string_with_options(bytes, options) {
-            Ok(document) => document,
-            Err(error) => {
-                return vec![Diagnostic::error(
-                    ErrorCode::XmlSyntax,
-                    "",
-                    format!("libxml2 could not parse the document: {error:?}"),
-                )]
-            }
-        };
-        let outcome = self.with_context(|context| context.validate_document(&document));
-        match outcome {
-            Ok(Ok(())) => Vec::new(),
-            Ok(Err(errors)) => errors
+        match self.with_context(|schema| schema.validate(bytes)) {
+            Ok(Ok(problems)) => problems.iter().map(|problem| diagnose(problem, decoded)).collect(),
+            // Our decoder accepted what libxml2 refuses: rare (it is stricter on some
+            // encodings); the line still says where.
+            Ok(Err(problems)) => problems
                 .into_iter()
-                .map(|error| {
-                    let message = error.message.unwrap_or_default();
-                    let line = error.line.and_then(|l| u64::try_from(l).ok());
-                    diagnose(&message, line, decoded)
+                .map(|problem| {
+                    let mut diagnostic = Diagnostic::error(
+                        ErrorCode::XmlSyntax,
+                        "",
+                        format!("libxml2 could not parse the document: {}", readable(&problem.message)),
+                    );
+                    diagnostic.line = problem.line;
+                    diagnostic
                 })
                 .collect(),
             Err(reason) => vec![Diagnostic::error(ErrorCode::Internal, "", reason)],
@@ -85,8 +76,9 @@ impl XsdSchema {
 
 /// Turns one libxml2 message into a diagnostic. Messages naming a value are rewritten:
 /// libxml2 quotes the offending value, and a value may be a codice fiscale.
-fn diagnose(message: &str, line: Option<u64>, decoded: &XmlDocument) -> Diagnostic {
-    let message = message.trim();
+fn diagnose(problem: &Problem, decoded: &XmlDocument) -> Diagnostic {
+    let line = problem.line;
+    let message = problem.message.trim();
     let element = quoted_after(message, "Element '").map(strip_namespace);
     let attribute = quoted_after(message, "attribute '");
     let path = locate(decoded, line, element.as_deref(), attribute.as_deref());

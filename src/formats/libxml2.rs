@@ -1,0 +1,280 @@
+//! The dozen libxml2 functions raccordo calls, bound by hand: XSD compilation, a document
+//! read from memory, validation, error callbacks and the matching free functions.
+//!
+//! Why by hand: the `libxml` crate generates its bindings with bindgen at build time,
+//! which needs libclang on the building machine, so `cargo run` failed on a fresh Debian.
+//! These declarations follow libxml2's public headers (`xmlschemas.h`, `parser.h`,
+//! `xmlerror.h`), whose signatures and the `xmlError` layout have been stable since 2.6;
+//! `build.rs` links the system library through pkg-config. This is the only module where
+//! `unsafe` is allowed; every pointer it hands out is owned by a type that frees it once.
+
+#![allow(unsafe_code)]
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ptr;
+
+#[repr(C)]
+struct XmlError {
+    domain: c_int,
+    code: c_int,
+    message: *mut c_char,
+    level: c_int,
+    file: *mut c_char,
+    line: c_int,
+    str1: *mut c_char,
+    str2: *mut c_char,
+    str3: *mut c_char,
+    int1: c_int,
+    int2: c_int,
+    ctxt: *mut c_void,
+    node: *mut c_void,
+}
+
+#[repr(C)]
+struct SchemaParserCtxt {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct SchemaPtr {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct SchemaValidCtxt {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct DocPtr {
+    _private: [u8; 0],
+}
+
+type StructuredErrorFunc = unsafe extern "C" fn(user_data: *mut c_void, error: *const XmlError);
+
+#[link(name = "xml2")]
+extern "C" {
+    fn xmlInitParser();
+    fn xmlSchemaNewMemParserCtxt(buffer: *const c_char, size: c_int) -> *mut SchemaParserCtxt;
+    fn xmlSchemaSetParserStructuredErrors(
+        context: *mut SchemaParserCtxt,
+        handler: Option<StructuredErrorFunc>,
+        user_data: *mut c_void,
+    );
+    fn xmlSchemaParse(context: *mut SchemaParserCtxt) -> *mut SchemaPtr;
+    fn xmlSchemaFreeParserCtxt(context: *mut SchemaParserCtxt);
+    fn xmlSchemaFree(schema: *mut SchemaPtr);
+    fn xmlSchemaNewValidCtxt(schema: *mut SchemaPtr) -> *mut SchemaValidCtxt;
+    fn xmlSchemaSetValidStructuredErrors(
+        context: *mut SchemaValidCtxt,
+        handler: Option<StructuredErrorFunc>,
+        user_data: *mut c_void,
+    );
+    fn xmlSchemaValidateDoc(context: *mut SchemaValidCtxt, document: *mut DocPtr) -> c_int;
+    fn xmlSchemaFreeValidCtxt(context: *mut SchemaValidCtxt);
+    fn xmlReadMemory(
+        buffer: *const c_char,
+        size: c_int,
+        url: *const c_char,
+        encoding: *const c_char,
+        options: c_int,
+    ) -> *mut DocPtr;
+    fn xmlFreeDoc(document: *mut DocPtr);
+    fn xmlGetLastError() -> *const XmlError;
+    fn xmlResetLastError();
+}
+
+/// XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NONET: no output on stderr, no
+/// network; entities are not substituted and no DTD is loaded (the defaults).
+const READ_OPTIONS: c_int = 32 | 64 | 2048;
+
+/// One problem libxml2 reported: its text and, when it knows it, the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub message: String,
+    pub line: Option<u64>,
+}
+
+/// Collects the errors of one call; `user_data` points at a `Vec<Problem>`.
+unsafe extern "C" fn collect(user_data: *mut c_void, error: *const XmlError) {
+    if user_data.is_null() || error.is_null() {
+        return;
+    }
+    // SAFETY: `user_data` is the `Vec<Problem>` the caller registered for the duration of
+    // the call that reports here, and `error` is valid during the callback.
+    let (problems, error) = unsafe { (&mut *user_data.cast::<Vec<Problem>>(), &*error) };
+    problems.push(problem(error));
+}
+
+fn problem(error: &XmlError) -> Problem {
+    let message = if error.message.is_null() {
+        String::new()
+    } else {
+        // SAFETY: libxml2's message is a NUL-terminated string owned by the error.
+        unsafe { CStr::from_ptr(error.message) }.to_string_lossy().trim_end().to_owned()
+    };
+    let line = u64::try_from(error.line).ok().filter(|line| *line > 0);
+    Problem { message, line }
+}
+
+fn init() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    // SAFETY: xmlInitParser is idempotent; calling it once before any other use from
+    // several threads is what libxml2 asks for.
+    INIT.call_once(|| unsafe { xmlInitParser() });
+}
+
+fn length(bytes: &[u8]) -> Result<c_int, Problem> {
+    c_int::try_from(bytes.len())
+        .map_err(|_| Problem { message: "the input is larger than libxml2 accepts".to_owned(), line: None })
+}
+
+/// A compiled XSD. libxml2 schemas and validation contexts are not shared between
+/// threads here, so this type is neither `Send` nor `Sync`; callers keep one per thread.
+pub struct Schema {
+    schema: *mut SchemaPtr,
+    context: *mut SchemaValidCtxt,
+}
+
+impl Schema {
+    /// Compiles an XSD held in memory. `xs:include` of relative files can't resolve (there
+    /// is no base location), so the profiles ship self-contained XSDs.
+    pub fn compile(source: &[u8]) -> Result<Schema, Vec<Problem>> {
+        init();
+        let size = length(source).map_err(|problem| vec![problem])?;
+        let mut problems: Vec<Problem> = Vec::new();
+        // SAFETY: the buffer outlives the parser context, which is freed before returning;
+        // `problems` outlives every callback, which only happen inside xmlSchemaParse.
+        let schema = unsafe {
+            let parser = xmlSchemaNewMemParserCtxt(source.as_ptr().cast(), size);
+            if parser.is_null() {
+                return Err(vec![Problem {
+                    message: "libxml2 could not start a schema parser".to_owned(),
+                    line: None,
+                }]);
+            }
+            xmlSchemaSetParserStructuredErrors(parser, Some(collect), ptr::from_mut(&mut problems).cast());
+            let schema = xmlSchemaParse(parser);
+            xmlSchemaFreeParserCtxt(parser);
+            schema
+        };
+        if schema.is_null() {
+            if problems.is_empty() {
+                problems.push(Problem { message: "the XSD does not compile".to_owned(), line: None });
+            }
+            return Err(problems);
+        }
+        // SAFETY: `schema` is a valid compiled schema, freed with the context if this fails.
+        let context = unsafe { xmlSchemaNewValidCtxt(schema) };
+        if context.is_null() {
+            // SAFETY: the schema is ours and unused.
+            unsafe { xmlSchemaFree(schema) };
+            return Err(vec![Problem {
+                message: "libxml2 could not make a validation context".to_owned(),
+                line: None,
+            }]);
+        }
+        Ok(Schema { schema, context })
+    }
+
+    /// Parses `bytes` with libxml2 (no network, no DTD, no entity substitution) and
+    /// validates the document. `Err` holds the parse errors, `Ok` the validity errors
+    /// (empty when the document is valid).
+    pub fn validate(&mut self, bytes: &[u8]) -> Result<Vec<Problem>, Vec<Problem>> {
+        let document = Document::read(bytes)?;
+        let mut problems: Vec<Problem> = Vec::new();
+        // SAFETY: the context and document are valid; `problems` outlives the call, and
+        // the handler is removed before it goes out of scope.
+        let outcome = unsafe {
+            xmlSchemaSetValidStructuredErrors(self.context, Some(collect), ptr::from_mut(&mut problems).cast());
+            let outcome = xmlSchemaValidateDoc(self.context, document.0);
+            xmlSchemaSetValidStructuredErrors(self.context, None, ptr::null_mut());
+            outcome
+        };
+        if outcome != 0 && problems.is_empty() {
+            problems.push(Problem { message: "libxml2 could not validate the document".to_owned(), line: None });
+        }
+        Ok(problems)
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // SAFETY: both pointers were made by `compile`, are non-null and freed only here;
+        // the context goes first, since it refers to the schema.
+        unsafe {
+            xmlSchemaFreeValidCtxt(self.context);
+            xmlSchemaFree(self.schema);
+        }
+    }
+}
+
+/// A document libxml2 parsed, freed on drop.
+struct Document(*mut DocPtr);
+
+impl Document {
+    fn read(bytes: &[u8]) -> Result<Document, Vec<Problem>> {
+        init();
+        let size = length(bytes).map_err(|problem| vec![problem])?;
+        // SAFETY: the buffer is valid for `size` bytes during the call; the returned
+        // document owns its own copy. The last error is thread-local in libxml2.
+        unsafe {
+            xmlResetLastError();
+            let document = xmlReadMemory(bytes.as_ptr().cast(), size, ptr::null(), ptr::null(), READ_OPTIONS);
+            if document.is_null() {
+                let error = xmlGetLastError();
+                let problem = if error.is_null() {
+                    Problem { message: "libxml2 could not parse the document".to_owned(), line: None }
+                } else {
+                    problem(&*error)
+                };
+                xmlResetLastError();
+                return Err(vec![problem]);
+            }
+            Ok(Document(document))
+        }
+    }
+}
+
+impl Drop for Document {
+    fn drop(&mut self) {
+        // SAFETY: made by xmlReadMemory, non-null, freed only here.
+        unsafe { xmlFreeDoc(self.0) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const XSD: &[u8] = br#"<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">
+  <xs:element name="a"><xs:simpleType><xs:restriction base="xs:int"><xs:maxInclusive value="9"/></xs:restriction></xs:simpleType></xs:element>
+</xs:schema>"#;
+
+    #[test]
+    fn compiles_reads_and_validates() {
+        let mut schema = Schema::compile(XSD).unwrap();
+        assert_eq!(schema.validate(b"<a>3</a>"), Ok(Vec::new()));
+        let invalid = schema.validate(b"<?xml version='1.0'?>\n<a>12</a>").unwrap();
+        assert_eq!(invalid.len(), 1, "{invalid:?}");
+        assert_eq!(invalid[0].line, Some(2));
+        assert!(invalid[0].message.contains("maxInclusive"), "{invalid:?}");
+        // The same context serves many documents.
+        assert_eq!(schema.validate(b"<a>9</a>"), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn a_truncated_document_names_its_line() {
+        let mut schema = Schema::compile(XSD).unwrap();
+        let problems = schema.validate(b"<a>\n\n3").unwrap_err();
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].line, Some(3), "{problems:?}");
+    }
+
+    #[test]
+    fn a_broken_schema_reports_why() {
+        let problems =
+            Schema::compile(b"<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'><xs:element/></xs:schema>")
+                .err()
+                .unwrap();
+        assert!(!problems.is_empty());
+        assert!(problems.iter().all(|p| !p.message.is_empty()), "{problems:?}");
+    }
+}
