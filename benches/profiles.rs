@@ -57,10 +57,14 @@ fn main() {
             let batch = profile.is_batch();
             Some(measure(|| {
                 if batch {
-                    std::hint::black_box(catalog.from_canonical(profile, &canonical));
+                    std::hint::black_box(catalog.from_canonical(profile, &canonical, &Default::default()));
                 } else {
                     for message in &canonical {
-                        std::hint::black_box(catalog.from_canonical(profile, std::slice::from_ref(message)));
+                        std::hint::black_box(catalog.from_canonical(
+                            profile,
+                            std::slice::from_ref(message),
+                            &Default::default(),
+                        ));
                     }
                 }
             }))
@@ -118,12 +122,13 @@ fn corpus(catalog: &Catalog, profile: &Profile) -> (Vec<Vec<u8>>, usize) {
         let mut documents = Vec::new();
         let mut count = 0;
         if profile.is_batch() {
-            let (written, _) = catalog.from_canonical(profile, &messages);
+            let (written, _) = catalog.from_canonical(profile, &messages, &Default::default());
             count = messages.len();
             documents.extend(written);
         } else {
             for message in &messages {
-                let (written, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message));
+                let (written, outcomes) =
+                    catalog.from_canonical(profile, std::slice::from_ref(message), &Default::default());
                 if outcomes.iter().all(|o| o.diagnostics.is_empty()) && written.len() == 1 {
                     documents.extend(written);
                     count += 1;

@@ -327,6 +327,12 @@ pub struct PartyConfig {
     pub sends: SendsConfig,
     /// Where and how the party receives messages; absent for parties that only send.
     pub receives: Option<ReceivesConfig>,
+    /// The party's code in the official registers its formats carry, which mappings
+    /// write where a party format names the sender or the recipient: a CPI's ministry code
+    /// (the SAP's `codiceentetit`, e.g. `D150C000123`), a Comune's Belfiore code (SIUSS
+    /// `Ente/@Codice`). Optional; a profile that needs it says so (docs/STANDARD.md,
+    /// `PRF-…` requirements).
+    pub entity_code: Option<String>,
     /// Comuni (Belfiore codes) the party serves, for routes conditioned on them.
     #[serde(default)]
     pub comuni: Vec<String>,

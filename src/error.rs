@@ -113,6 +113,10 @@ error_codes! {
     TypeUndetected = (2003, "type-undetected", 422, Never),
     /// The profile can't translate this message type in this direction.
     DirectionUnsupported = (2004, "direction-unsupported", 422, Never),
+    /// A record of a party document that holds several (a benefit of a SIUSS flow, a job
+    /// of a SAP, a contract of a list) could not be translated. The whole document is
+    /// refused rather than passed on without that record; the path names the record.
+    RecordUnmapped = (2005, "record-unmapped", 422, Never),
     /// A value holds a character the party's encoding (Windows-1252) can't represent.
     UnencodableCharacter = (2007, "unencodable-character", 422, Never),
     /// A value is longer than its fixed-width field.
@@ -128,6 +132,12 @@ error_codes! {
     XsdValue = (2012, "xsd-value", 422, Never),
     /// The party message breaks its XSD in a way not covered by a more specific code.
     XsdViolation = (2019, "xsd-violation", 422, Never),
+    /// The message is valid in the standard but lacks what a recipient's profile needs to
+    /// write it (a per-profile requirement, `PRF-…` in docs/STANDARD.md, named in the
+    /// diagnostic with the party element it fills). The gateway refuses such a message at
+    /// intake, naming the recipient's profile, instead of accepting a message that could
+    /// never be delivered.
+    ProfileRequirement = (2020, "profile-requirement", 422, Never),
 
     /// The message breaks the standard or its profile's rules; the problem document's
     /// `errors` lists every problem, each with its own code.
@@ -351,6 +361,10 @@ pub struct Diagnostic {
     /// the canonical message, while `path` locates it in the party message.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub canonical_path: Option<String>,
+    /// The requirement of docs/STANDARD.md the problem breaks, when one is known (a
+    /// per-profile requirement such as `PRF-SAP-01`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<Box<str>>,
     pub message: String,
 }
 
@@ -363,6 +377,7 @@ impl Diagnostic {
             line: None,
             column: None,
             canonical_path: None,
+            requirement: None,
             message: message.into(),
         }
     }

@@ -15,8 +15,8 @@ use crate::formats::records::{self, Record};
 use crate::formats::xml::{self, XmlDocument, XmlLimits};
 use crate::formats::xsd::XsdSchema;
 use crate::formats::{self, DEFAULT_MAX_MESSAGE_BYTES};
-use crate::mapping::apply::{self, Context, Origin};
-use crate::mapping::path::{PartyOut, Scope};
+use crate::mapping::apply::{self, Context, Origin, Parties};
+use crate::mapping::path::{record_chains, PartyOut, Scope};
 use crate::mapping::{Layout, Profile, Profiles};
 use crate::standard::{Standard, Validation};
 
@@ -98,6 +98,15 @@ impl Outcome {
     }
 }
 
+/// One message written in a party's format.
+#[derive(Debug, Clone)]
+pub enum Written {
+    /// An XML or JSON document.
+    Document(Vec<u8>),
+    /// A CSV or fixed-width record, to be encoded with the others of its file.
+    Record(Vec<String>),
+}
+
 /// A decoded party input: one document, or many records.
 enum Decoded {
     Xml(XmlDocument),
@@ -173,16 +182,7 @@ impl Catalog {
         };
         let digest = content_id(bytes);
         match &decoded {
-            Decoded::Xml(document) => {
-                outcomes.push(self.translate_one(
-                    profile,
-                    Scope::Xml(document, document.root()),
-                    String::new(),
-                    source,
-                    now,
-                    &digest,
-                ));
-            }
+            Decoded::Xml(document) => return self.xml_to_canonical(profile, bytes, document, source, now, &digest),
             Decoded::Json(value) => match &profile.layout {
                 Layout::Json { records: Some(pointer), payload } => match pointer.get(value) {
                     Some(Value::Array(items)) => {
@@ -227,31 +227,94 @@ impl Catalog {
                         ),
                     )),
                 },
-                _ => outcomes.push(self.translate_one(
-                    profile,
-                    Scope::Json(value, ""),
-                    String::new(),
-                    source,
-                    now,
-                    &digest,
-                )),
+                _ => {
+                    // One document, one message: the party's own JSON Schema first, as for
+                    // XML. (Pages of records are not: a record that breaks it is refused
+                    // with its own errors, never its whole page.)
+                    let problems = self.json_party_problems(profile, &Scope::Json(value, ""), value);
+                    let outcome =
+                        self.translate_one(profile, Scope::Json(value, ""), String::new(), source, now, &digest);
+                    outcomes.push(with_party_problems(outcome, problems));
+                }
             },
             Decoded::Records(records) => {
                 for record in records {
+                    let problems = self.record_party_problems(profile, record);
                     let id = format!("{digest}-{}", record.line);
-                    outcomes.push(self.translate_one(
+                    let outcome = self.translate_one(
                         profile,
                         Scope::Record(record),
                         line_label(Some(record.line)),
                         source,
                         now,
                         &id,
-                    ));
+                    );
+                    outcomes.push(with_party_problems(outcome, problems));
                 }
             }
         }
         outcomes.sort_by_key(|outcome| label_order(&outcome.label));
         outcomes
+    }
+
+    /// An XML document: checked against the party's own XSD first (a document its schema
+    /// refuses is refused here too, with the codes `validate --profile` gives), then read as
+    /// one message, or as one per record for profiles whose documents hold several.
+    fn xml_to_canonical(
+        &self,
+        profile: &Profile,
+        bytes: &[u8],
+        document: &XmlDocument,
+        source: &str,
+        now: &str,
+        digest: &str,
+    ) -> Vec<Outcome> {
+        let root = document.root();
+        // A document of no type this profile knows is told so (RAC-2003) rather than
+        // checked against a schema that is not its own.
+        let mapping = apply::detect(profile, &Scope::Xml(document, root, &[]));
+        let problems = match mapping.and_then(|mapping| self.schema_for(profile, Some(mapping))) {
+            Some(PartySchema::Xsd(xsd)) => xsd.validate(bytes, document),
+            _ => Vec::new(),
+        };
+        let Layout::Xml { records: Some(steps), .. } = &profile.layout else {
+            let outcome =
+                self.translate_one(profile, Scope::Xml(document, root, &[]), String::new(), source, now, digest);
+            return vec![with_party_problems(outcome, problems)];
+        };
+        if !problems.is_empty() {
+            // The XSD's errors are the document's: its records are not read one by one.
+            return vec![Outcome {
+                label: String::new(),
+                message_type: mapping.map(|m| m.message_type.clone()),
+                output: None,
+                diagnostics: problems,
+            }];
+        }
+        let chains = record_chains(document, root, steps);
+        if chains.is_empty() {
+            let path = steps.iter().map(|step| step.local.as_str()).collect::<Vec<_>>().join("/");
+            return vec![Outcome::failed(
+                String::new(),
+                Diagnostic::error(
+                    ErrorCode::RequiredMissing,
+                    document.path(root),
+                    format!("the document holds no record: {path} is missing"),
+                ),
+            )];
+        }
+        let single = chains.len() == 1;
+        chains
+            .iter()
+            .enumerate()
+            .map(|(index, chain)| {
+                let record = chain.last().copied().unwrap_or(root);
+                // One record keeps the id of the whole document, as before records existed.
+                let id = if single { digest.to_owned() } else { format!("{digest}-{index}") };
+                let label = if single { String::new() } else { document.path(record) };
+                self.translate_one(profile, Scope::Xml(document, root, chain), label, source, now, &id)
+            })
+            .collect()
     }
 
     fn translate_one(
@@ -303,120 +366,75 @@ impl Catalog {
         Outcome { label, message_type: Some(mapping.message_type.clone()), output: Some(message), diagnostics }
     }
 
-    /// Validates a party input against the party's own schema only.
-    pub fn validate_party(&self, profile: &Profile, bytes: &[u8]) -> Vec<Outcome> {
-        let (decoded, mut outcomes) = match self.decode(profile, bytes) {
-            Ok(decoded) => decoded,
-            Err(diagnostic) => return vec![Outcome::failed(String::new(), diagnostic)],
-        };
-        match &decoded {
-            Decoded::Xml(document) => {
-                let mapping = apply::detect(profile, &Scope::Xml(document, document.root()));
-                let diagnostics = match self.schema_for(profile, mapping) {
-                    Some(PartySchema::Xsd(xsd)) => xsd.validate(bytes, document),
-                    _ => Vec::new(),
-                };
-                outcomes.push(Outcome {
-                    label: String::new(),
-                    message_type: mapping.map(|m| m.message_type.clone()),
-                    output: None,
-                    diagnostics,
-                });
+    /// What the party's own JSON Schema says of a JSON document.
+    fn json_party_problems(&self, profile: &Profile, scope: &Scope<'_>, value: &Value) -> Vec<Diagnostic> {
+        match self.schema_for(profile, apply::detect(profile, scope)) {
+            Some(PartySchema::Json(validator)) => {
+                validator.iter_errors(value).flat_map(|e| crate::standard::diagnose(&e)).collect()
             }
-            Decoded::Json(value) => {
-                let mapping = apply::detect(profile, &Scope::Json(value, ""));
-                let diagnostics = match self.schema_for(profile, mapping) {
-                    Some(PartySchema::Json(validator)) => {
-                        validator.iter_errors(value).flat_map(|e| crate::standard::diagnose(&e)).collect()
-                    }
-                    _ => Vec::new(),
-                };
-                outcomes.push(Outcome {
-                    label: String::new(),
-                    message_type: mapping.map(|m| m.message_type.clone()),
-                    output: None,
-                    diagnostics,
-                });
-            }
-            Decoded::Records(records) => {
-                for record in records {
-                    let mapping = apply::detect(profile, &Scope::Record(record));
-                    let diagnostics = match self.schema_for(profile, mapping) {
-                        Some(PartySchema::Json(validator)) => {
-                            let object: serde_json::Map<String, Value> = record
-                                .fields
-                                .iter()
-                                .zip(&record.values)
-                                .filter(|(_, value)| !value.trim().is_empty())
-                                .map(|(field, value)| (field.clone(), Value::String(value.trim().to_owned())))
-                                .collect();
-                            let object = Value::Object(object);
-                            validator
-                                .iter_errors(&object)
-                                .flat_map(|e| crate::standard::diagnose(&e))
-                                .map(|d| locate_in_record(d, record))
-                                .collect()
-                        }
-                        _ => Vec::new(),
-                    };
-                    outcomes.push(Outcome {
-                        label: line_label(Some(record.line)),
-                        message_type: mapping.map(|m| m.message_type.clone()),
-                        output: None,
-                        diagnostics,
-                    });
-                }
-            }
+            _ => Vec::new(),
         }
-        outcomes.sort_by_key(|outcome| label_order(&outcome.label));
-        outcomes
+    }
+
+    /// What the party's own JSON Schema (of one record as an object of column names to
+    /// strings) says of a CSV or fixed-width record, located by line and column.
+    fn record_party_problems(&self, profile: &Profile, record: &Record) -> Vec<Diagnostic> {
+        let Some(PartySchema::Json(validator)) =
+            self.schema_for(profile, apply::detect(profile, &Scope::Record(record)))
+        else {
+            return Vec::new();
+        };
+        let object: serde_json::Map<String, Value> = record
+            .fields
+            .iter()
+            .zip(&record.values)
+            .filter(|(_, value)| !value.trim().is_empty())
+            .map(|(field, value)| (field.clone(), Value::String(value.trim().to_owned())))
+            .collect();
+        let object = Value::Object(object);
+        validator
+            .iter_errors(&object)
+            .flat_map(|e| crate::standard::diagnose(&e))
+            .map(|d| locate_in_record(d, record))
+            .collect()
+    }
+
+    /// Validates a party input: its own schema, then the translation and the standard.
+    /// The verdict is `to_canonical`'s, so `validate --profile` and `transform` never
+    /// disagree on the same file.
+    pub fn validate_party(&self, profile: &Profile, bytes: &[u8], now: &str) -> Vec<Outcome> {
+        let source = format!("urn:raccordo:{}:validate", profile.party_kind);
+        self.to_canonical(profile, bytes, &source, now)
     }
 
     /// Translates canonical messages to a party's format: one document per message for XML
-    /// and JSON profiles, one file of records for CSV and fixed-width. Each message is
-    /// validated against the standard first and the output against the party's schema.
-    pub fn from_canonical(&self, profile: &Profile, messages: &[Value]) -> (Vec<Vec<u8>>, Vec<Outcome>) {
+    /// and JSON, one file of records for CSV and fixed-width. Each message is validated
+    /// against the standard first and the output against the party's schema. `parties`
+    /// gives the mapping what it takes from the configuration (the parties' codes).
+    pub fn from_canonical(
+        &self,
+        profile: &Profile,
+        messages: &[Value],
+        parties: &Parties<'_>,
+    ) -> (Vec<Vec<u8>>, Vec<Outcome>) {
         let mut documents = Vec::new();
         let mut rows = Vec::new();
         let mut outcomes = Vec::new();
         for (index, message) in messages.iter().enumerate() {
             let label = if messages.len() > 1 { format!("/{index}") } else { String::new() };
-            let validation = self.standard.validate(message);
-            if !validation.is_valid() {
-                outcomes.push(Outcome {
-                    label,
-                    message_type: validation.message_type,
-                    output: None,
-                    diagnostics: validation.diagnostics,
-                });
-                continue;
-            }
-            let message_type = validation.message_type.unwrap_or_default();
-            let Some(mapping) = profile.writer_for(&message_type) else {
-                outcomes.push(Outcome {
-                    label,
-                    message_type: Some(message_type.clone()),
-                    output: None,
-                    diagnostics: vec![Diagnostic::error(
-                        ErrorCode::DirectionUnsupported,
-                        "/type",
-                        format!("profile {} does not write {message_type}", profile.name),
-                    )],
-                });
-                continue;
-            };
-            let (out, mut diagnostics) = apply::from_canonical(profile, mapping, message);
-            if diagnostics.is_empty() {
-                match self.encode(profile, out, &mut rows) {
-                    Ok(Some(bytes)) => {
-                        diagnostics.extend(self.check_party_output(profile, mapping, &bytes));
-                        documents.push(bytes);
-                    }
-                    Ok(None) => {}
-                    Err(diagnostic) => diagnostics.push(diagnostic),
+            let (message_type, written) = self.write(profile, message, parties);
+            let diagnostics = match written {
+                Ok(Written::Document(bytes)) => {
+                    documents.push(bytes);
+                    Vec::new()
                 }
-            }
-            outcomes.push(Outcome { label, message_type: Some(message_type), output: None, diagnostics });
+                Ok(Written::Record(values)) => {
+                    rows.push(values);
+                    Vec::new()
+                }
+                Err(diagnostics) => diagnostics,
+            };
+            outcomes.push(Outcome { label, message_type, output: None, diagnostics });
         }
         if !rows.is_empty() {
             match self.encode_records(profile, &rows) {
@@ -427,25 +445,73 @@ impl Catalog {
         (documents, outcomes)
     }
 
-    /// Encodes one output: a document for XML and JSON, or a row kept for the file.
-    fn encode(
+    /// One canonical message in a party's format, or every reason it can't be written:
+    /// the standard's verdict, a type the profile does not write, the mapping's problems
+    /// (per-profile requirements included), the party schema's verdict on the output. The
+    /// type is returned when the message has one.
+    pub fn write(
         &self,
         profile: &Profile,
-        out: PartyOut,
-        rows: &mut Vec<Vec<String>>,
-    ) -> Result<Option<Vec<u8>>, Diagnostic> {
-        match out {
-            PartyOut::Xml(xml) => xml.encode(&profile.namespaces).map(Some),
+        message: &Value,
+        parties: &Parties<'_>,
+    ) -> (Option<String>, Result<Written, Vec<Diagnostic>>) {
+        let validation = self.standard.validate(message);
+        if !validation.is_valid() {
+            return (validation.message_type, Err(validation.diagnostics));
+        }
+        let message_type = validation.message_type.unwrap_or_default();
+        let Some(mapping) = profile.writer_for(&message_type) else {
+            let diagnostic = Diagnostic::error(
+                ErrorCode::DirectionUnsupported,
+                "/type",
+                format!("profile {} does not write {message_type}", profile.name),
+            );
+            return (Some(message_type), Err(vec![diagnostic]));
+        };
+        let (out, diagnostics) = apply::from_canonical(profile, mapping, message, parties);
+        if !diagnostics.is_empty() {
+            return (Some(message_type), Err(diagnostics));
+        }
+        let written = match out {
+            PartyOut::Xml(xml) => xml.encode(&profile.namespaces).map(Written::Document),
             PartyOut::Json(value) => serde_json::to_vec_pretty(&value)
-                .map(Some)
+                .map(Written::Document)
                 .map_err(|e| Diagnostic::error(ErrorCode::Internal, "", e.to_string())),
-            PartyOut::Record(values) => {
-                if let Layout::Fixed(layout) = &profile.layout {
-                    layout.encode_line(&values)?;
-                }
-                rows.push(values);
-                Ok(None)
+            PartyOut::Record(values) => match &profile.layout {
+                Layout::Fixed(layout) => layout.encode_line(&values).map(|_| Written::Record(values)),
+                _ => Ok(Written::Record(values)),
+            },
+        };
+        let written = match written {
+            Ok(written) => written,
+            Err(diagnostic) => return (Some(message_type), Err(vec![diagnostic])),
+        };
+        if let Written::Document(bytes) = &written {
+            let problems = self.check_party_output(profile, mapping, bytes);
+            if !problems.is_empty() {
+                return (Some(message_type), Err(problems));
             }
+        }
+        (Some(message_type), Ok(written))
+    }
+
+    /// Why `message` can't be delivered in `profile` (`canonical` takes every valid
+    /// message): what `write` would refuse, and for records what the file's encoding can't
+    /// hold. Empty when it can be delivered.
+    pub fn undeliverable(&self, profile: &str, message: &Value, parties: &Parties<'_>) -> Vec<Diagnostic> {
+        if profile == CANONICAL {
+            return Vec::new();
+        }
+        let Some(profile) = self.profiles.get(profile) else {
+            return vec![Diagnostic::error(ErrorCode::ProfileUnknown, "", format!("no profile {profile}"))];
+        };
+        match self.write(profile, message, parties).1 {
+            Ok(Written::Record(values)) => match self.encode_records(profile, &[values]) {
+                Ok(_) => Vec::new(),
+                Err(diagnostic) => vec![diagnostic],
+            },
+            Ok(Written::Document(_)) => Vec::new(),
+            Err(diagnostics) => diagnostics,
         }
     }
 
@@ -493,6 +559,30 @@ impl Catalog {
             None => Vec::new(),
         }
     }
+}
+
+/// A translation's outcome with what the party's own schema found first. The schema's
+/// errors are listed, followed by the translation's findings on values the schema did
+/// not question (a codice fiscale's checksum, a code the crosswalk lacks); findings on
+/// the same place, or with no place in the party message (a required field missing,
+/// which the schema reports as a missing element), would say the same thing twice.
+fn with_party_problems(mut outcome: Outcome, problems: Vec<Diagnostic>) -> Outcome {
+    if problems.is_empty() {
+        return outcome;
+    }
+    let covered = |diagnostic: &Diagnostic| {
+        diagnostic.path.is_empty()
+            || problems.iter().any(|problem| {
+                diagnostic.path == problem.path
+                    || diagnostic.path.starts_with(&format!("{}/", problem.path))
+                    || problem.path.starts_with(&format!("{}/", diagnostic.path))
+            })
+    };
+    let rest: Vec<Diagnostic> = outcome.diagnostics.drain(..).filter(|d| !covered(d)).collect();
+    outcome.diagnostics = problems;
+    outcome.diagnostics.extend(rest);
+    outcome.output = None;
+    outcome
 }
 
 /// The content of a record whose payload is base64-encoded JSON: the decoded payload, with

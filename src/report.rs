@@ -35,6 +35,8 @@ pub struct WireDiagnostic {
     pub column: Option<u64>,
     #[serde(rename = "canonicalPath", skip_serializing_if = "Option::is_none")]
     pub canonical_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
     pub message: String,
 }
 
@@ -48,6 +50,7 @@ impl From<&Diagnostic> for WireDiagnostic {
             line: diagnostic.line,
             column: diagnostic.column,
             canonical_path: diagnostic.canonical_path.clone(),
+            requirement: diagnostic.requirement.as_deref().map(str::to_owned),
             message: diagnostic.message.clone(),
         }
     }

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use crate::config::{ConditionConfig, Config, PartyConfig};
+use crate::mapping::apply::{Parties, PartyCodes};
 use crate::standard::codes::CodeTables;
 
 /// One party a message goes to.
@@ -45,6 +46,18 @@ pub fn recipients(
         }
     }
     recipients
+}
+
+/// What mappings may take from the configuration when `message` is written for
+/// `recipient`: the sending party (the one whose URN is the message's `source`) and the
+/// recipient, with their entity codes.
+pub fn parties<'c>(config: &'c Config, message: &Value, recipient: Option<&str>) -> Parties<'c> {
+    let codes = |party: &'c PartyConfig| PartyCodes { id: &party.id, entity_code: party.entity_code.as_deref() };
+    let source = message["source"].as_str().unwrap_or_default();
+    Parties {
+        sender: config.parties.iter().find(|party| party.urn() == source).map(codes),
+        recipient: recipient.and_then(|id| config.parties.iter().find(|party| party.id == id)).map(codes),
+    }
 }
 
 /// The fields of a message of `message_type` that `party` may receive: the union of the

@@ -45,7 +45,7 @@ fn says_nothing_new(read_back: &Value, original: &Value, at: &str) -> Result<(),
 fn trip(profile_name: &str, message: &Value) -> Option<(Vec<u8>, Value)> {
     let catalog = catalog();
     let profile = catalog.profiles.get(profile_name).unwrap();
-    let (documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message));
+    let (documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message), &Default::default());
     if outcomes.iter().any(|o| !o.diagnostics.is_empty()) || documents.len() != 1 {
         return None;
     }

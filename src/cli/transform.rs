@@ -7,10 +7,13 @@ use serde_json::Value;
 
 use super::{print, print_bytes, report_outcomes, Outcome, Output};
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::error::Error;
 use crate::formats::{self, Input};
 use crate::ingest::{Catalog, CANONICAL};
+use crate::mapping::apply::Parties;
 use crate::report::{FileReport, Report};
+use crate::routing;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -34,6 +37,15 @@ pub struct Args {
     /// Form of the report on standard error.
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// The gateway configuration whose parties the translation writes for: what a
+    /// party's format needs from configuration (its entity code, the sender's) comes from
+    /// there. With no `--config`, such fields are left unwritten and the profile's
+    /// requirements say what is missing.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The recipient party (its id in `--config`), for `--to` a party profile.
+    #[arg(long, value_name = "PARTY", requires = "config")]
+    recipient: Option<String>,
 }
 
 pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
@@ -113,7 +125,42 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
     if canonical.is_empty() {
         return finish(&report, args.output);
     }
-    let (documents, outcomes) = catalog.from_canonical(target, &canonical);
+    let config = match &args.config {
+        Some(path) => Some(Config::load(path, catalog)?),
+        None => None,
+    };
+    if let (Some(config), Some(recipient)) = (&config, &args.recipient) {
+        if !config.parties.iter().any(|party| &party.id == recipient) {
+            return Err(Error::Usage(format!("--recipient {recipient}: no such party in the configuration")));
+        }
+    }
+    // Each message names its sender in `source`; the recipient is the one named.
+    let parties: Vec<Parties> = canonical
+        .iter()
+        .map(|message| match &config {
+            Some(config) => routing::parties(config, message, args.recipient.as_deref()),
+            None => Parties::default(),
+        })
+        .collect();
+    let (documents, outcomes) = match parties.first() {
+        Some(first) if parties.iter().all(|p| same_parties(p, first)) => {
+            catalog.from_canonical(target, &canonical, first)
+        }
+        _ => {
+            // Messages from different senders: written one by one, then put together.
+            let mut documents = Vec::new();
+            let mut outcomes = Vec::new();
+            for (index, (message, parties)) in canonical.iter().zip(&parties).enumerate() {
+                let (written, mut found) = catalog.from_canonical(target, std::slice::from_ref(message), parties);
+                for outcome in &mut found {
+                    outcome.label = format!("/{index}");
+                }
+                documents.extend(written);
+                outcomes.extend(found);
+            }
+            (documents, outcomes)
+        }
+    };
     report_outcomes(&mut report, &format!("{name} -> {}", target.name), &outcomes);
     for document in documents {
         // Bytes as encoded for the party (Windows-1252 for some): never through a String.
@@ -132,4 +179,9 @@ fn finish(report: &Report, output: Output) -> Result<Outcome, Error> {
     };
     eprint!("{text}");
     Ok(if report.files.iter().all(|file| file.valid) { Outcome::Success } else { Outcome::Invalid })
+}
+
+/// Whether two messages write with the same party codes (so one file can hold both).
+fn same_parties(a: &Parties<'_>, b: &Parties<'_>) -> bool {
+    a.sender.map(|p| p.id) == b.sender.map(|p| p.id) && a.recipient.map(|p| p.id) == b.recipient.map(|p| p.id)
 }

@@ -15,8 +15,8 @@ pub struct Args {
     files: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t)]
     output: Output,
-    /// Validate against this party profile's own schema (XSD or JSON Schema) instead of
-    /// the standard.
+    /// Validate messages in this party profile: against its own schema (XSD or JSON
+    /// Schema), then translated, against the standard; the same verdict `transform` gives.
     #[arg(long, value_name = "PROFILE", default_value = "canonical")]
     profile: String,
     /// Refuse inputs larger than this many bytes (RAC-1002) without reading them.
@@ -37,7 +37,8 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
         let file_report = match formats::read_limited(path, args.max_bytes) {
             Ok(Input::Bytes(bytes)) => match profile {
                 Some(profile) => {
-                    report_outcomes(&mut report, &name, &catalog.validate_party(profile, &bytes));
+                    let now = crate::clock::Clock::System.now_rfc3339();
+                    report_outcomes(&mut report, &name, &catalog.validate_party(profile, &bytes, &now));
                     continue;
                 }
                 None => {

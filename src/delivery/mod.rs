@@ -185,7 +185,7 @@ impl Deliverer {
         if let Some(fields) = crate::routing::projection(&self.state.config, &party.id, short_type) {
             message = crate::routing::project(&message, &fields);
         }
-        let (body, content_type) = match self.encode(&claimed.profile, &message) {
+        let (body, content_type) = match self.encode(&claimed.profile, &message, &party.id) {
             Ok(encoded) => encoded,
             Err(reason) => return Verdict::Permanent(reason),
         };
@@ -243,13 +243,14 @@ impl Deliverer {
     }
 
     /// The message in the recipient's profile, with its content type.
-    fn encode(&self, profile: &str, message: &Value) -> Result<(Vec<u8>, &'static str), String> {
+    fn encode(&self, profile: &str, message: &Value, recipient: &str) -> Result<(Vec<u8>, &'static str), String> {
         if profile == CANONICAL {
             return serde_json::to_vec(message).map(|body| (body, "application/json")).map_err(|e| e.to_string());
         }
         let catalog = &self.state.catalog;
         let profile = catalog.profile(profile).map_err(|e| e.to_string())?;
-        let (mut documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message));
+        let parties = crate::routing::parties(&self.state.config, message, Some(recipient));
+        let (mut documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message), &parties);
         let codes: Vec<String> = outcomes.iter().flat_map(|o| o.diagnostics.iter().map(|d| d.code.id())).collect();
         if !codes.is_empty() || documents.len() != 1 {
             return Err(format!("cannot be written in profile {}: {}", profile.name, codes.join(", ")));

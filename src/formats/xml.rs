@@ -297,6 +297,17 @@ impl<'t> Builder<'t> {
                 Event::Eof => break,
             }
         }
+        if let Some(&open) = self.stack.last() {
+            // A truncated document: quick-xml ends without complaint when input runs out
+            // inside an element, so the unclosed element is named here, at the last line.
+            let end = self.text.len();
+            let name = self.document.elements[open].name.clone();
+            return Err(self.error(
+                ErrorCode::XmlSyntax,
+                end,
+                format!("the document ends before the element {name} is closed (truncated?)"),
+            ));
+        }
         if self.document.elements.is_empty() {
             return Err(Diagnostic::error(ErrorCode::XmlSyntax, "", "the document has no root element"));
         }
@@ -436,11 +447,25 @@ impl XmlOut {
 
     /// The first child with this name, created if there is none.
     pub fn child(&mut self, parent: ElementId, namespace: Option<&str>, name: &str) -> ElementId {
-        let existing =
-            self.elements[parent].children.iter().copied().find(|&child| {
-                self.elements[child].name == name && self.elements[child].namespace.as_deref() == namespace
-            });
-        existing.unwrap_or_else(|| self.append(parent, namespace, name))
+        self.find(parent, namespace, name).unwrap_or_else(|| self.append(parent, namespace, name))
+    }
+
+    /// The first child with this name, if any.
+    pub fn find(&self, parent: ElementId, namespace: Option<&str>, name: &str) -> Option<ElementId> {
+        self.elements[parent]
+            .children
+            .iter()
+            .copied()
+            .find(|&child| self.elements[child].name == name && self.elements[child].namespace.as_deref() == namespace)
+    }
+
+    /// Whether the element has a non-empty value: the attribute `name`, or its text.
+    pub fn has_value(&self, element: ElementId, attribute: Option<&str>) -> bool {
+        let element = &self.elements[element];
+        match attribute {
+            Some(name) => element.attributes.iter().any(|(known, value)| known == name && !value.is_empty()),
+            None => element.text.as_deref().is_some_and(|text| !text.is_empty()),
+        }
     }
 
     /// A new child, after the existing ones.
@@ -643,6 +668,7 @@ mod tests {
         let wide = format!("<a>{}</a>", "<b/>".repeat(10));
         check_error(wide.as_bytes(), XmlLimits { max_elements: 5, ..limits }, ErrorCode::XmlTooManyElements, "/a", 1);
         check_error(b"<a/><b/>", limits, ErrorCode::XmlSyntax, "", 1);
+        check_error(b"<a>\n<b>\n<c>text", limits, ErrorCode::XmlSyntax, "/a/b/c", 3);
         assert_eq!(decode(b" ", limits).unwrap_err().code, ErrorCode::InputEmpty);
         assert_eq!(decode(b"<a/>", XmlLimits { max_bytes: 2, ..limits }).unwrap_err().code, ErrorCode::InputTooLarge);
     }

@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 
 use super::compile::{Condition, Conversion, DatePart, DatePattern, Layout, Profile, Rule, Side, Test, TypeMapping};
 use super::path::{Found, OutScope, PartyOut, PartyPath, Pointer, Scope};
-use super::spec::{Transform, ValueKind};
+use super::spec::{ContextField, Transform, ValueKind};
 use crate::error::{Diagnostic, ErrorCode};
 use crate::formats::xml::XmlOut;
 use crate::standard::MessageType;
@@ -22,6 +22,33 @@ pub struct Context<'a> {
     pub fallback_id: &'a str,
 }
 
+/// What a mapping may take from the gateway's configuration when it writes a message for
+/// a party: who sends it and who receives it. Empty when translating without a
+/// configuration (the CLI without `--config`): rules that need a party's code then write
+/// nothing, and the requirements they serve say what is missing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Parties<'a> {
+    pub sender: Option<PartyCodes<'a>>,
+    pub recipient: Option<PartyCodes<'a>>,
+}
+
+/// A configured party, as mappings see it.
+#[derive(Debug, Clone, Copy)]
+pub struct PartyCodes<'a> {
+    pub id: &'a str,
+    /// Its code in the official registers its formats use (`entity_code`).
+    pub entity_code: Option<&'a str>,
+}
+
+impl Parties<'_> {
+    fn value(&self, field: ContextField) -> Option<&str> {
+        match field {
+            ContextField::SenderEntityCode => self.sender.and_then(|party| party.entity_code),
+            ContextField::RecipientEntityCode => self.recipient.and_then(|party| party.entity_code),
+        }
+    }
+}
+
 /// Where a canonical field came from in the party message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
@@ -36,7 +63,7 @@ pub fn detect<'p>(profile: &'p Profile, scope: &Scope<'_>) -> Option<&'p TypeMap
     let mut candidates = profile.types.iter().filter(|mapping| mapping.to_canonical);
     candidates.find(|mapping| {
         let root_matches = match (&mapping.root, scope) {
-            (Some(root), Scope::Xml(document, element)) => {
+            (Some(root), Scope::Xml(document, element, _)) => {
                 document.is(*element, root.namespace.as_deref(), &root.local)
             }
             _ => true,
@@ -221,7 +248,9 @@ fn read_names(
         .as_ref()
         .and_then(|pointer| base.join(pointer).get(message))
         .and_then(Value::as_str)
-        .filter(|code| code.len() == 16)
+        // Byte positions below are character positions only for ASCII: a 16-byte value of
+        // other characters is no codice fiscale, and slicing it would split a character.
+        .filter(|code| code.len() == 16 && code.is_ascii())
         .map(str::to_owned);
     let split = (1..words.len())
         .find(|&k| {
@@ -406,7 +435,7 @@ pub fn parse_date(pattern: &DatePattern, text: &str) -> Option<String> {
 /// A canonical `yyyy-mm-dd` date in `pattern`.
 pub fn format_date(pattern: &DatePattern, date: &str) -> Option<String> {
     let bytes = date.as_bytes();
-    if date.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+    if date.len() != 10 || !date.is_ascii() || bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
     }
     let mut out = String::with_capacity(pattern.text.len());
@@ -494,10 +523,16 @@ fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Resu
 }
 
 /// Maps a canonical message to the party's format. Problems are located by canonical
-/// JSON pointer.
-pub fn from_canonical(profile: &Profile, mapping: &TypeMapping, message: &Value) -> (PartyOut, Vec<Diagnostic>) {
+/// JSON pointer. A per-profile requirement whose party element ends up unwritten is a
+/// `RAC-2020` naming the requirement, the canonical field and the party element.
+pub fn from_canonical(
+    profile: &Profile,
+    mapping: &TypeMapping,
+    message: &Value,
+    parties: &Parties<'_>,
+) -> (PartyOut, Vec<Diagnostic>) {
     let (mut out, scope) = match &profile.layout {
-        Layout::Xml { root } => {
+        Layout::Xml { root, .. } => {
             let root = mapping.root.as_ref().unwrap_or(root);
             (PartyOut::Xml(XmlOut::new(root.namespace.as_deref(), &root.local)), OutScope::Xml(0))
         }
@@ -507,92 +542,125 @@ pub fn from_canonical(profile: &Profile, mapping: &TypeMapping, message: &Value)
     };
     let mut diagnostics = Vec::new();
     let json_party = matches!(profile.layout, Layout::Json { .. });
-    rules_from_canonical(&mapping.rules, message, "", &mut out, &scope, json_party, &mut diagnostics);
+    let writer = Writer { parties, json_party };
+    writer.rules(&mapping.rules, message, "", &mut out, &scope, &mut diagnostics);
+    for requirement in &mapping.requires {
+        if out.has(&requirement.party) {
+            continue;
+        }
+        let at = requirement.canonical.as_ref().map_or(String::new(), |pointer| pointer.text.clone());
+        let mut diagnostic = Diagnostic::error(
+            ErrorCode::ProfileRequirement,
+            at,
+            format!(
+                "{} needs {} to write {} ({})",
+                profile.name,
+                requirement.needs,
+                requirement.party.text(),
+                requirement.id
+            ),
+        );
+        diagnostic.requirement = Some(requirement.id.as_str().into());
+        diagnostics.push(diagnostic);
+    }
     (out, diagnostics)
 }
 
-fn rules_from_canonical(
-    rules: &[Rule],
-    item: &Value,
-    base: &str,
-    out: &mut PartyOut,
-    scope: &OutScope,
+/// What writing a message needs besides the rules.
+struct Writer<'p> {
+    parties: &'p Parties<'p>,
     json_party: bool,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    for rule in rules {
-        match rule {
-            Rule::Field(field) => {
-                if !field.from_canonical
-                    || field.party.is_empty()
-                    || !canonical_condition_holds(field.when.as_ref(), item)
-                {
-                    continue;
-                }
-                if let (Some(names), [path]) = (&field.names, field.party.as_slice()) {
-                    let parts: Vec<&str> =
-                        [&names.family, &names.given].iter().filter_map(|p| p.get(item)?.as_str()).collect();
-                    if !parts.is_empty() && !out.write(scope, path, parts.join(" ")) {
-                        diagnostics.push(Diagnostic::error(
-                            ErrorCode::Internal,
-                            base.to_owned(),
-                            "the mapping's party path does not fit the output",
-                        ));
-                    }
-                    continue;
-                }
-                let value = match (&field.canonical, &field.constant) {
-                    (Some(canonical), _) => match canonical.get(item) {
-                        Some(Value::Null) | None => continue,
-                        Some(value) => value.clone(),
-                    },
-                    (None, Some(constant)) => constant.clone(),
-                    (None, None) => continue,
-                };
-                let at = || format!("{base}{}", field.canonical.as_ref().map_or("", |p| p.text.as_str()));
-                let party_value = match write_value(&field.conversion, &value, json_party) {
-                    Ok(party_value) => party_value,
-                    Err((code, message)) => {
-                        diagnostics.push(Diagnostic::error(code, at(), message));
+}
+
+impl Writer<'_> {
+    fn rules(
+        &self,
+        rules: &[Rule],
+        item: &Value,
+        base: &str,
+        out: &mut PartyOut,
+        scope: &OutScope,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
+        let json_party = self.json_party;
+        for rule in rules {
+            match rule {
+                Rule::Field(field) => {
+                    if !field.from_canonical
+                        || field.party.is_empty()
+                        || !canonical_condition_holds(field.when.as_ref(), item)
+                    {
                         continue;
                     }
-                };
-                let written = match (party_value, field.party.as_slice()) {
-                    (PartyValue::Json(value), [path]) => out.write_json(scope, path, value),
-                    (PartyValue::Text(text), [path]) => out.write(scope, path, text),
-                    (party_value, paths) => {
-                        let text = match party_value {
-                            PartyValue::Text(text) => text,
-                            PartyValue::Json(value) => value_text(&value),
-                        };
-                        let parts: Vec<&str> = text.splitn(paths.len(), field.separator.as_str()).collect();
-                        paths.iter().zip(parts).all(|(path, part)| out.write(scope, path, part.to_owned()))
+                    if let (Some(names), [path]) = (&field.names, field.party.as_slice()) {
+                        let parts: Vec<&str> =
+                            [&names.family, &names.given].iter().filter_map(|p| p.get(item)?.as_str()).collect();
+                        if !parts.is_empty() && !out.write(scope, path, parts.join(" ")) {
+                            diagnostics.push(Diagnostic::error(
+                                ErrorCode::Internal,
+                                base.to_owned(),
+                                "the mapping's party path does not fit the output",
+                            ));
+                        }
+                        continue;
                     }
-                };
-                if !written {
-                    diagnostics.push(Diagnostic::error(
-                        ErrorCode::Internal,
-                        at(),
-                        "the mapping's party path does not fit the output",
-                    ));
-                }
-            }
-            Rule::Each(each) => {
-                if !each.from_canonical || !canonical_condition_holds(each.when.as_ref(), item) {
-                    continue;
-                }
-                let Some(Value::Array(items)) = each.canonical.get(item) else { continue };
-                for (index, element) in items.iter().enumerate() {
-                    let Some(item_scope) = out.append(scope, &each.party) else {
+                    let value = match (&field.canonical, &field.constant, field.context) {
+                        (Some(canonical), _, _) => match canonical.get(item) {
+                            Some(Value::Null) | None => continue,
+                            Some(value) => value.clone(),
+                        },
+                        (None, Some(constant), _) => constant.clone(),
+                        (None, None, Some(context)) => match self.parties.value(context) {
+                            Some(text) => Value::String(text.to_owned()),
+                            None => continue,
+                        },
+                        (None, None, None) => continue,
+                    };
+                    let at = || format!("{base}{}", field.canonical.as_ref().map_or("", |p| p.text.as_str()));
+                    let party_value = match write_value(&field.conversion, &value, json_party) {
+                        Ok(party_value) => party_value,
+                        Err((code, message)) => {
+                            diagnostics.push(Diagnostic::error(code, at(), message));
+                            continue;
+                        }
+                    };
+                    let written = match (party_value, field.party.as_slice()) {
+                        (PartyValue::Json(value), [path]) => out.write_json(scope, path, value),
+                        (PartyValue::Text(text), [path]) => out.write(scope, path, text),
+                        (party_value, paths) => {
+                            let text = match party_value {
+                                PartyValue::Text(text) => text,
+                                PartyValue::Json(value) => value_text(&value),
+                            };
+                            let parts: Vec<&str> = text.splitn(paths.len(), field.separator.as_str()).collect();
+                            paths.iter().zip(parts).all(|(path, part)| out.write(scope, path, part.to_owned()))
+                        }
+                    };
+                    if !written {
                         diagnostics.push(Diagnostic::error(
                             ErrorCode::Internal,
-                            format!("{base}{}", each.canonical.text),
+                            at(),
                             "the mapping's party path does not fit the output",
                         ));
-                        break;
-                    };
-                    let item_base = format!("{base}{}/{index}", each.canonical.text);
-                    rules_from_canonical(&each.rules, element, &item_base, out, &item_scope, json_party, diagnostics);
+                    }
+                }
+                Rule::Each(each) => {
+                    if !each.from_canonical || !canonical_condition_holds(each.when.as_ref(), item) {
+                        continue;
+                    }
+                    let Some(Value::Array(items)) = each.canonical.get(item) else { continue };
+                    for (index, element) in items.iter().enumerate() {
+                        let Some(item_scope) = out.append(scope, &each.party) else {
+                            diagnostics.push(Diagnostic::error(
+                                ErrorCode::Internal,
+                                format!("{base}{}", each.canonical.text),
+                                "the mapping's party path does not fit the output",
+                            ));
+                            break;
+                        };
+                        let item_base = format!("{base}{}/{index}", each.canonical.text);
+                        self.rules(&each.rules, element, &item_base, out, &item_scope, diagnostics);
+                    }
                 }
             }
         }

@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use super::path::{qname, PartyPath, Pointer, QName};
 use super::spec::{
-    ConditionSpec, Direction, FormatKind, PartyRefSpec, ProfileSpec, RuleSpec, TableSpec, Transform, TypeMappingSpec,
-    ValueKind,
+    ConditionSpec, ContextField, Direction, FormatKind, PartyRefSpec, ProfileSpec, RequirementSpec, RuleSpec,
+    TableSpec, Transform, TypeMappingSpec, ValueKind,
 };
 use crate::assets::Assets;
 use crate::error::Error;
@@ -33,9 +33,20 @@ pub struct Profile {
 
 #[derive(Debug)]
 pub enum Layout {
-    Xml { root: QName },
-    Json { records: Option<Pointer>, payload: Option<Pointer> },
-    Csv { delimiter: char, encoding: String, columns: Arc<[String]> },
+    /// `records`: the path of the repeated element of a multi-record document.
+    Xml {
+        root: QName,
+        records: Option<Vec<QName>>,
+    },
+    Json {
+        records: Option<Pointer>,
+        payload: Option<Pointer>,
+    },
+    Csv {
+        delimiter: char,
+        encoding: String,
+        columns: Arc<[String]>,
+    },
     Fixed(FixedLayout),
 }
 
@@ -51,8 +62,19 @@ pub struct TypeMapping {
     /// This type's own party schema, when it has one.
     pub schema: Option<String>,
     pub rules: Vec<Rule>,
+    /// What the party format needs that the standard leaves optional.
+    pub requires: Vec<Requirement>,
     /// The mapping file, for messages.
     pub file: String,
+}
+
+/// A per-profile requirement (`PRF-…`): a party element that must be written.
+#[derive(Debug)]
+pub struct Requirement {
+    pub id: String,
+    pub party: PartyPath,
+    pub canonical: Option<Pointer>,
+    pub needs: String,
 }
 
 impl TypeMapping {
@@ -77,6 +99,8 @@ pub struct FieldRule {
     pub party: Vec<PartyPath>,
     pub separator: String,
     pub constant: Option<Value>,
+    /// A value from the parties' configuration (from-canonical rules only).
+    pub context: Option<ContextField>,
     pub conversion: Conversion,
     pub when: Option<Condition>,
     pub to_canonical: bool,
@@ -254,7 +278,14 @@ fn load_profile(assets: &Assets, folder: &str, standard: &Standard, tables: &mut
     let layout = match spec.format {
         FormatKind::Xml => {
             let xml = spec.xml.as_ref().ok_or_else(|| fail("format xml needs an [xml] table".into()))?;
-            Layout::Xml { root: qname(&xml.root, &namespaces).map_err(fail)? }
+            let records = match &xml.records {
+                Some(path) => match PartyPath::xml(path, &namespaces).map_err(fail)? {
+                    PartyPath::Xml { steps, attribute: None, .. } if !steps.is_empty() => Some(steps),
+                    _ => return Err(fail(format!("[xml] records {path:?} must name an element"))),
+                },
+                None => None,
+            };
+            Layout::Xml { root: qname(&xml.root, &namespaces).map_err(fail)?, records }
         }
         FormatKind::Json => {
             let pointer_of = |text: Option<&str>| match text {
@@ -384,6 +415,10 @@ impl Compiler<'_> {
         for rule in &spec.rules {
             rules.push(self.rule(rule.get_ref(), rule.span().start, None, assets, tables)?);
         }
+        let mut requires = Vec::new();
+        for requirement in &spec.requires {
+            requires.push(self.requirement(requirement.get_ref(), requirement.span().start)?);
+        }
         Ok(TypeMapping {
             message_type: spec.message_type.clone(),
             to_canonical: spec.directions.contains(&Direction::ToCanonical),
@@ -392,6 +427,7 @@ impl Compiler<'_> {
             root,
             schema: spec.schema.clone(),
             rules,
+            requires,
             file: self.file.to_owned(),
         })
     }
@@ -407,6 +443,31 @@ impl Compiler<'_> {
             self.error(offset, format!("{full} is not a field of {} in the standard", self.message_type))
         })?;
         Ok((pointer, kind))
+    }
+
+    fn requirement(&self, spec: &RequirementSpec, offset: usize) -> Result<Requirement, Error> {
+        // `PRF-<profile>-<nn>`: the profile's own requirement ids, two digits each.
+        let prefix = format!("PRF-{}-", self.profile.name);
+        let well_formed = spec
+            .id
+            .strip_prefix(&prefix)
+            .is_some_and(|number| number.len() == 2 && number.chars().all(|c| c.is_ascii_digit()));
+        if !well_formed {
+            return Err(self.error(offset, format!("requirement id {:?} is not {prefix}<nn>", spec.id)));
+        }
+        if spec.needs.trim().is_empty() {
+            return Err(self.error(offset, "a requirement says what it `needs`"));
+        }
+        let canonical = match &spec.canonical {
+            Some(text) => Some(self.canonical(text, offset, None)?.0),
+            None => None,
+        };
+        Ok(Requirement {
+            id: spec.id.clone(),
+            party: self.party(&spec.party, offset)?,
+            canonical,
+            needs: spec.needs.clone(),
+        })
     }
 
     fn party(&self, text: &str, offset: usize) -> Result<PartyPath, Error> {
@@ -517,9 +578,20 @@ impl Compiler<'_> {
             }
         };
         let constant = spec.value.as_ref().map(toml_to_json);
+        if spec.context.is_some() {
+            if canonical.is_some() || constant.is_some() || names.is_some() || party.len() != 1 {
+                return Err(
+                    self.error(offset, "a `context` rule writes one `party` path, without `canonical` or `value`")
+                );
+            }
+            if to_canonical {
+                return Err(self.error(offset, "a `context` rule needs direction = \"from-canonical\""));
+            }
+        }
         match (&canonical, party.is_empty(), &constant) {
             (Some(_), false, None) | (Some(_), true, Some(_)) | (None, false, Some(_)) => {}
             (None, false, None) if names.is_some() && party.len() == 1 => {}
+            (None, false, None) if spec.context.is_some() => {}
             _ => {
                 return Err(self.error(offset, "a rule maps `canonical` to `party`, or writes a `value` to one of them"))
             }
@@ -561,6 +633,7 @@ impl Compiler<'_> {
             party,
             separator: spec.separator.clone().unwrap_or_else(|| " ".into()),
             constant,
+            context: spec.context,
             conversion: Conversion {
                 kind,
                 date,

@@ -47,7 +47,7 @@ impl Profile {
         match &self.layout {
             Layout::Csv { .. } | Layout::Fixed(_) => true,
             Layout::Json { records, .. } => records.is_some(),
-            Layout::Xml { .. } => false,
+            Layout::Xml { records, .. } => records.is_some(),
         }
     }
 }

@@ -208,9 +208,14 @@ pub fn qname(text: &str, namespaces: &[(String, String)]) -> Result<QName, Strin
 }
 
 /// A party document being read, and the place in it a rule starts from.
+///
+/// An XML scope may pin elements: when a document holds several records (the benefits of
+/// a SIUSS flow), each record is read with the chain of elements that leads to it pinned,
+/// so a path through a pinned element's name takes that element instead of the first of
+/// its name. Mappings keep writing paths from the root.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'d> {
-    Xml(&'d XmlDocument, ElementId),
+    Xml(&'d XmlDocument, ElementId, &'d [ElementId]),
     Json(&'d Value, &'d str),
     Record(&'d Record),
 }
@@ -249,14 +254,42 @@ impl Found<'_> {
     }
 }
 
+/// The child of `current` named by `step`: the pinned one if a pinned element is such a
+/// child, else the first.
+fn step_into(document: &XmlDocument, current: ElementId, step: &QName, pins: &[ElementId]) -> Option<ElementId> {
+    let pinned = pins.iter().copied().find(|&pin| {
+        document.element(pin).parent == Some(current) && document.is(pin, step.namespace.as_deref(), &step.local)
+    });
+    pinned.or_else(|| document.children(current, step.namespace.as_deref(), &step.local).next())
+}
+
+/// The chains of elements that lead from `root` to each element at `steps`, in document
+/// order: one chain per record of a multi-record document.
+pub fn record_chains(document: &XmlDocument, root: ElementId, steps: &[QName]) -> Vec<Vec<ElementId>> {
+    let mut chains: Vec<Vec<ElementId>> = vec![Vec::new()];
+    for step in steps {
+        let mut next = Vec::new();
+        for chain in chains {
+            let parent = chain.last().copied().unwrap_or(root);
+            for child in document.children(parent, step.namespace.as_deref(), &step.local) {
+                let mut longer = chain.clone();
+                longer.push(child);
+                next.push(longer);
+            }
+        }
+        chains = next;
+    }
+    chains.retain(|chain| !chain.is_empty());
+    chains
+}
+
 impl<'d> Scope<'d> {
     /// The value at `path`, if present and not empty after trimming.
     pub fn read(&self, path: &PartyPath) -> Option<Found<'d>> {
         match (self, path) {
-            (Scope::Xml(document, element), PartyPath::Xml { steps, attribute, .. }) => {
-                let target = steps.iter().try_fold(*element, |current, step| {
-                    document.children(current, step.namespace.as_deref(), &step.local).next()
-                })?;
+            (Scope::Xml(document, element, pins), PartyPath::Xml { steps, attribute, .. }) => {
+                let target =
+                    steps.iter().try_fold(*element, |current, step| step_into(document, current, step, pins))?;
                 let text = match attribute {
                     Some(name) => document.attribute(target, None, name)?,
                     None => document.element(target).text.as_str(),
@@ -284,16 +317,16 @@ impl<'d> Scope<'d> {
     /// its own base pointer for locations.
     pub fn each(&self, path: &PartyPath) -> Vec<ScopeItem<'d>> {
         match (self, path) {
-            (Scope::Xml(document, element), PartyPath::Xml { steps, .. }) => {
+            (Scope::Xml(document, element, pins), PartyPath::Xml { steps, .. }) => {
                 let Some((last, parents)) = steps.split_last() else { return Vec::new() };
-                let Some(parent) = parents.iter().try_fold(*element, |current, step| {
-                    document.children(current, step.namespace.as_deref(), &step.local).next()
-                }) else {
+                let Some(parent) =
+                    parents.iter().try_fold(*element, |current, step| step_into(document, current, step, pins))
+                else {
                     return Vec::new();
                 };
                 document
                     .children(parent, last.namespace.as_deref(), &last.local)
-                    .map(|child| ScopeItem::Xml(document, child))
+                    .map(|child| ScopeItem::Xml(document, child, pins))
                     .collect()
             }
             (Scope::Json(value, base), PartyPath::Json(pointer)) => match pointer.get(value) {
@@ -311,14 +344,14 @@ impl<'d> Scope<'d> {
 
 /// An owned form of a scope for array items, whose JSON base pointer is built per item.
 pub enum ScopeItem<'d> {
-    Xml(&'d XmlDocument, ElementId),
+    Xml(&'d XmlDocument, ElementId, &'d [ElementId]),
     Json(&'d Value, String),
 }
 
 impl<'d> ScopeItem<'d> {
     pub fn scope(&self) -> Scope<'_> {
         match self {
-            ScopeItem::Xml(document, element) => Scope::Xml(document, *element),
+            ScopeItem::Xml(document, element, pins) => Scope::Xml(document, *element, pins),
             ScopeItem::Json(value, base) => Scope::Json(value, base.as_str()),
         }
     }
@@ -365,6 +398,23 @@ impl PartyOut {
                     }
                     None => false,
                 }
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether a non-empty value was written at `path` (from the document's start).
+    pub fn has(&self, path: &PartyPath) -> bool {
+        match (self, path) {
+            (PartyOut::Xml(out), PartyPath::Xml { steps, attribute, .. }) => steps
+                .iter()
+                .try_fold(out.root(), |current, step| out.find(current, step.namespace.as_deref(), &step.local))
+                .is_some_and(|element| out.has_value(element, attribute.as_deref())),
+            (PartyOut::Json(value), PartyPath::Json(pointer)) => {
+                pointer.get(value).is_some_and(|found| !found.is_null() && found != &Value::String(String::new()))
+            }
+            (PartyOut::Record(values), PartyPath::Field { index, .. }) => {
+                values.get(*index).is_some_and(|value| !value.is_empty())
             }
             _ => false,
         }

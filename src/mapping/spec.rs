@@ -44,6 +44,12 @@ pub enum FormatKind {
 pub struct XmlSpec {
     /// The root element, as `prefix:name` or `name`.
     pub root: String,
+    /// For documents that hold several records (a SIUSS flow with several benefits, of
+    /// several beneficiaries): the path from the root to the repeated element, e.g.
+    /// `Beneficiario/PrestazioniSociali`. Each occurrence is read as one message, with the
+    /// elements on its way pinned, so mapping paths stay written from the root. Written
+    /// documents hold one record.
+    pub records: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -125,6 +131,26 @@ pub struct TypeMappingSpec {
     pub schema: Option<String>,
     #[serde(default)]
     pub rules: Vec<toml::Spanned<RuleSpec>>,
+    /// Party elements the party's format requires whose canonical sources the standard
+    /// leaves optional: per-profile requirements (`PRF-…`, stated in docs/STANDARD.md). A
+    /// message written without one is refused with `RAC-2020` naming the requirement, the
+    /// canonical field and the party element, before the party's schema is checked.
+    #[serde(default)]
+    pub requires: Vec<toml::Spanned<RequirementSpec>>,
+}
+
+/// One per-profile requirement: `party` must be written when translating to this profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequirementSpec {
+    /// The requirement's id, `PRF-<PROFILE>-<nn>`, as in conformance/requirements.toml.
+    pub id: String,
+    /// The party element (or attribute) that must be written.
+    pub party: String,
+    /// The canonical field that carries it, when one does (the diagnostic points there).
+    pub canonical: Option<String>,
+    /// What the sender must provide, in a phrase: "the employer's birth date".
+    pub needs: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -147,6 +173,11 @@ pub struct RuleSpec {
     pub party: Option<PartyRefSpec>,
     /// A constant written to the target side instead of a value read from the source.
     pub value: Option<toml::Value>,
+    /// A value from the gateway's configuration of the parties, written to the party
+    /// (from-canonical rules only): `sender.entity_code` or `recipient.entity_code`, the
+    /// parties' codes in official registers (a CPI's ministry code, a Comune's Belfiore
+    /// code). Absent (no configuration, or no code configured), the rule writes nothing.
+    pub context: Option<ContextField>,
     /// A person's names held in one party value ("COGNOME NOME", as the CO's
     /// `denominazione` of a family employer): read, the words split into the family and
     /// given names where the codice fiscale's name codes say (first word as family name when
@@ -181,6 +212,15 @@ pub struct RuleSpec {
     pub when: Option<ConditionSpec>,
     /// Restrict the rule to one direction.
     pub direction: Option<Direction>,
+}
+
+/// A value a mapping may take from the configuration of the parties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ContextField {
+    #[serde(rename = "sender.entity_code")]
+    SenderEntityCode,
+    #[serde(rename = "recipient.entity_code")]
+    RecipientEntityCode,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -13,7 +13,6 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Expect {
-    #[allow(dead_code)]
     description: Option<String>,
     errors: Vec<ExpectedError>,
 }
@@ -72,4 +71,31 @@ pub async fn postgres_url() -> String {
     sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut connection).await.unwrap();
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// Rewrites a case's `.expect.toml` with the pairs found, keeping its description: what
+/// `UPDATE_EXPECT=1` does when the codes change on purpose (reviewers read the diff).
+pub fn rewrite_expected(case: &Path, found: &BTreeSet<(String, String)>) {
+    let expect_path = case.with_extension("expect.toml");
+    let description = fs::read_to_string(&expect_path)
+        .ok()
+        .and_then(|text| toml::from_str::<Expect>(&text).ok())
+        .and_then(|expect| expect.description);
+    let mut text = String::new();
+    if let Some(description) = description {
+        text.push_str(&format!("description = {}\n", toml::Value::String(description)));
+    }
+    for (code, path) in found {
+        text.push_str(&format!(
+            "\n[[errors]]\ncode = {}\npath = {}\n",
+            toml::Value::String(code.clone()),
+            toml::Value::String(path.clone())
+        ));
+    }
+    fs::write(&expect_path, text).unwrap();
+}
+
+/// Whether expectations are being rewritten (`UPDATE_EXPECT=1`).
+pub fn updating() -> bool {
+    std::env::var_os("UPDATE_EXPECT").is_some()
 }
