@@ -361,7 +361,18 @@ impl Catalog {
             // came from; that record is kept only on this, the failing, path.
             let mut origins = Vec::new();
             apply::to_canonical(message_type, mapping, scope, &context, Some(&mut origins));
-            diagnostics.extend(validation.diagnostics.into_iter().map(|d| relocate(d, &origins)));
+            diagnostics.extend(validation.diagnostics.into_iter().map(|d| {
+                let mut diagnostic = relocate(d, &origins);
+                // A field the party message lacks: say which of its elements carries it.
+                if diagnostic.code == ErrorCode::RequiredMissing && diagnostic.path.is_empty() {
+                    let canonical = diagnostic.canonical_path.as_deref().unwrap_or_default();
+                    if let Some(source) = mapping.party_source(canonical) {
+                        diagnostic.message =
+                            format!("{}; in {} it is read from {source}", diagnostic.message, profile.name);
+                    }
+                }
+                diagnostic
+            }));
         }
         Outcome { label, message_type: Some(mapping.message_type.clone()), output: Some(message), diagnostics }
     }

@@ -83,12 +83,7 @@ fn diagnose(problem: &Problem, decoded: &XmlDocument) -> Diagnostic {
     let attribute = quoted_after(message, "attribute '");
     let path = locate(decoded, line, element.as_deref(), attribute.as_deref());
     let (code, text) = if message.contains("[facet '") || message.contains("is not a valid value") {
-        let facet = quoted_after(message, "[facet '");
-        let text = match facet {
-            Some(facet) => format!("the value breaks the XSD facet {facet}"),
-            None => "the value is not valid for its XSD type".to_owned(),
-        };
-        (ErrorCode::XsdValue, text)
+        (ErrorCode::XsdValue, value_problem(message))
     } else if attribute.is_some() || message.contains("The attribute") {
         (ErrorCode::XsdAttribute, readable(message))
     } else if message.contains("not expected")
@@ -104,6 +99,42 @@ fn diagnose(problem: &Problem, decoded: &XmlDocument) -> Diagnostic {
     let mut diagnostic = Diagnostic::error(code, path, text);
     diagnostic.line = line;
     diagnostic
+}
+
+/// What a value breaks, from libxml2's message but without the value: the facet and what
+/// it allows (the pattern, the enumeration's values, the length or range), or the type.
+fn value_problem(message: &str) -> String {
+    // libxml2 quotes the value after "The value " and goes on with one of these; the rest
+    // names only the schema's side (a pattern, a set, a limit), never the value.
+    const PHRASES: [(&str, &str); 11] = [
+        ("is not accepted by the pattern ", "it must match the pattern "),
+        ("is not an element of the set ", "it must be one of "),
+        ("this differs from the allowed length of ", "its length must be "),
+        ("this underruns the allowed minimum length of ", "its length must be at least "),
+        ("this exceeds the allowed maximum length of ", "its length must be at most "),
+        ("is less than the minimum value allowed ", "it must be at least "),
+        ("is greater than the maximum value allowed ", "it must be at most "),
+        ("must be greater than ", "it must be greater than "),
+        ("must be less than ", "it must be less than "),
+        ("has more digits than are allowed ", "its digits must be at most "),
+        ("has more fractional digits than are allowed ", "its decimal digits must be at most "),
+    ];
+    if let Some(facet) = quoted_after(message, "[facet '") {
+        let allowed = PHRASES.iter().find_map(|(phrase, text)| {
+            // The last occurrence: the value comes before, and might contain the phrase.
+            let start = message.rfind(phrase)? + phrase.len();
+            let limit = message[start..].trim_end_matches('.').trim_start_matches('(').trim_end_matches(')');
+            Some(format!("{text}{limit}"))
+        });
+        return match allowed {
+            Some(allowed) => format!("the value breaks the XSD facet {facet}: {allowed}"),
+            None => format!("the value breaks the XSD facet {facet}"),
+        };
+    }
+    match quoted_after(message, "atomic type '").or_else(|| quoted_after(message, "union type '")) {
+        Some(datatype) => format!("the value is not a valid {datatype}, its XSD type"),
+        None => "the value is not valid for its XSD type".to_owned(),
+    }
 }
 
 /// The text between `prefix` and the next `'`.
@@ -195,6 +226,31 @@ mod tests {
         check(
             "<person xmlns=\"urn:t\" id=\"1\">\n<cf>RSSMRA80A01H501U</cf>\n</person>",
             &[(ErrorCode::XsdStructure, "/person/cf")],
+        );
+    }
+
+    #[test]
+    fn value_problems_name_the_facet_not_the_value() {
+        let check = |message: &str, expect: &str| assert_eq!(value_problem(message), expect);
+        check(
+            "Element 'cf': [facet 'pattern'] The value 'RSSMRA' is not accepted by the pattern '[A-Z]{6}'.",
+            "the value breaks the XSD facet pattern: it must match the pattern '[A-Z]{6}'",
+        );
+        check(
+            "Element 'a', attribute 'b': [facet 'enumeration'] The value 'X' is not an element of the set {'I', 'C'}.",
+            "the value breaks the XSD facet enumeration: it must be one of {'I', 'C'}",
+        );
+        check(
+            "Element 'n': [facet 'maxLength'] The value 'ABCDEFG' has a length of '7'; this exceeds the allowed maximum length of '5'.",
+            "the value breaks the XSD facet maxLength: its length must be at most '5'",
+        );
+        check(
+            "Element 'h': [facet 'maxInclusive'] The value '99' is greater than the maximum value allowed ('54').",
+            "the value breaks the XSD facet maxInclusive: it must be at most '54'",
+        );
+        check(
+            "Element 'd': '31/12/2020' is not a valid value of the atomic type 'xs:date'.",
+            "the value is not a valid xs:date, its XSD type",
         );
     }
 

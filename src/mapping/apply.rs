@@ -351,7 +351,12 @@ fn read_value(conversion: &Conversion, text: &str) -> Result<Value, (ErrorCode, 
     let text = match &conversion.lookup {
         Some(lookup) => match lookup.to_canonical.get(text) {
             Some(canonical) => canonical.as_str(),
-            None => return Err((ErrorCode::CodeUnmapped, format!("the code is not in {}", lookup.name))),
+            None => {
+                return Err((
+                    ErrorCode::CodeUnmapped,
+                    format!("the code is not in {} ({})", lookup.name, lookup.accepted(true)),
+                ))
+            }
         },
         None => text,
     };
@@ -470,7 +475,10 @@ fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Resu
         let text = value_text(value);
         return match lookup.from_canonical.get(&text) {
             Some(party) => Ok(PartyValue::Text(party.clone())),
-            None => Err((ErrorCode::CodeUnmapped, format!("the value has no code in {}", lookup.name))),
+            None => Err((
+                ErrorCode::CodeUnmapped,
+                format!("the value has no code in {} ({})", lookup.name, lookup.accepted(false)),
+            )),
         };
     }
     let case = |text: String| {

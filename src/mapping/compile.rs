@@ -82,6 +82,47 @@ impl TypeMapping {
     pub fn schema<'a>(&'a self, profile: &'a Profile) -> Option<&'a str> {
         self.schema.as_deref().or(profile.schema.as_deref())
     }
+
+    /// The party element a canonical field (or, for an object, one of its fields) is read
+    /// from, so that a message missing it can say which element to fill.
+    pub fn party_source(&self, canonical: &str) -> Option<String> {
+        party_source(&self.rules, canonical, "")
+    }
+}
+
+fn party_source(rules: &[Rule], canonical: &str, prefix: &str) -> Option<String> {
+    let covers = |pointer: &str| pointer == canonical || pointer.starts_with(&format!("{canonical}/"));
+    for rule in rules {
+        match rule {
+            Rule::Field(field) if field.to_canonical => {
+                let targets =
+                    field.canonical.iter().chain(field.names.iter().flat_map(|names| [&names.family, &names.given]));
+                if targets.into_iter().any(|pointer| covers(&pointer.text)) {
+                    if let Some(path) = field.party.first() {
+                        return Some(format!("{prefix}{}", path.text()));
+                    }
+                }
+            }
+            Rule::Each(each) if each.to_canonical => {
+                let array = &each.canonical.text;
+                let item = format!("{prefix}{}/", each.party.text());
+                // The array itself, or a field of one of its items (`/data/jobs/0/role`).
+                if covers(array) {
+                    return Some(each.party.text().to_owned());
+                }
+                let inner = canonical
+                    .strip_prefix(&format!("{array}/"))
+                    .and_then(|rest| rest.split_once('/').map(|(_, field)| format!("/{field}")));
+                if let Some(inner) = inner {
+                    if let Some(found) = party_source(&each.rules, &inner, &item) {
+                        return Some(found);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 #[derive(Debug)]
@@ -136,10 +177,29 @@ pub struct Conversion {
     pub transforms: Vec<Transform>,
 }
 
+impl Lookup {
+    /// What a sender may use instead of an unmapped code, for a message: the codes when
+    /// they are few (`accepted: A, B`), else the table to look them up in.
+    pub fn accepted(&self, to_canonical: bool) -> String {
+        let map = if to_canonical { &self.to_canonical } else { &self.from_canonical };
+        let mut codes: Vec<&str> = map.keys().map(String::as_str).collect();
+        if codes.len() > 16 {
+            return match &self.file {
+                Some(file) => format!("see {file}"),
+                None => format!("{} codes are accepted", codes.len()),
+            };
+        }
+        codes.sort_unstable();
+        format!("accepted: {}", codes.join(", "))
+    }
+}
+
 /// A value map or code-table crosswalk, both ways.
 #[derive(Debug)]
 pub struct Lookup {
     pub name: String,
+    /// The code table's file, for a crosswalk (`mappings/codes/<table>.csv`).
+    pub file: Option<String>,
     pub to_canonical: HashMap<String, String>,
     pub from_canonical: HashMap<String, String>,
 }
@@ -600,6 +660,7 @@ impl Compiler<'_> {
             (Some(_), Some(_)) => return Err(self.error(offset, "a rule has `map` or `table`, not both")),
             (Some(map), None) => Some(Arc::new(Lookup {
                 name: "the mapping's value map".into(),
+                file: None,
                 from_canonical: map.iter().rev().map(|(party, canonical)| (canonical.clone(), party.clone())).collect(),
                 to_canonical: map.clone().into_iter().collect(),
             })),
@@ -695,6 +756,7 @@ impl Compiler<'_> {
         }
         let lookup = Arc::new(Lookup {
             name: format!("{}:{}->{}", spec.name, spec.party, spec.canonical),
+            file: Some(format!("mappings/codes/{}.csv", spec.name)),
             to_canonical,
             from_canonical,
         });
