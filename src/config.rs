@@ -425,6 +425,13 @@ pub struct RouteConfig {
     /// pointer to an object keeps all of it. Empty: every field. The envelope always goes.
     #[serde(default)]
     pub fields: Vec<String>,
+    /// Whether a recipient whose profile can't write a message may be skipped. By default
+    /// (false) such a message is refused as a whole at intake (422, naming the recipient's
+    /// profile, the field and the requirement), since it could never be delivered; with
+    /// `optional = true` it is accepted for the others, and the message's timeline records
+    /// why this recipient was skipped.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -594,7 +601,7 @@ impl Config {
                 // Every message the route sends must be writable in the recipient's profile,
                 // or each would end as a dead letter.
                 if let Some(profile) = catalog.profiles.get(&receives.profile) {
-                    if let Some(missing) = route.types.iter().find(|t| profile.writer_for(t).is_none()) {
+                    if let Some(missing) = route.types.iter().find(|t| !profile.writes(t)) {
                         return Err((
                             key("to"),
                             format!(

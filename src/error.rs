@@ -200,6 +200,10 @@ error_codes! {
     /// A worker whose citizenship is outside the EU, EEA and Switzerland has no residence
     /// permit (permesso di soggiorno) in the message.
     PermitRequired = (3140, "permit-required", 422, Never),
+    /// Two fields that name the same thing differ: `employment.changed`'s and
+    /// `employment.ended`'s `inpsRelationshipCode` and `employment.inpsRelationshipCode`.
+    /// The path points at the second.
+    ValuesDisagree = (3150, "values-disagree", 422, Never),
 
     /// The document is not a JSON object, so it can't be a CloudEvents envelope.
     EnvelopeNotObject = (3201, "envelope-not-object", 422, Never),

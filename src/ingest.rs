@@ -273,6 +273,16 @@ impl Catalog {
         // A document of no type this profile knows is told so (RAC-2003) rather than
         // checked against a schema that is not its own.
         let mapping = apply::detect(profile, &Scope::Xml(document, root, &[]));
+        if mapping.is_none() {
+            return vec![self.translate_one(
+                profile,
+                Scope::Xml(document, root, &[]),
+                String::new(),
+                source,
+                now,
+                digest,
+            )];
+        }
         let problems = match mapping.and_then(|mapping| self.schema_for(profile, Some(mapping))) {
             Some(PartySchema::Xsd(xsd)) => xsd.validate(bytes, document),
             _ => Vec::new(),
@@ -471,7 +481,7 @@ impl Catalog {
             return (validation.message_type, Err(validation.diagnostics));
         }
         let message_type = validation.message_type.unwrap_or_default();
-        let Some(mapping) = profile.writer_for(&message_type) else {
+        let Some(mapping) = profile.writer_for(&message_type, message) else {
             let diagnostic = Diagnostic::error(
                 ErrorCode::DirectionUnsupported,
                 "/type",

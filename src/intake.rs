@@ -31,6 +31,15 @@ pub struct Prepared {
     pub events: Vec<Event>,
 }
 
+/// An optional recipient left out because its profile can't write the message.
+#[derive(Debug, Clone)]
+struct Skipped {
+    party: String,
+    profile: String,
+    codes: Vec<String>,
+    requirements: Vec<String>,
+}
+
 /// Everything intake needs, shared by the API's handlers.
 pub struct Intake<'a> {
     pub catalog: &'a Catalog,
@@ -153,10 +162,15 @@ impl Intake<'_> {
             )]);
         }
         let message_id = message["id"].as_str().unwrap_or_default().to_owned();
-        let recipients =
-            routing::recipients(self.config, self.catalog.standard.tables(), &party.id, message_type, message);
+        let routed = routing::recipients(self.config, self.catalog.standard.tables(), &party.id, message_type, message);
+        let (recipients, skipped) = self.deliverable(routed, message, message_type)?;
         if dry_run {
-            let body = json!({ "status": "valid", "type": message_type, "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() });
+            let body = json!({
+                "status": "valid",
+                "type": message_type,
+                "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>(),
+                "skipped": skipped.iter().map(|s| json!({ "party": s.party, "profile": s.profile, "codes": s.codes, "requirements": s.requirements })).collect::<Vec<_>>(),
+            });
             return Ok(Prepared { body, message: None, deliveries: Vec::new(), events: Vec::new() });
         }
         let id = uuid::Uuid::now_v7().to_string();
@@ -199,7 +213,65 @@ impl Intake<'_> {
                 detail: json!({ "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }).to_string(),
             },
         ];
+        let mut events = events;
+        events.extend(skipped.iter().map(|skip| {
+            Event {
+                at,
+                kind: "skipped".into(),
+                party: Some(skip.party.clone()),
+                detail: json!({
+                    "profile": skip.profile,
+                    "reason": "its profile can't write this message, and the route is optional",
+                    "codes": skip.codes,
+                    "requirements": skip.requirements,
+                })
+                .to_string(),
+            }
+        }));
         Ok(Prepared { body, message: Some(new), deliveries, events })
+    }
+
+    /// The recipients that can receive `message`, and the optional ones that can't. A
+    /// message some mandatory recipient can't receive in its profile (after its route's
+    /// projection) is refused as a whole, with every problem of every such recipient: it
+    /// would otherwise be accepted and end in that recipient's dead letters.
+    fn deliverable(
+        &self,
+        routed: Vec<routing::Recipient>,
+        message: &Value,
+        message_type: &str,
+    ) -> Result<(Vec<routing::Recipient>, Vec<Skipped>), Vec<Diagnostic>> {
+        let mut recipients = Vec::with_capacity(routed.len());
+        let mut skipped = Vec::new();
+        let mut problems = Vec::new();
+        for recipient in routed {
+            let projected = routing::projection(self.config, &recipient.party, message_type)
+                .map(|fields| routing::project(message, &fields));
+            let written = projected.as_ref().unwrap_or(message);
+            let parties = routing::parties(self.config, written, Some(&recipient.party));
+            let found = self.catalog.undeliverable(&recipient.profile, written, &parties);
+            if found.is_empty() {
+                recipients.push(recipient);
+            } else if recipient.optional {
+                let mut codes: Vec<String> = found.iter().map(|d| d.code.id()).collect();
+                codes.dedup();
+                let requirements = found.iter().filter_map(|d| d.requirement.as_deref().map(str::to_owned)).collect();
+                skipped.push(Skipped { party: recipient.party, profile: recipient.profile, codes, requirements });
+            } else {
+                problems.extend(found.into_iter().map(|mut diagnostic| {
+                    diagnostic.message = format!(
+                        "recipient {} can't receive it in its profile {}: {}",
+                        recipient.party, recipient.profile, diagnostic.message
+                    );
+                    diagnostic
+                }));
+            }
+        }
+        if problems.is_empty() {
+            Ok((recipients, skipped))
+        } else {
+            Err(problems)
+        }
     }
 
     /// The standard's `receipt` for an accepted message.

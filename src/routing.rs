@@ -15,6 +15,9 @@ pub struct Recipient {
     pub profile: String,
     /// Messages with the same key go to this party one at a time, in order.
     pub ordering_key: Option<String>,
+    /// Every route that names this party for the message is `optional`: a message its
+    /// profile can't write skips it instead of being refused.
+    pub optional: bool,
 }
 
 /// The recipients of `message` (of short type `message_type`) sent by `sender`: every party
@@ -29,7 +32,20 @@ pub fn recipients(
     let mut recipients: Vec<Recipient> = Vec::new();
     for route in config.routes.iter().filter(|route| route.types.iter().any(|t| t == message_type)) {
         for party_id in &route.to {
-            if party_id == sender || recipients.iter().any(|r| &r.party == party_id) {
+            if party_id == sender {
+                continue;
+            }
+            if let Some(known) = recipients.iter_mut().find(|r| &r.party == party_id) {
+                // A party named by a mandatory route too is mandatory.
+                if route.when.iter().all(|condition| {
+                    config
+                        .parties
+                        .iter()
+                        .find(|p| &p.id == party_id)
+                        .is_some_and(|p| holds(condition, message, p, tables))
+                }) {
+                    known.optional &= route.optional;
+                }
                 continue;
             }
             let Some(party) = config.parties.iter().find(|p| &p.id == party_id) else { continue };
@@ -42,7 +58,12 @@ pub fn recipients(
                 .as_deref()
                 .and_then(|pointer| message.pointer(pointer))
                 .map(|value| subject_key(party_id, value));
-            recipients.push(Recipient { party: party_id.clone(), profile: receives.profile.clone(), ordering_key });
+            recipients.push(Recipient {
+                party: party_id.clone(),
+                profile: receives.profile.clone(),
+                ordering_key,
+                optional: route.optional,
+            });
         }
     }
     recipients

@@ -6,15 +6,15 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use raccordo::api::{router, AppState};
 use raccordo::assets::Assets;
-use raccordo::clock::Clock;
 use raccordo::config::{Config, EXAMPLE};
 use raccordo::ingest::Catalog;
 use raccordo::simulate::generate::Generator;
-use raccordo::store::Store;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -34,17 +34,7 @@ async fn api() -> Api {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let mut config = Config::parse(EXAMPLE, "example.toml", &catalog).unwrap();
     config.limits.max_body_bytes = 64 * 1024;
-    let store = Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
-    let state = AppState {
-        limits: raccordo::api::limits::PartyLimits::new(&config),
-        catalog,
-        config,
-        store,
-        clock: Clock::Fixed("2026-03-02T10:00:00Z".into()),
-        gateway: "urn:raccordo:gateway:test".into(),
-        metrics: Default::default(),
-        signing: None,
-    };
+    let state = common::app_state(catalog, config, dir.path()).await;
     Api { state: Arc::new(state), _dir: dir }
 }
 

@@ -106,7 +106,10 @@ async fn the_runner_names_each_failure_of_a_non_conforming_endpoint() {
     let suite = Suite::load(&assets).unwrap();
     let url = non_conforming().await;
     let options = TargetOptions { timeout: std::time::Duration::from_secs(5), ..TargetOptions::default() };
-    let report = run::target(&suite, &assets, "canonical", &url, &options, &|_, _| {}).await.unwrap();
+    let report =
+        run::target(&Catalog::load(&assets).unwrap(), &suite, &assets, "canonical", &url, &options, &|_, _| {})
+            .await
+            .unwrap();
     assert!(!report.passed());
     let by_id: BTreeMap<&str, &run::CaseResult> = report.results.iter().map(|r| (r.id.as_str(), r)).collect();
     // Every invalid case was accepted: each is a failure of XCH-02.
@@ -164,7 +167,10 @@ async fn the_gateway_passes_its_own_suite_over_http() {
         timeout: std::time::Duration::from_secs(10),
         ..TargetOptions::default()
     };
-    let report = run::target(&suite, &assets, "canonical", &url, &options, &|_, _| {}).await.unwrap();
+    let report =
+        run::target(&Catalog::load(&assets).unwrap(), &suite, &assets, "canonical", &url, &options, &|_, _| {})
+            .await
+            .unwrap();
     assert!(report.passed(), "{}", report::summary(&report));
     assert_eq!(report.count(Status::Pass), suite.cases_of("canonical").count());
 
@@ -228,7 +234,10 @@ async fn the_html_report_shows_its_summary_and_failures_in_chromium() {
     let suite = Suite::load(&assets).unwrap();
     let url = non_conforming().await;
     let options = TargetOptions { timeout: std::time::Duration::from_secs(5), ..TargetOptions::default() };
-    let report = run::target(&suite, &assets, "canonical", &url, &options, &|_, _| {}).await.unwrap();
+    let report =
+        run::target(&Catalog::load(&assets).unwrap(), &suite, &assets, "canonical", &url, &options, &|_, _| {})
+            .await
+            .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("report.html");
     std::fs::write(&page, report::html(&report, &suite)).unwrap();

@@ -18,7 +18,8 @@ use raccordo::ingest::{Catalog, Outcome};
 use raccordo::mapping::Profile;
 use serde_json::Value;
 
-const TIME: &str = "2026-03-02T10:00:00+01:00";
+/// The conformance runner's time, so that the suite and these tests agree on every verdict.
+const TIME: &str = raccordo::conformance::run::TIME;
 const MIN_VALID: usize = 2;
 const MIN_INVALID: usize = 3;
 
@@ -84,12 +85,15 @@ fn check_valid(catalog: &Catalog, profile: &Profile, path: &Path, failures: &mut
     // The round trip: back to the profile, then to canonical again.
     let writable = messages.iter().all(|m| {
         let name = m["type"].as_str().and_then(raccordo::standard::short_name).unwrap_or_default();
-        profile.writer_for(name).is_some()
+        profile.writes(name)
     });
     if !writable {
         return;
     }
-    let (documents, written) = catalog.from_canonical(profile, &messages, &Default::default());
+    let Some(first) = messages.first() else { return };
+    let config = common::example_config(catalog);
+    let parties = common::example_parties(&config, &profile.name, first);
+    let (documents, written) = catalog.from_canonical(profile, &messages, &parties);
     let found = problems(&written);
     if !found.is_empty() {
         failures.push(format!("{}: writing back found:\n    {}", path.display(), found.join("\n    ")));

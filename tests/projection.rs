@@ -93,6 +93,12 @@ fn each_example_party_receives_only_its_projection() {
         sui-cremona permit.verification.requested: every field
         social-crema vacancy.published: every field
         social-crema vacancy.closed: every field
+        cpi-crema employment.started: every field
+        cpi-crema employment.changed: every field
+        cpi-crema employment.ended: every field
+        sil-lombardia worker.registered: every field
+        sil-lombardia worker.updated: every field
+        siuss-cremona subsidy.granted: every field
     "#]].assert_eq(&report);
 }
 

@@ -255,6 +255,8 @@ class Table:
         elif name == "permit-required":
             self.required_if.setdefault(at("permit"), []).append(
                 f"`{at('citizenship')}` is outside the EU, EEA and Switzerland (RAC-3140)")
+        elif name == "same":
+            self.extra.setdefault(at("b"), []).append(f"equal to `{at('a')}` when both are given (RAC-3150)")
         else:
             raise SystemExit(f"unknown x-raccordo-rules rule {name!r}")
 
@@ -333,10 +335,11 @@ def type_table(file):
         table.rule(rule, "")
     data = merged(root.properties["data"])
     table.walk(data, "/data")
-    type_id = merged(root.properties["type"]).keywords.get("const")
+    # The type is the `default` of `type`, whose pattern also admits v1's minor versions.
+    type_id = schema["properties"]["type"].get("default")
     dataschema = merged(root.properties["dataschema"]).keywords.get("const")
-    head = (f"Schema `schemas/standard/{file}`: `type` is `{type_id}`, "
-            f"`dataschema` is `{dataschema}`.\n\n")
+    head = (f"Schema `schemas/standard/{file}`: `type` is `{type_id}` (or a minor version of it, "
+            f"`{type_id}.<n>`), `dataschema` is `{dataschema}`.\n\n")
     return head + table.render()
 
 

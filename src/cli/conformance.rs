@@ -179,6 +179,7 @@ fn list(suite: &Suite, args: ListArgs) -> Result<Outcome, Error> {
                     Kind::Valid => "valid".to_owned(),
                     Kind::Resend => "same answer twice".to_owned(),
                     Kind::Invalid => case.errors.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(" "),
+                    Kind::Undeliverable => format!("not written: {}", case.requirement),
                 };
                 out.push_str(&format!("{:<8} {:<72} {expected}\n", case.requirement, case.id));
             }
@@ -226,7 +227,7 @@ fn run_suite(assets: &Assets, suite: &Suite, args: RunArgs) -> Result<Outcome, E
                 timeout: Duration::from_secs(args.timeout.max(1)),
             };
             let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::Internal(format!("runtime: {e}")))?;
-            runtime.block_on(run::target(suite, assets, &args.profile, target, &options, &progress))?
+            runtime.block_on(run::target(&catalog, suite, assets, &args.profile, target, &options, &progress))?
         }
         (None, None) => run::suite(&catalog, suite, assets, &args.profile, &progress)?,
     };

@@ -96,7 +96,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Schemas(args) => schemas::run(&assets, args),
         Command::Errors(args) => errors::run(args),
         Command::Transform(args) => transform::run(&Catalog::load(&assets)?, args),
-        Command::Profiles(args) => profiles::run(&Catalog::load(&assets)?, args),
+        Command::Profiles(args) => profiles::run(&Catalog::load(&assets)?, &assets, args),
         Command::Serve(args) => serve::run(Catalog::load(&assets)?, args),
         Command::Simulate(command) => simulate::run(&Catalog::load(&assets)?, command),
         Command::Inps(command) => inps::run(Catalog::load(&assets)?, command),

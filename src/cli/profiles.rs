@@ -11,6 +11,15 @@ use crate::ingest::Catalog;
 pub struct Args {
     #[arg(long, value_enum, default_value_t)]
     output: Output,
+    /// Write every valid vector of the standard into every profile that writes its type,
+    /// and report what is written, what a stated per-profile requirement refuses, and what
+    /// fails. Exit 1 when anything fails.
+    #[arg(long)]
+    coverage: bool,
+    /// With --coverage: the configuration whose parties the vectors are written for (their
+    /// entity codes); the bundled example by default.
+    #[arg(long, value_name = "FILE", requires = "coverage")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -34,7 +43,10 @@ struct TypeEntry<'a> {
     from_canonical: bool,
 }
 
-pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
+pub fn run(catalog: &Catalog, assets: &crate::assets::Assets, args: Args) -> Result<Outcome, Error> {
+    if args.coverage {
+        return coverage(catalog, assets, &args);
+    }
     let entries: Vec<Entry> = catalog
         .profiles
         .iter()
@@ -81,4 +93,20 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
     };
     print(&text)?;
     Ok(Outcome::Success)
+}
+
+fn coverage(catalog: &Catalog, assets: &crate::assets::Assets, args: &Args) -> Result<Outcome, Error> {
+    let config = match &args.config {
+        Some(path) => crate::config::Config::load(path, catalog)?,
+        None => crate::config::Config::parse(crate::config::EXAMPLE, "config/example.toml (bundled)", catalog)?,
+    };
+    let coverage = crate::conformance::coverage::measure(catalog, assets, &config)?;
+    let text = match args.output {
+        Output::Json => {
+            format!("{}\n", serde_json::to_string_pretty(&coverage).map_err(|e| Error::Internal(e.to_string()))?)
+        }
+        Output::Human => crate::conformance::coverage::to_text(&coverage),
+    };
+    print(&text)?;
+    Ok(if coverage.complete() { Outcome::Success } else { Outcome::Invalid })
 }

@@ -8,6 +8,7 @@
 //! a vendor reads "CF-01: the codice fiscale's check character is wrong" rather than a bare
 //! code.
 
+pub mod coverage;
 pub mod report;
 pub mod run;
 pub mod sandbox;
@@ -74,6 +75,10 @@ pub enum Kind {
     Invalid,
     /// Sent twice, the input gets the same answer both times (exchange only).
     Resend,
+    /// A canonical message valid in the standard that the profile can't be written with:
+    /// raccordo refuses to write it (and the gateway to accept it) with exactly `errors`,
+    /// naming the per-profile requirement the case checks.
+    Undeliverable,
 }
 
 /// An expected error: its code and where.
@@ -169,9 +174,24 @@ fn load_requirements(assets: &Assets) -> Result<Vec<Requirement>, Error> {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct Expect {
     description: Option<String>,
+    /// For undeliverable cases: the per-profile requirement checked.
+    requirement: Option<String>,
     errors: Vec<ExpectedError>,
+}
+
+impl Kind {
+    /// The folder of a type's vectors that holds cases of this kind.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Kind::Valid => "valid",
+            Kind::Invalid => "invalid",
+            Kind::Resend => "resend",
+            Kind::Undeliverable => "undeliverable",
+        }
+    }
 }
 
 /// Resend cases per profile: the first valid inputs, sent twice.
@@ -225,8 +245,8 @@ fn cases_in(
     message_type: &str,
 ) -> Result<Vec<Case>, Error> {
     let mut cases = Vec::new();
-    for kind in [Kind::Valid, Kind::Invalid] {
-        let sub = format!("{folder}/{}", if kind == Kind::Valid { "valid" } else { "invalid" });
+    for kind in [Kind::Valid, Kind::Invalid, Kind::Undeliverable] {
+        let sub = format!("{folder}/{}", kind.folder());
         let Ok(files) = assets.list(&sub, "") else { continue };
         for file in files {
             let name = file.rsplit('/').next().unwrap_or_default();
@@ -235,8 +255,7 @@ fn cases_in(
             }
             let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
             let relative = file.trim_start_matches("conformance/").to_owned();
-            let id =
-                format!("{profile}/{message_type}/{}/{stem}", if kind == Kind::Valid { "valid" } else { "invalid" });
+            let id = format!("{profile}/{message_type}/{}/{stem}", kind.folder());
             let mut case = Case {
                 id,
                 title: stem.replace('-', " "),
@@ -264,10 +283,16 @@ fn cases_in(
                 let mut errors = expect.errors;
                 errors.sort();
                 let first = errors.first().ok_or_else(|| Error::asset(&path, "names no error"))?;
-                case.requirement = suite
-                    .requirement_of(&first.code)
-                    .map(|r| r.id.clone())
-                    .ok_or_else(|| Error::asset(&path, format!("{} belongs to no requirement", first.code)))?;
+                case.requirement = match (kind, expect.requirement) {
+                    (Kind::Undeliverable, Some(requirement)) => requirement,
+                    (Kind::Undeliverable, None) => {
+                        return Err(Error::asset(&path, "an undeliverable case names its `requirement`"))
+                    }
+                    _ => suite
+                        .requirement_of(&first.code)
+                        .map(|r| r.id.clone())
+                        .ok_or_else(|| Error::asset(&path, format!("{} belongs to no requirement", first.code)))?,
+                };
                 if let Some(description) = expect.description {
                     case.title = description;
                 }

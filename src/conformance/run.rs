@@ -82,7 +82,62 @@ fn expected_text(case: &Case) -> String {
             let errors: Vec<String> = case.errors.iter().map(|e| format!("{} at {}", e.code, e.path)).collect();
             format!("rejected with {}", errors.join(", "))
         }
+        Kind::Undeliverable => {
+            let errors: Vec<String> = case.errors.iter().map(|e| format!("{} at {}", e.code, e.path)).collect();
+            format!("not written, {} ({})", errors.join(", "), case.requirement)
+        }
     }
+}
+
+/// Why raccordo won't write an undeliverable case's canonical message in `profile`, with no
+/// configuration (no party's code to fill in): the refusal a gateway answers at intake.
+fn undeliverable(catalog: &Catalog, profile: &str, bytes: &[u8]) -> Vec<Diagnostic> {
+    match crate::formats::json::decode(bytes, catalog.limits.max_message_bytes) {
+        Ok(message) => catalog.undeliverable(profile, &message, &Default::default()),
+        Err(diagnostic) => vec![diagnostic],
+    }
+}
+
+/// Compares what was found with what an invalid or undeliverable case expects: the status,
+/// a finding per difference, and what happened in words. An undeliverable case also wants
+/// its requirement named by the refusal.
+fn compare(suite: &Suite, case: &Case, diagnostics: &[Diagnostic]) -> (Status, Vec<Finding>, String) {
+    let found: BTreeSet<(String, String)> = diagnostics.iter().map(|d| (d.code.id(), d.path.clone())).collect();
+    let expected: BTreeSet<(String, String)> = case.errors.iter().map(|e| (e.code.clone(), e.path.clone())).collect();
+    let actual = if found.is_empty() {
+        "accepted".to_owned()
+    } else {
+        let list: Vec<String> = found.iter().map(|(c, p)| format!("{c} at {p}")).collect();
+        format!("rejected with {}", list.join(", "))
+    };
+    let mut findings = Vec::new();
+    for (code, path) in expected.difference(&found) {
+        findings.push(Finding {
+            requirement: match case.kind {
+                Kind::Undeliverable => case.requirement.clone(),
+                _ => suite.requirement_of(code).map_or_else(|| case.requirement.clone(), |r| r.id.clone()),
+            },
+            code: Some(code.clone()),
+            path: path.clone(),
+            message: "expected, not reported".into(),
+        });
+    }
+    for diagnostic in diagnostics.iter().filter(|d| !expected.contains(&(d.code.id(), d.path.clone()))) {
+        let mut unexpected = finding(suite, diagnostic, &case.requirement);
+        unexpected.message = format!("reported, not expected: {}", unexpected.message);
+        findings.push(unexpected);
+    }
+    if case.kind == Kind::Undeliverable
+        && !diagnostics.iter().any(|d| d.requirement.as_deref() == Some(case.requirement.as_str()))
+    {
+        findings.push(Finding {
+            requirement: case.requirement.clone(),
+            code: None,
+            path: String::new(),
+            message: format!("the refusal does not name {}", case.requirement),
+        });
+    }
+    (if findings.is_empty() { Status::Pass } else { Status::Fail }, findings, actual)
 }
 
 fn finding(suite: &Suite, diagnostic: &Diagnostic, fallback: &str) -> Finding {
@@ -154,43 +209,19 @@ pub fn suite(
             continue;
         }
         let bytes = assets.read(&format!("conformance/{}", case.input))?;
-        let diagnostics = check(catalog, profile, &bytes)?;
+        let diagnostics = match case.kind {
+            Kind::Undeliverable => undeliverable(catalog, profile, &bytes),
+            _ => check(catalog, profile, &bytes)?,
+        };
         let millis = started.elapsed().as_millis() as u64;
-        let found: BTreeSet<(String, String)> = diagnostics.iter().map(|d| (d.code.id(), d.path.clone())).collect();
         let (status, findings, actual) = match case.kind {
-            Kind::Valid if found.is_empty() => (Status::Pass, Vec::new(), "accepted".to_owned()),
+            Kind::Valid if diagnostics.is_empty() => (Status::Pass, Vec::new(), "accepted".to_owned()),
             Kind::Valid => (
                 Status::Fail,
                 diagnostics.iter().map(|d| finding(suite, d, &case.requirement)).collect(),
                 "rejected".to_owned(),
             ),
-            _ => {
-                let expected: BTreeSet<(String, String)> =
-                    case.errors.iter().map(|e| (e.code.clone(), e.path.clone())).collect();
-                let actual = if found.is_empty() {
-                    "accepted".to_owned()
-                } else {
-                    let list: Vec<String> = found.iter().map(|(c, p)| format!("{c} at {p}")).collect();
-                    format!("rejected with {}", list.join(", "))
-                };
-                let mut findings = Vec::new();
-                for (code, path) in expected.difference(&found) {
-                    findings.push(Finding {
-                        requirement: suite
-                            .requirement_of(code)
-                            .map_or_else(|| case.requirement.clone(), |r| r.id.clone()),
-                        code: Some(code.clone()),
-                        path: path.clone(),
-                        message: "expected, not reported".into(),
-                    });
-                }
-                for diagnostic in diagnostics.iter().filter(|d| !expected.contains(&(d.code.id(), d.path.clone()))) {
-                    let mut unexpected = finding(suite, diagnostic, &case.requirement);
-                    unexpected.message = format!("reported, not expected: {}", unexpected.message);
-                    findings.push(unexpected);
-                }
-                (if findings.is_empty() { Status::Pass } else { Status::Fail }, findings, actual)
-            }
+            _ => compare(suite, case, &diagnostics),
         };
         results.push(result(suite, case, status, actual, findings, millis));
     }
@@ -310,6 +341,7 @@ fn read_reply(status: u16, body: &[u8]) -> Reply {
 
 /// Sends each applicable case to `target` in `profile` and checks the answers.
 pub async fn target(
+    catalog: &Catalog,
     suite: &Suite,
     assets: &Assets,
     profile: &str,
@@ -325,6 +357,15 @@ pub async fn target(
         progress(index, cases.len());
         let started = std::time::Instant::now();
         let bytes = assets.read(&format!("conformance/{}", case.input))?.into_owned();
+        if case.kind == Kind::Undeliverable {
+            // A promise to the receiver, kept by raccordo: a message its profile can't carry
+            // is never written for it (and refused at the gateway's intake), so what it
+            // receives always has what the requirement names. Checked here, not sent.
+            let (status, findings, actual) = compare(suite, case, &undeliverable(catalog, profile, &bytes));
+            let actual = format!("not sent: raccordo {}", actual.replacen("rejected", "refuses to write it", 1));
+            results.push(result(suite, case, status, actual, findings, started.elapsed().as_millis() as u64));
+            continue;
+        }
         let body = prepare(profile, case, bytes, options, &run);
         let key = format!("conformance-{run}-{}", case.id.replace('/', "-"));
         let first = send(&client, target, profile, &body, &key, options).await;
@@ -341,7 +382,7 @@ pub async fn target(
                 message: format!("the endpoint did not answer: {error}"),
             }),
             (Ok(reply), Kind::Valid) => check_accepted(reply, &mut findings),
-            (Ok(reply), Kind::Invalid) => check_rejected(suite, case, reply, &mut findings),
+            (Ok(reply), Kind::Invalid | Kind::Undeliverable) => check_rejected(suite, case, reply, &mut findings),
             (Ok(reply), Kind::Resend) => {
                 check_accepted(reply, &mut findings);
                 match send(&client, target, profile, &body, &key, options).await {

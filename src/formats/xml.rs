@@ -459,6 +459,25 @@ impl XmlOut {
             .find(|&child| self.elements[child].name == name && self.elements[child].namespace.as_deref() == namespace)
     }
 
+    /// The first child with this name whose own child `key` has the text `value`: the
+    /// repeated element that a mapping path selects with `name[key=value]`.
+    pub fn find_where(
+        &self,
+        parent: ElementId,
+        namespace: Option<&str>,
+        name: &str,
+        key: (Option<&str>, &str),
+        value: &str,
+    ) -> Option<ElementId> {
+        self.elements[parent].children.iter().copied().find(|&child| {
+            self.elements[child].name == name
+                && self.elements[child].namespace.as_deref() == namespace
+                && self
+                    .find(child, key.0, key.1)
+                    .is_some_and(|found| self.elements[found].text.as_deref() == Some(value))
+        })
+    }
+
     /// Whether the element has a non-empty value: the attribute `name`, or its text.
     pub fn has_value(&self, element: ElementId, attribute: Option<&str>) -> bool {
         let element = &self.elements[element];

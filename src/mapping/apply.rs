@@ -144,7 +144,7 @@ fn rules_to_canonical(
                     let (converted, found) = if let [path] = field.party.as_slice() {
                         // One path, the common case: no copy of the party text.
                         let Some(found) = scope.read(path) else { continue };
-                        let text = clean(&found.text, &field.conversion.transforms);
+                        let text = extract(&field.conversion, clean(&found.text, &field.conversion.transforms));
                         if text.is_empty() {
                             continue;
                         }
@@ -155,7 +155,8 @@ fn rules_to_canonical(
                         let mut first: Option<Found<'_>> = None;
                         for path in &field.party {
                             if let Some(found) = scope.read(path) {
-                                let text = clean(&found.text, &field.conversion.transforms).into_owned();
+                                let text = extract(&field.conversion, clean(&found.text, &field.conversion.transforms))
+                                    .into_owned();
                                 if !text.is_empty() {
                                     parts.push(text);
                                     if first.is_none() {
@@ -207,12 +208,22 @@ fn rules_to_canonical(
                         ));
                         break;
                     };
+                    let before = diagnostics.len();
                     rules_to_canonical(&each.rules, item.scope(), &item_pointer, message, diagnostics, origins);
                     // An item none of whose fields mapped would only add a second, confusing
-                    // diagnostic to the one that explains why.
+                    // diagnostic to the one that explains why; without one, the record would
+                    // be lost without a word, so that is said instead.
                     if item_pointer.get(message).is_some_and(|value| value == &json!({})) {
                         if let Some(Value::Array(items)) = array_mut(&array, message) {
                             items.pop();
+                        }
+                        if diagnostics.len() == before {
+                            let mut diagnostic = item.diagnostic(
+                                ErrorCode::RecordUnmapped,
+                                format!("this {} maps to nothing in {}", each.party.text(), array.text),
+                            );
+                            diagnostic.canonical_path = Some(item_pointer.text.clone());
+                            diagnostics.push(diagnostic);
                         }
                     }
                 }
@@ -321,6 +332,7 @@ fn test(test: &Test, value: Option<&str>) -> bool {
         (Test::Exists(wanted), value) => value.is_some_and(|v| !v.is_empty()) == *wanted,
         (Test::Equals(expected), Some(value)) => value == expected,
         (Test::Matches(pattern), Some(value)) => pattern.is_match(value),
+        (Test::NotMatches(pattern), Some(value)) => !pattern.is_match(value),
         (_, None) => false,
     }
 }
@@ -344,6 +356,15 @@ fn clean<'t>(text: &'t str, transforms: &[Transform]) -> std::borrow::Cow<'t, st
         };
     }
     text
+}
+
+/// The rule's capture group of a party text, or the text when it does not match.
+fn extract<'t>(conversion: &Conversion, text: std::borrow::Cow<'t, str>) -> std::borrow::Cow<'t, str> {
+    let Some(regex) = &conversion.extract else { return text };
+    match regex.captures(&text).and_then(|captures| captures.get(1)) {
+        Some(group) => std::borrow::Cow::Owned(group.as_str().to_owned()),
+        None => text,
+    }
 }
 
 /// A party text as a canonical value.
@@ -404,12 +425,16 @@ fn read_value(conversion: &Conversion, text: &str) -> Result<Value, (ErrorCode, 
                 Err(unparsable(&format!("expected {yes:?} or {no:?}")))
             }
         }
-        ValueKind::Date => match &conversion.date {
-            Some(pattern) => parse_date(pattern, text)
-                .map(Value::String)
-                .ok_or_else(|| unparsable(&format!("expected a date as {}", pattern.text))),
-            None => Ok(Value::String(text.to_owned())),
-        },
+        ValueKind::Date => {
+            let date = match &conversion.date {
+                Some(pattern) => parse_date(pattern, text)
+                    .ok_or_else(|| unparsable(&format!("expected a date as {}", pattern.text)))?,
+                None => text.to_owned(),
+            };
+            // A party date a day off the canonical one is moved back; a date that is not
+            // one stays as it is, for the standard to report.
+            Ok(Value::String(shift_date(&date, -conversion.offset_days).unwrap_or(date)))
+        }
     }
 }
 
@@ -437,8 +462,22 @@ pub fn parse_date(pattern: &DatePattern, text: &str) -> Option<String> {
     rest.is_empty().then(|| format!("{year}-{month}-{day}"))
 }
 
-/// A canonical `yyyy-mm-dd` date in `pattern`.
+/// `yyyy-mm-dd` moved by `days` (none: the same text back), if it is a calendar date.
+fn shift_date(date: &str, days: i64) -> Option<String> {
+    if days == 0 {
+        return Some(date.to_owned());
+    }
+    let parsed = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
+    parsed.checked_add_signed(chrono::Duration::days(days)).map(|moved| moved.format("%Y-%m-%d").to_string())
+}
+
+/// A canonical `yyyy-mm-dd` date in `pattern`. An RFC 3339 date-time (the envelope's
+/// `time`) gives its date, in the offset it is written in: a party date "of the message".
 pub fn format_date(pattern: &DatePattern, date: &str) -> Option<String> {
+    let date = match date.as_bytes().get(10) {
+        Some(b'T' | b't') => date.get(..10)?,
+        _ => date,
+    };
     let bytes = date.as_bytes();
     if date.len() != 10 || !date.is_ascii() || bytes[4] != b'-' || bytes[7] != b'-' {
         return None;
@@ -492,6 +531,14 @@ fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Resu
     match conversion.kind {
         ValueKind::Date => {
             let text = value.as_str().ok_or_else(|| unformattable("expected a date string"))?;
+            let shifted;
+            let text = if conversion.offset_days == 0 {
+                text
+            } else {
+                shifted = shift_date(text.get(..10).unwrap_or(text), conversion.offset_days)
+                    .ok_or_else(|| unformattable("expected a date as yyyy-mm-dd"))?;
+                shifted.as_str()
+            };
             match &conversion.date {
                 Some(pattern) => format_date(pattern, text)
                     .map(PartyValue::Text)
@@ -675,6 +722,11 @@ impl Writer<'_> {
     }
 }
 
+/// Whether a writer's `select` holds for a message.
+pub fn selects(condition: &Condition, message: &Value) -> bool {
+    canonical_condition_holds(Some(condition), message)
+}
+
 fn canonical_condition_holds(condition: Option<&Condition>, item: &Value) -> bool {
     match condition {
         Some(Condition { side: Side::Canonical(pointer), test: condition_test }) => {
@@ -704,5 +756,7 @@ mod tests {
         assert_eq!(parse_date(&compact, "20240229").as_deref(), Some("2024-02-29"));
         assert_eq!(format_date(&compact, "2024-02-29").as_deref(), Some("20240229"));
         assert_eq!(format_date(&compact, "29/02/2024"), None);
+        assert_eq!(format_date(&compact, "2026-03-02T23:30:00+01:00").as_deref(), Some("20260302"));
+        assert_eq!(format_date(&compact, "2026-03-02X23:30:00+01:00"), None);
     }
 }

@@ -61,6 +61,8 @@ pub struct TypeMapping {
     pub root: Option<QName>,
     /// This type's own party schema, when it has one.
     pub schema: Option<String>,
+    /// When this file writes a message of its type (a canonical condition).
+    pub select: Option<Condition>,
     pub rules: Vec<Rule>,
     /// What the party format needs that the standard leaves optional.
     pub requires: Vec<Requirement>,
@@ -172,9 +174,13 @@ pub struct Conversion {
     pub date: Option<DatePattern>,
     pub decimal: char,
     pub decimals: Option<usize>,
+    /// Days a party date is ahead of (positive) or behind the canonical one.
+    pub offset_days: i64,
     pub boolean: Option<[String; 2]>,
     pub lookup: Option<Arc<Lookup>>,
     pub transforms: Vec<Transform>,
+    /// The capture group to keep of each party value read.
+    pub extract: Option<Regex>,
 }
 
 impl Lookup {
@@ -221,6 +227,7 @@ pub enum Test {
     Exists(bool),
     Equals(String),
     Matches(Regex),
+    NotMatches(Regex),
 }
 
 /// A date pattern made of `yyyy`, `mm`, `dd` and literal characters.
@@ -461,6 +468,16 @@ impl Compiler<'_> {
             Some(condition) => Some(self.condition(condition, 0)?),
             None => None,
         };
+        let select = match &spec.select {
+            Some(condition) => {
+                let condition = self.condition(condition, 0)?;
+                if !matches!(condition.side, Side::Canonical(_)) {
+                    return Err(self.error(0, "`select` is a condition on the canonical message"));
+                }
+                Some(condition)
+            }
+            None => None,
+        };
         let root = match (&spec.root, &self.profile.layout) {
             (Some(root), Layout::Xml { .. }) => {
                 Some(qname(root, &self.profile.namespaces).map_err(|reason| self.error(0, reason))?)
@@ -486,6 +503,7 @@ impl Compiler<'_> {
             detect,
             root,
             schema: spec.schema.clone(),
+            select,
             rules,
             requires,
             file: self.file.to_owned(),
@@ -552,14 +570,21 @@ impl Compiler<'_> {
             (None, Some(canonical)) => Side::Canonical(Pointer::parse(canonical).map_err(|r| self.error(offset, r))?),
             _ => return Err(self.error(offset, "a condition names exactly one of `party` and `canonical`")),
         };
-        let test = match (&spec.exists, &spec.equals, &spec.matches) {
-            (None, None, None) => Test::Exists(true),
-            (Some(exists), None, None) => Test::Exists(*exists),
-            (None, Some(value), None) => Test::Equals(value.clone()),
-            (None, None, Some(pattern)) => {
+        let test = match (&spec.exists, &spec.equals, &spec.matches, &spec.not_matches) {
+            (None, None, None, None) => Test::Exists(true),
+            (Some(exists), None, None, None) => Test::Exists(*exists),
+            (None, Some(value), None, None) => Test::Equals(value.clone()),
+            (None, None, Some(pattern), None) => {
                 Test::Matches(Regex::new(pattern).map_err(|e| self.error(offset, format!("matches: {e}")))?)
             }
-            _ => return Err(self.error(offset, "a condition has one test: `exists`, `equals` or `matches`")),
+            (None, None, None, Some(pattern)) => {
+                Test::NotMatches(Regex::new(pattern).map_err(|e| self.error(offset, format!("not_matches: {e}")))?)
+            }
+            _ => {
+                return Err(
+                    self.error(offset, "a condition has one test: `exists`, `equals`, `matches` or `not_matches`")
+                )
+            }
         };
         Ok(Condition { side, test })
     }
@@ -678,6 +703,11 @@ impl Compiler<'_> {
             ValueKind::String
         };
         let kind = spec.kind.unwrap_or(implied);
+        if spec.offset_days.is_some_and(|days| days.abs() > 3660)
+            || (spec.offset_days.is_some() && kind != ValueKind::Date)
+        {
+            return Err(self.error(offset, "offset_days is for date rules, within ten years"));
+        }
         let date = match (&spec.date, kind) {
             (Some(pattern), _) if !to_canonical => {
                 Some(DatePattern::parse_for_writing(pattern).map_err(|r| self.error(offset, r))?)
@@ -687,6 +717,16 @@ impl Compiler<'_> {
             })?),
             (None, ValueKind::Date) => Some(DatePattern::parse("yyyy-mm-dd").map_err(|r| self.error(offset, r))?),
             (None, _) => None,
+        };
+        let extract = match &spec.extract {
+            Some(pattern) => {
+                let regex = Regex::new(pattern).map_err(|e| self.error(offset, format!("extract: {e}")))?;
+                if regex.captures_len() != 2 {
+                    return Err(self.error(offset, "extract needs exactly one capture group"));
+                }
+                Some(regex)
+            }
+            None => None,
         };
         Ok(Rule::Field(Box::new(FieldRule {
             canonical,
@@ -700,9 +740,11 @@ impl Compiler<'_> {
                 date,
                 decimal: spec.decimal.unwrap_or('.'),
                 decimals: spec.decimals,
+                offset_days: spec.offset_days.unwrap_or(0),
                 boolean: spec.boolean.clone(),
                 lookup,
                 transforms: spec.transform.clone(),
+                extract,
             },
             when,
             to_canonical,

@@ -37,9 +37,21 @@ impl Profiles {
 }
 
 impl Profile {
-    /// The mapping for a message type that can be written in this profile.
-    pub fn writer_for(&self, message_type: &str) -> Option<&TypeMapping> {
-        self.types.iter().find(|mapping| mapping.message_type == message_type && mapping.from_canonical)
+    /// Whether this profile writes messages of a type (in one of its documents, at least).
+    pub fn writes(&self, message_type: &str) -> bool {
+        self.types.iter().any(|mapping| mapping.message_type == message_type && mapping.from_canonical)
+    }
+
+    /// The mapping that writes `message` (of `message_type`) in this profile: the first of
+    /// the type's writers whose `select` holds for it, else the first with no `select` (the
+    /// type's default document).
+    pub fn writer_for(&self, message_type: &str, message: &serde_json::Value) -> Option<&TypeMapping> {
+        let mut writers =
+            self.types.iter().filter(|mapping| mapping.message_type == message_type && mapping.from_canonical);
+        let selected = writers
+            .clone()
+            .find(|mapping| mapping.select.as_ref().is_some_and(|condition| apply::selects(condition, message)));
+        selected.or_else(|| writers.find(|mapping| mapping.select.is_none()))
     }
 
     /// Whether the party format holds many records per file.

@@ -123,11 +123,33 @@ impl Pointer {
     }
 }
 
-/// A qualified XML name: namespace URI (if any) and local name.
+/// A qualified XML name: namespace URI (if any) and local name, and for a step of a path
+/// that picks one of several same-named elements, the filter that picks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QName {
     pub namespace: Option<String>,
     pub local: String,
+    pub filter: Option<Box<Filter>>,
+}
+
+/// `name[key=value]`: the element whose child `key` has the text `value` (the SAP's
+/// `linguastraniera[codlingua=ITA]`). Written, the element is made with that child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub key: QName,
+    pub value: String,
+}
+
+impl QName {
+    /// Whether `element` passes this step's filter (always, without one).
+    fn admits(&self, document: &XmlDocument, element: ElementId) -> bool {
+        self.filter.as_ref().is_none_or(|filter| {
+            document
+                .children(element, filter.key.namespace.as_deref(), &filter.key.local)
+                .next()
+                .is_some_and(|key| document.element(key).text.trim() == filter.value)
+        })
+    }
 }
 
 /// Where a value is in a party document.
@@ -176,7 +198,20 @@ impl PartyPath {
                 attribute = Some(name.to_owned());
                 continue;
             }
-            steps.push(qname(part, namespaces).map_err(|reason| format!("{text:?}: {reason}"))?);
+            let step = match part.split_once('[') {
+                Some((name, predicate)) => {
+                    let (key, value) = predicate
+                        .strip_suffix(']')
+                        .and_then(|inner| inner.split_once('='))
+                        .ok_or(format!("{text:?}: a filter is written name[child=value]"))?;
+                    let key = qname(key, namespaces).map_err(|reason| format!("{text:?}: {reason}"))?;
+                    let mut step = qname(name, namespaces).map_err(|reason| format!("{text:?}: {reason}"))?;
+                    step.filter = Some(Box::new(Filter { key, value: value.to_owned() }));
+                    step
+                }
+                None => qname(part, namespaces).map_err(|reason| format!("{text:?}: {reason}"))?,
+            };
+            steps.push(step);
         }
         Ok(PartyPath::Xml { text: text.to_owned(), steps, attribute })
     }
@@ -195,13 +230,14 @@ pub fn qname(text: &str, namespaces: &[(String, String)]) -> Result<QName, Strin
             if !valid(local) {
                 return Err(format!("{local:?} is not an XML name"));
             }
-            Ok(QName { namespace: Some(uri), local: local.to_owned() })
+            Ok(QName { namespace: Some(uri), local: local.to_owned(), filter: None })
         }
         // An unprefixed name is in the default namespace, when the profile declares one
         // (the prefix ""), as in XML itself.
         None if valid(text) => Ok(QName {
             namespace: namespaces.iter().find(|(prefix, _)| prefix.is_empty()).map(|(_, uri)| uri.clone()),
             local: text.to_owned(),
+            filter: None,
         }),
         None => Err(format!("{text:?} is not an XML name")),
     }
@@ -258,9 +294,49 @@ impl Found<'_> {
 /// child, else the first.
 fn step_into(document: &XmlDocument, current: ElementId, step: &QName, pins: &[ElementId]) -> Option<ElementId> {
     let pinned = pins.iter().copied().find(|&pin| {
-        document.element(pin).parent == Some(current) && document.is(pin, step.namespace.as_deref(), &step.local)
+        document.element(pin).parent == Some(current)
+            && document.is(pin, step.namespace.as_deref(), &step.local)
+            && step.admits(document, pin)
     });
-    pinned.or_else(|| document.children(current, step.namespace.as_deref(), &step.local).next())
+    pinned.or_else(|| {
+        document.children(current, step.namespace.as_deref(), &step.local).find(|&child| step.admits(document, child))
+    })
+}
+
+/// The child of `current` in a document being written that `step` names, made (with its
+/// filter's key child) if there is none.
+fn out_step(out: &mut XmlOut, current: ElementId, step: &QName) -> ElementId {
+    let namespace = step.namespace.as_deref();
+    match &step.filter {
+        None => out.child(current, namespace, &step.local),
+        Some(filter) => {
+            let key = (filter.key.namespace.as_deref(), filter.key.local.as_str());
+            match out.find_where(current, namespace, &step.local, key, &filter.value) {
+                Some(found) => found,
+                None => {
+                    let made = out.append(current, namespace, &step.local);
+                    let key_element = out.child(made, key.0, key.1);
+                    out.set_text(key_element, filter.value.clone());
+                    made
+                }
+            }
+        }
+    }
+}
+
+/// The child of `current` in a document being written that `step` names, if written.
+fn out_find(out: &XmlOut, current: ElementId, step: &QName) -> Option<ElementId> {
+    let namespace = step.namespace.as_deref();
+    match &step.filter {
+        None => out.find(current, namespace, &step.local),
+        Some(filter) => out.find_where(
+            current,
+            namespace,
+            &step.local,
+            (filter.key.namespace.as_deref(), filter.key.local.as_str()),
+            &filter.value,
+        ),
+    }
 }
 
 /// The chains of elements that lead from `root` to each element at `steps`, in document
@@ -271,7 +347,9 @@ pub fn record_chains(document: &XmlDocument, root: ElementId, steps: &[QName]) -
         let mut next = Vec::new();
         for chain in chains {
             let parent = chain.last().copied().unwrap_or(root);
-            for child in document.children(parent, step.namespace.as_deref(), &step.local) {
+            for child in
+                document.children(parent, step.namespace.as_deref(), &step.local).filter(|&c| step.admits(document, c))
+            {
                 let mut longer = chain.clone();
                 longer.push(child);
                 next.push(longer);
@@ -326,6 +404,7 @@ impl<'d> Scope<'d> {
                 };
                 document
                     .children(parent, last.namespace.as_deref(), &last.local)
+                    .filter(|&child| last.admits(document, child))
                     .map(|child| ScopeItem::Xml(document, child, pins))
                     .collect()
             }
@@ -349,6 +428,17 @@ pub enum ScopeItem<'d> {
 }
 
 impl<'d> ScopeItem<'d> {
+    /// A diagnostic located at this item: its element path and line, or its pointer.
+    pub fn diagnostic(&self, code: ErrorCode, message: impl Into<String>) -> Diagnostic {
+        match self {
+            ScopeItem::Xml(document, element, _) => Diagnostic {
+                line: Some(document.element(*element).line),
+                ..Diagnostic::error(code, document.path(*element), message)
+            },
+            ScopeItem::Json(_, base) => Diagnostic::error(code, base.clone(), message),
+        }
+    }
+
     pub fn scope(&self) -> Scope<'_> {
         match self {
             ScopeItem::Xml(document, element, pins) => Scope::Xml(document, *element, pins),
@@ -378,9 +468,7 @@ impl PartyOut {
     pub fn write(&mut self, scope: &OutScope, path: &PartyPath, text: String) -> bool {
         match (self, scope, path) {
             (PartyOut::Xml(out), OutScope::Xml(element), PartyPath::Xml { steps, attribute, .. }) => {
-                let target = steps
-                    .iter()
-                    .fold(*element, |current, step| out.child(current, step.namespace.as_deref(), &step.local));
+                let target = steps.iter().fold(*element, |current, step| out_step(out, current, step));
                 match attribute {
                     Some(name) => out.set_attribute(target, name, text),
                     None => out.set_text(target, text),
@@ -408,7 +496,7 @@ impl PartyOut {
         match (self, path) {
             (PartyOut::Xml(out), PartyPath::Xml { steps, attribute, .. }) => steps
                 .iter()
-                .try_fold(out.root(), |current, step| out.find(current, step.namespace.as_deref(), &step.local))
+                .try_fold(out.root(), |current, step| out_find(out, current, step))
                 .is_some_and(|element| out.has_value(element, attribute.as_deref())),
             (PartyOut::Json(value), PartyPath::Json(pointer)) => {
                 pointer.get(value).is_some_and(|found| !found.is_null() && found != &Value::String(String::new()))
@@ -435,9 +523,7 @@ impl PartyOut {
         match (self, scope, path) {
             (PartyOut::Xml(out), OutScope::Xml(element), PartyPath::Xml { steps, .. }) => {
                 let (last, parents) = steps.split_last()?;
-                let parent = parents
-                    .iter()
-                    .fold(*element, |current, step| out.child(current, step.namespace.as_deref(), &step.local));
+                let parent = parents.iter().fold(*element, |current, step| out_step(out, current, step));
                 Some(OutScope::Xml(out.append(parent, last.namespace.as_deref(), &last.local)))
             }
             (PartyOut::Json(target), OutScope::Json(base), PartyPath::Json(pointer)) => {
@@ -469,6 +555,27 @@ mod tests {
     }
 
     #[test]
+    fn filtered_steps_pick_an_element_and_write_it_with_its_key() {
+        use crate::formats::xml::{decode, XmlLimits};
+        let path = PartyPath::xml("lingue/lingua[cod=ITA]/livello", &[]).unwrap();
+        let text = "<sap><lingue><lingua><cod>ENG</cod><livello>B2</livello></lingua>\
+                    <lingua><cod>ITA</cod><livello>A2</livello></lingua></lingue></sap>";
+        let document = decode(text.as_bytes(), XmlLimits::default()).unwrap();
+        let found = Scope::Xml(&document, document.root(), &[]).read(&path).unwrap();
+        assert_eq!(found.text, "A2");
+        assert!(Scope::Xml(&document, document.root(), &[])
+            .read(&PartyPath::xml("lingue/lingua[cod=FRA]/livello", &[]).unwrap())
+            .is_none());
+        let mut out = PartyOut::Xml(XmlOut::new(None, "sap"));
+        assert!(out.write(&OutScope::Xml(0), &path, "B1".into()));
+        assert!(out.has(&path));
+        let PartyOut::Xml(xml) = out else { unreachable!() };
+        let written = String::from_utf8(xml.encode(&[]).unwrap()).unwrap();
+        assert!(written.contains("<lingua>\n      <cod>ITA</cod>\n      <livello>B1</livello>"), "{written}");
+        assert!(PartyPath::xml("a[b]", &[]).is_err());
+    }
+
+    #[test]
     fn xml_paths_resolve_prefixes() {
         let namespaces = vec![("co".to_owned(), "urn:co".to_owned())];
         let path = PartyPath::xml("co:Lavoratore/@codiceFiscale", &namespaces).unwrap();
@@ -476,7 +583,7 @@ mod tests {
             path,
             PartyPath::Xml {
                 text: "co:Lavoratore/@codiceFiscale".into(),
-                steps: vec![QName { namespace: Some("urn:co".into()), local: "Lavoratore".into() }],
+                steps: vec![QName { namespace: Some("urn:co".into()), local: "Lavoratore".into(), filter: None }],
                 attribute: Some("codiceFiscale".into())
             }
         );

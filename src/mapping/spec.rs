@@ -129,6 +129,12 @@ pub struct TypeMappingSpec {
     /// This type's own party schema, overriding the profile's (for XSDs that can't be
     /// compiled together).
     pub schema: Option<String>,
+    /// For a type a profile writes in more than one document (a CO change is an
+    /// inputUniLav PRO when it is an extension, a Comunicazione with Trasformazione when it
+    /// is a transformation): a canonical condition saying when this file writes the message.
+    /// Files of one type are tried in file-name order; the first whose `select` holds (or
+    /// that has none) writes it.
+    pub select: Option<ConditionSpec>,
     #[serde(default)]
     pub rules: Vec<toml::Spanned<RuleSpec>>,
     /// Party elements the party's format requires whose canonical sources the standard
@@ -196,6 +202,10 @@ pub struct RuleSpec {
     /// Decimals written to the party for numbers (`2` writes 1250 as `1250.00`); the
     /// shortest form by default.
     pub decimals: Option<usize>,
+    /// For dates: days added when writing and taken away when reading, where the party's
+    /// date is a day off the canonical one (the CO's end of the previous term is the day
+    /// before the first day of an extension: `offset_days = -1`).
+    pub offset_days: Option<i64>,
     /// The party's texts for true and false, e.g. `["SI", "NO"]`.
     pub boolean: Option<[String; 2]>,
     /// Party value to canonical value, for enumerations.
@@ -206,6 +216,11 @@ pub struct RuleSpec {
     /// upper, lower, collapse-spaces.
     #[serde(default)]
     pub transform: Vec<Transform>,
+    /// A regular expression with one capture group applied to each party value read
+    /// (after `transform`): the group is the value, as `^(\d\.\d\.\d\.\d\.\d)` takes the
+    /// five-level ISTAT code out of the ministry's six-level one. A value it does not match
+    /// is read unchanged.
+    pub extract: Option<String>,
     /// Separator for a list of `party` paths; a space by default.
     pub separator: Option<String>,
     /// Apply the rule only when this holds (on the side read in that direction).
@@ -272,7 +287,8 @@ pub struct TableSpec {
 }
 
 /// A condition on one side. Exactly one of `party` and `canonical`; then `exists`,
-/// `equals` or `matches` (a regular expression); `exists = true` when none is given.
+/// `equals`, `matches` or `not_matches` (regular expressions); `exists = true` when none is
+/// given.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConditionSpec {
@@ -281,6 +297,8 @@ pub struct ConditionSpec {
     pub exists: Option<bool>,
     pub equals: Option<String>,
     pub matches: Option<String>,
+    /// Holds when the value is present and does not match this regular expression.
+    pub not_matches: Option<String>,
 }
 
 fn semicolon() -> char {

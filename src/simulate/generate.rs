@@ -191,11 +191,7 @@ impl Generator {
             }),
             "employment.started" => self.employment_started(),
             "employment.changed" => self.employment_changed(),
-            "employment.ended" => json!({
-                "inpsCommunicationCode": self.digits(12),
-                "employment": self.employment_ref(),
-                "startDate": self.date(2019, 2024), "endDate": self.date(2025, 2026), "reason": "assisted-deceased", "noticeGiven": false
-            }),
+            "employment.ended" => self.employment_ended(),
             "permit.verification.requested" => self.permit_request(),
             "permit.status" => self.permit_status(),
             "subsidy.granted" => self.subsidy(),
@@ -225,7 +221,8 @@ impl Generator {
             "id": format!("{party}-{:010}", self.counter),
             "source": format!("urn:raccordo:{party}:{}{}", party.to_uppercase(), self.source_suffix),
             "type": format!("it.raccordo.{name}.v1"),
-            "time": format!("2026-03-02T{hour:02}:{minute:02}:00+01:00"),
+            // After every date the generator gives to something that already happened.
+            "time": format!("2026-12-31T{hour:02}:{minute:02}:00+01:00"),
             "dataschema": format!("{BASE}{name}.v1.schema.json"),
             "datacontenttype": "application/json",
             "data": data,
@@ -429,14 +426,71 @@ impl Generator {
         data
     }
 
+    /// The parties of an employment, as INPS's change and termination communications
+    /// repeat them (and the CO needs them): employer, worker, their residences, the permit.
+    fn parties(&mut self, data: &mut Value) {
+        let employer = self.person(1940, 1970);
+        let worker = self.person(1965, 1998);
+        data["employment"] = json!({
+            "inpsRelationshipCode": data["inpsRelationshipCode"],
+            "employerCodiceFiscale": employer.codice_fiscale,
+            "workerCodiceFiscale": worker.codice_fiscale,
+        });
+        data["employer"] = employer.to_json();
+        data["employerResidence"] = self.address();
+        data["worker"] = worker.to_json();
+        data["workerResidence"] = self.address();
+        if worker.needs_permit() {
+            data["residencePermit"] = self.permit();
+        }
+    }
+
     fn employment_changed(&mut self) -> Value {
-        json!({
+        // The changes a CO carries (an extension, a transformation to open-ended) and one it
+        // does not (hours and pay), in turn.
+        let (changes, end) = match self.rng.u8(..3) {
+            0 => (json!(["extension"]), Some("2027-03-31")),
+            1 => (json!(["transformation"]), None),
+            _ => (json!(["hours", "pay"]), None),
+        };
+        let mut contract = self.contract("2025-10-01");
+        if let Some(end) = end {
+            contract["contractType"] = json!("fixed-term");
+            contract["endDate"] = json!(end);
+        } else {
+            contract["contractType"] = json!("open-ended");
+            if let Value::Object(terms) = &mut contract {
+                terms.remove("endDate");
+            }
+        }
+        let mut data = json!({
+            "inpsRelationshipCode": self.digits(11),
             "inpsCommunicationCode": self.digits(12),
-            "employment": self.employment_ref(),
             "effectiveFrom": "2026-04-01",
-            "changes": ["hours", "pay"],
-            "contract": self.contract("2025-10-01"),
-        })
+            "changes": changes,
+            "contract": contract,
+        });
+        self.parties(&mut data);
+        data
+    }
+
+    fn employment_ended(&mut self) -> Value {
+        let start = self.date(2019, 2024);
+        let mut data = json!({
+            "inpsRelationshipCode": self.digits(11),
+            "inpsCommunicationCode": self.digits(12),
+            "startDate": start,
+            "endDate": self.date(2025, 2026),
+            "reason": "assisted-deceased",
+            "noticeGiven": false,
+        });
+        data["contract"] = self.contract(&start);
+        if let Value::Object(terms) = &mut data["contract"] {
+            terms.remove("endDate");
+            terms.insert("contractType".into(), json!("open-ended"));
+        }
+        self.parties(&mut data);
+        data
     }
 
     fn permit_request(&mut self) -> Value {
@@ -476,7 +530,7 @@ impl Generator {
             "monthlyAmount": 300,
             "totalAmount": 3600,
             "isee": 14850.75,
-            "siussServiceCode": "A1.07",
+            "siussServiceCode": "A1.15",
             "employment": self.employment_ref(),
         })
     }

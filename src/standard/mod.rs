@@ -1,7 +1,7 @@
 //! The raccordo standard v1: message types, their compiled schemas, and validation.
 //!
 //! Every schema file under `schemas/standard/` is loaded once; a file whose
-//! `/properties/type/const` names a CloudEvents type (`it.raccordo.<name>.v1`) is a message
+//! `/properties/type/default` names a CloudEvents type (`it.raccordo.<name>.v1`) is a message
 //! type, the others (the envelope, the common definitions) are only referenced. `$ref`s
 //! resolve against the loaded files alone: nothing is fetched from the network. Validating a
 //! message finds its type from the envelope and runs that type's compiled validator, whose
@@ -93,7 +93,9 @@ impl Standard {
         let retriever = Arc::new(Embedded { by_id: by_id.clone() });
         let mut types = BTreeMap::new();
         for (path, id, schema) in documents {
-            let Some(type_id) = schema.pointer("/properties/type/const").and_then(Value::as_str) else {
+            // A message type's schema names its type as the `default` of `type`, whose
+            // pattern also admits the minor versions of v1 (`….v1.1`).
+            let Some(type_id) = schema.pointer("/properties/type/default").and_then(Value::as_str) else {
                 continue;
             };
             let name = short_name(type_id)
@@ -219,7 +221,7 @@ impl Standard {
                 )],
             };
         };
-        let Some(message_type) = self.by_type_id.get(type_id).and_then(|name| self.types.get(name)) else {
+        let Some(message_type) = self.by_type_id.get(major_type(type_id)).and_then(|name| self.types.get(name)) else {
             let known: Vec<&str> = self.types.values().map(|t| t.type_id.as_str()).collect();
             return Validation {
                 message_type: None,
@@ -243,9 +245,23 @@ impl Standard {
     }
 }
 
-/// `worker.registered` from `it.raccordo.worker.registered.v1`.
+/// `worker.registered` from `it.raccordo.worker.registered.v1` (or a minor version of it,
+/// `….v1.2`).
 pub fn short_name(type_id: &str) -> Option<&str> {
-    type_id.strip_prefix(TYPE_PREFIX)?.strip_suffix(TYPE_SUFFIX).filter(|name| !name.is_empty())
+    major_type(type_id).strip_prefix(TYPE_PREFIX)?.strip_suffix(TYPE_SUFFIX).filter(|name| !name.is_empty())
+}
+
+/// The v1 type of a minor version: `it.raccordo.x.v1.2` is read as `it.raccordo.x.v1`,
+/// since minor versions only add optional properties (docs/STANDARD.md, section 7).
+fn major_type(type_id: &str) -> &str {
+    match type_id.rsplit_once('.') {
+        Some((major, minor))
+            if major.ends_with(TYPE_SUFFIX) && !minor.is_empty() && minor.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            major
+        }
+        _ => type_id,
+    }
 }
 
 /// Turns one jsonschema error into diagnostics with our codes and messages. Messages name

@@ -11,9 +11,13 @@
 //!   {"rule": "cf-matches-person", "cf": "/codiceFiscale", "birthDate": "/birthDate", "sex": "/sex"},
 //!   {"rule": "not-after", "date": "/data/worker/person/birthDate", "reference": "/time"},
 //!   {"rule": "weekly-hours", "hours": "/weeklyHours", "liveIn": "/liveIn"},
-//!   {"rule": "permit-required", "citizenship": "/person/citizenship", "permit": "/residencePermit"}
+//!   {"rule": "permit-required", "citizenship": "/person/citizenship", "permit": "/residencePermit"},
+//!   {"rule": "same", "a": "/inpsRelationshipCode", "b": "/employment/inpsRelationshipCode"}
 //! ]
 //! ```
+//!
+//! A `not-after` date pointer may cross arrays with `*` (`/data/experiences/*/startDate`):
+//! every item is checked, and a violation names the item.
 //!
 //! A rule whose inputs are missing or malformed says nothing: the schema already reports
 //! those, and one problem should produce one diagnostic. A rule reports its own code and the
@@ -82,6 +86,7 @@ enum Rule {
     CfMatchesPerson { cf: String, birth_date: String, sex: String },
     WeeklyHours { hours: String, live_in: String },
     PermitRequired { citizenship: String, permit: String },
+    Same { a: String, b: String },
 }
 
 fn parse_rules(value: &Value) -> Result<Vec<Rule>, String> {
@@ -108,6 +113,7 @@ fn parse_rule(item: &Value) -> Result<Rule, String> {
         Some("permit-required") => {
             Ok(Rule::PermitRequired { citizenship: field("citizenship")?, permit: field("permit")? })
         }
+        Some("same") => Ok(Rule::Same { a: field("a")?, b: field("b")? }),
         _ => Err(format!("rule {item} has no known \"rule\" name")),
     }
 }
@@ -158,9 +164,21 @@ impl Rules {
                 }
             }
             Rule::NotAfter { date, reference } => {
-                if let (Some(value), Some(limit)) = (date_at(instance, date), date_of_instant_at(instance, reference)) {
-                    if value > limit {
-                        errors.push(encode_error(ErrorCode::DateInFuture, date, "is after the message's time"));
+                let Some(limit) = date_of_instant_at(instance, reference) else { return };
+                for pointer in expand(instance, date) {
+                    if date_at(instance, &pointer).is_some_and(|value| value > limit) {
+                        errors.push(encode_error(ErrorCode::DateInFuture, &pointer, "is after the message's time"));
+                    }
+                }
+            }
+            Rule::Same { a, b } => {
+                if let (Some(first), Some(second)) = (instance.pointer(a), instance.pointer(b)) {
+                    if first != second {
+                        errors.push(encode_error(
+                            ErrorCode::ValuesDisagree,
+                            b,
+                            &format!("differs from {a}, which names the same thing"),
+                        ));
                     }
                 }
             }
@@ -220,6 +238,14 @@ impl Rules {
             }
         }
     }
+}
+
+/// The concrete pointers a pointer with `*` segments stands for in `instance`: one per item
+/// of each array crossed (none where an array is missing).
+fn expand(instance: &Value, pointer: &str) -> Vec<String> {
+    let Some((head, tail)) = pointer.split_once("/*") else { return vec![pointer.to_owned()] };
+    let Some(Value::Array(items)) = instance.pointer(head) else { return Vec::new() };
+    (0..items.len()).flat_map(|index| expand(instance, &format!("{head}/{index}{tail}"))).collect()
 }
 
 /// The date at `pointer`, if it is exactly a valid `YYYY-MM-DD`. Anything else is the

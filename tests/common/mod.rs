@@ -99,3 +99,42 @@ pub fn rewrite_expected(case: &Path, found: &BTreeSet<(String, String)>) {
 pub fn updating() -> bool {
     std::env::var_os("UPDATE_EXPECT").is_some()
 }
+
+/// The bundled example configuration: what tests write party formats for.
+pub fn example_config(catalog: &raccordo::ingest::Catalog) -> raccordo::config::Config {
+    raccordo::config::Config::parse(raccordo::config::EXAMPLE, "example.toml", catalog).unwrap()
+}
+
+/// The parties `message` is written for in `profile`: its sender, and the example's first
+/// party receiving that profile (as `raccordo profiles --coverage` does).
+pub fn example_parties<'c>(
+    config: &'c raccordo::config::Config,
+    profile: &str,
+    message: &serde_json::Value,
+) -> raccordo::mapping::apply::Parties<'c> {
+    let recipient = config
+        .parties
+        .iter()
+        .find(|party| party.receives.as_ref().is_some_and(|receives| receives.profile == profile))
+        .map(|party| party.id.as_str());
+    raccordo::routing::parties(config, message, recipient)
+}
+
+/// The gateway's state for API tests: `config`, a store on SQLite in `dir`, a fixed clock.
+pub async fn app_state(
+    catalog: raccordo::ingest::Catalog,
+    config: raccordo::config::Config,
+    dir: &Path,
+) -> raccordo::api::AppState {
+    let store = raccordo::store::Store::open(&format!("sqlite://{}/raccordo.db", dir.display())).await.unwrap();
+    raccordo::api::AppState {
+        limits: raccordo::api::limits::PartyLimits::new(&config),
+        catalog,
+        config,
+        store,
+        clock: raccordo::clock::Clock::Fixed("2026-03-02T10:00:00Z".into()),
+        gateway: "urn:raccordo:gateway:test".into(),
+        metrics: Default::default(),
+        signing: None,
+    }
+}
