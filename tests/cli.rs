@@ -255,3 +255,103 @@ fn validate_profile_checks_the_party_schema() {
     assert_eq!(report["files"][1]["errors"][0]["code"], "RAC-3002");
     assert_eq!(report["files"][1]["errors"][0]["path"], "/condizioni/oreSettimanali");
 }
+
+#[test]
+fn every_standard_valid_vector_is_written_or_refused_by_a_stated_requirement() {
+    let output = raccordo(&["profiles", "--coverage", "--output", "json"]);
+    let coverage = json_stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    let total = &coverage["total"];
+    assert_eq!(total["failed"], 0, "{total}");
+    assert!(total["vectors"].as_u64().unwrap() >= 140, "{total}");
+    assert!(total["written"].as_u64().unwrap() >= 120, "most vectors are written, not refused: {total}");
+    // Every refusal names the requirements that explain it.
+    for entry in coverage["entries"].as_array().unwrap() {
+        if entry["verdict"] == "required" {
+            let requirements = entry["requirements"].as_array().unwrap();
+            assert!(!requirements.is_empty() && requirements.iter().all(|r| r.as_str().unwrap().starts_with("PRF-")));
+        }
+    }
+    // The text form says the same.
+    let text = raccordo(&["profiles", "--coverage"]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("0 failed: coverage 100.0%"));
+}
+
+#[test]
+fn transform_takes_the_parties_codes_from_the_configuration() {
+    let vector = concat!(env!("CARGO_MANIFEST_DIR"), "/conformance/standard/worker.registered/valid/minimal.json");
+    // Without a configuration nothing fills the SAP's codiceentetit: the requirement says so.
+    let alone = raccordo(&["transform", "--from", "canonical", "--to", "cpi-sap", "--output", "json", vector]);
+    assert_eq!(alone.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&alone.stderr).unwrap();
+    let error = &report["files"][0]["errors"][0];
+    assert_eq!((error["code"].as_str(), error["requirement"].as_str()), (Some("RAC-2020"), Some("PRF-cpi-sap-01")));
+    // With the configuration, the sending CPI's entity code is written.
+    let config = concat!(env!("CARGO_MANIFEST_DIR"), "/config/example.toml");
+    let written = raccordo(&[
+        "transform",
+        "--from",
+        "canonical",
+        "--to",
+        "cpi-sap",
+        "--config",
+        config,
+        "--recipient",
+        "sil-lombardia",
+        vector,
+    ]);
+    assert_eq!(written.status.code(), Some(0), "{}", String::from_utf8_lossy(&written.stderr));
+    assert!(String::from_utf8_lossy(&written.stdout).contains("<codiceentetit>D150C000120</codiceentetit>"));
+    // A recipient the configuration does not have is a usage error.
+    let unknown = raccordo(&[
+        "transform",
+        "--from",
+        "canonical",
+        "--to",
+        "cpi-sap",
+        "--config",
+        config,
+        "--recipient",
+        "nobody",
+        vector,
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+}
+
+#[test]
+fn validate_and_transform_agree_on_party_files() {
+    // `validate --profile` and `transform --to canonical` give the same verdict (both run the
+    // party's schema, the translation and the standard): checked through the binary on the
+    // first valid and the first two invalid vectors of each profile's first type (each run
+    // loads the whole catalog, so not on every vector).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/profiles");
+    let mut checked = 0;
+    let mut profiles: Vec<_> = std::fs::read_dir(&root).unwrap().map(|p| p.unwrap().path()).collect();
+    profiles.sort();
+    for profile in profiles {
+        let name = profile.file_name().unwrap().to_str().unwrap().to_owned();
+        let mut types: Vec<_> = std::fs::read_dir(&profile).unwrap().map(|t| t.unwrap().path()).collect();
+        types.sort();
+        for (kind, take) in [("valid", 1), ("invalid", 2)] {
+            let Some(folder) = types.iter().map(|t| t.join(kind)).find(|f| f.is_dir()) else { continue };
+            let mut files: Vec<_> = std::fs::read_dir(&folder)
+                .unwrap()
+                .map(|f| f.unwrap().path())
+                .filter(|f| {
+                    let text = f.to_str().unwrap();
+                    !text.ends_with(".toml") && !text.ends_with(".expected.json")
+                })
+                .collect();
+            files.sort();
+            for file in files.iter().take(take) {
+                let text = file.to_str().unwrap();
+                let validate = raccordo(&["validate", "--profile", &name, text]);
+                let transform = raccordo(&["transform", "--from", &name, "--to", "canonical", text]);
+                assert_eq!(validate.status.code(), transform.status.code(), "{text}");
+                assert_eq!(validate.status.code(), Some(if kind == "valid" { 0 } else { 1 }), "{text}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 20, "{checked} files");
+}

@@ -165,7 +165,16 @@ async fn an_optional_route_skips_the_recipient_and_the_timeline_says_why() {
 
 #[tokio::test]
 async fn a_change_the_unilav_job_centre_cannot_receive_is_refused_naming_its_requirement() {
-    let api = api(|_| {}).await;
+    // The example's route of changes to the job centre is optional (the CO carries only
+    // some changes); made mandatory here, the job centre's profile decides.
+    let api = api(|config| {
+        for route in &mut config.routes {
+            if route.to.iter().any(|party| party == "cpi-crema") {
+                route.optional = false;
+            }
+        }
+    })
+    .await;
     // INPS's change, without the parties' anagraphics that a CO repeats, about an
     // employment in Crema (the job centre serves comune D142).
     let mut message = vector("employment.changed/valid/extension.json");

@@ -46,6 +46,8 @@ pub(crate) const COMUNI: &[(&str, &str)] = &[
     ("L219", "10121"),
     ("F839", "80133"),
     ("D612", "50122"),
+    // Crema, whose job centre reads CO UniLav in the example configuration.
+    ("D142", "26013"),
 ];
 
 /// (ISTAT state code, Belfiore code) of the citizenships most common among care workers in

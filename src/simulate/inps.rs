@@ -382,6 +382,7 @@ fn date_of(millis: i64) -> NaiveDate {
 }
 
 /// The people and terms of relationship `k`, the same whichever of its records asks.
+#[derive(Clone)]
 struct Relationship {
     employer: Person,
     employer_comune: (&'static str, &'static str),
@@ -392,6 +393,8 @@ struct Relationship {
     monthly: bool,
     pay: f64,
     hired: NaiveDate,
+    /// A fixed-term contract's end; open-ended when `None`.
+    ends: Option<NaiveDate>,
     permit_number: String,
 }
 
@@ -409,6 +412,9 @@ fn relationship(seed: u64, k: u64) -> Relationship {
     let pay = if monthly { f64::from(rng.u32(900..1600)) } else { f64::from(rng.u32(800..1300)) / 100.0 };
     let block_start = (k / BLOCK) * 3 * BLOCK;
     let hired = date_of(timestamp(block_start + k % BLOCK)) + Days::days(1);
+    // A third of the contracts are fixed-term, for a year: their changes are extensions and
+    // transformations to open-ended, which the CO carries too.
+    let ends = (rng.u8(..3) == 0).then(|| hired + Days::days(365));
     Relationship {
         employer,
         employer_comune,
@@ -419,6 +425,7 @@ fn relationship(seed: u64, k: u64) -> Relationship {
         monthly,
         pay,
         hired,
+        ends,
         permit_number: format!("I{:09}", rng.u32(..1_000_000_000)),
     }
 }
@@ -445,7 +452,7 @@ fn terms(r: &Relationship, hours: u32, pay: f64) -> Value {
     let (comune, cap) = r.employer_comune;
     let mut terms = json!({
         "data_inizio": r.hired.to_string(),
-        "tipo_contratto": "I",
+        "tipo_contratto": if r.ends.is_some() { "D" } else { "I" },
         "convivente": if r.live_in { "S" } else { "N" },
         "livello": r.level,
         "ore_settimanali": hours,
@@ -455,6 +462,9 @@ fn terms(r: &Relationship, hours: u32, pay: f64) -> Value {
     if r.live_in {
         terms["vitto"] = json!("S");
         terms["alloggio"] = json!("S");
+    }
+    if let Some(ends) = r.ends {
+        terms["data_fine"] = json!(ends.to_string());
     }
     terms
 }
@@ -467,8 +477,10 @@ pub fn record(seed: u64, index: u64, invalid_share: f64) -> Value {
     let r = relationship(seed, k);
     let ts = timestamp(index);
     let day = date_of(ts);
-    let mut lavoratore = person_json(&r.worker, role == 0, Some(r.employer_comune));
-    if role == 0 && r.worker.needs_permit() {
+    // Every communication repeats the parties, as INPS's do (a CO of a change or a
+    // termination needs them too).
+    let mut lavoratore = person_json(&r.worker, true, Some(r.employer_comune));
+    if r.worker.needs_permit() {
         lavoratore["permesso_soggiorno"] = json!({
             "tipo_documento": "1", "numero": r.permit_number, "motivo": "LS",
             "data_rilascio": (r.hired - Days::days(400)).to_string(),
@@ -485,7 +497,7 @@ pub fn record(seed: u64, index: u64, invalid_share: f64) -> Value {
     let mut payload = json!({
         "codice_rapporto": format!("4{k:010}"),
         "data_comunicazione": day.to_string(),
-        "datore": person_json(&r.employer, role == 0, Some(r.employer_comune)),
+        "datore": person_json(&r.employer, true, Some(r.employer_comune)),
         "lavoratore": lavoratore,
     });
     let tipo = match role {
@@ -493,16 +505,34 @@ pub fn record(seed: u64, index: u64, invalid_share: f64) -> Value {
             payload["rapporto"] = terms(&r, r.hours, r.pay);
             "ASSUNZIONE"
         }
-        1 => {
-            let hours = if r.live_in { r.hours.min(50) } else { (r.hours + 4).min(40) };
-            let pay = if r.monthly { r.pay + 50.0 } else { r.pay + 0.5 };
-            payload["variazione"] =
-                json!({ "data_decorrenza": (day + Days::days(1)).to_string(), "tipi": ["ORARIO", "RETRIBUZIONE"] });
-            payload["rapporto"] = terms(&r, hours, pay);
-            "VARIAZIONE"
-        }
+        1 => match r.ends {
+            // A fixed-term contract is extended by a year, or made open-ended.
+            Some(ends) if k % 2 == 0 => {
+                let extended = Relationship { ends: Some(ends + Days::days(365)), ..r.clone() };
+                payload["variazione"] =
+                    json!({ "data_decorrenza": (ends + Days::days(1)).to_string(), "tipi": ["PROROGA"] });
+                payload["rapporto"] = terms(&extended, r.hours, r.pay);
+                "VARIAZIONE"
+            }
+            Some(_) => {
+                let open_ended = Relationship { ends: None, ..r.clone() };
+                payload["variazione"] =
+                    json!({ "data_decorrenza": (day + Days::days(1)).to_string(), "tipi": ["TRASFORMAZIONE"] });
+                payload["rapporto"] = terms(&open_ended, r.hours, r.pay);
+                "VARIAZIONE"
+            }
+            None => {
+                let hours = if r.live_in { r.hours.min(50) } else { (r.hours + 4).min(40) };
+                let pay = if r.monthly { r.pay + 50.0 } else { r.pay + 0.5 };
+                payload["variazione"] =
+                    json!({ "data_decorrenza": (day + Days::days(1)).to_string(), "tipi": ["ORARIO", "RETRIBUZIONE"] });
+                payload["rapporto"] = terms(&r, hours, pay);
+                "VARIAZIONE"
+            }
+        },
         _ => {
-            payload["rapporto"] = json!({ "data_inizio": r.hired.to_string() });
+            // The terms as they were when the employment ended (the CO's Cessazione repeats them).
+            payload["rapporto"] = terms(&r, r.hours, r.pay);
             let reasons = ["DI", "LI", "RC", "DA"];
             payload["cessazione"] = json!({ "data_cessazione": (day + Days::days(1)).to_string(),
                 "motivo": reasons[rng.usize(..reasons.len())], "preavviso": "S" });
