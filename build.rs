@@ -6,6 +6,7 @@ fn main() {
     println!("cargo:rerun-if-changed=schemas");
     println!("cargo:rerun-if-changed=mappings");
     println!("cargo:rerun-if-changed=conformance");
+    println!("cargo:rerun-if-changed=migrations");
     // pkg-config knows where libxml2 lives (and what it needs on static builds); without
     // it, the system's default library path is tried, where Debian's libxml2-dev puts it.
     if pkg_config::Config::new().atleast_version("2.9").probe("libxml-2.0").is_err() {

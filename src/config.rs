@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ingest::{Catalog, CANONICAL};
 
 /// The example configuration, compiled in: one party of each kind on 127.0.0.1.
@@ -49,6 +49,22 @@ pub struct Config {
     pub signing: Option<SigningConfig>,
     /// How long message payloads are kept, and when `serve` purges older ones.
     pub retention: Option<RetentionConfig>,
+    /// Signed checkpoints of the audit log's head, kept outside the database.
+    pub audit: Option<AuditConfig>,
+}
+
+/// Where and when the audit log's head is checkpointed: signed with `[signing]`'s key and
+/// appended to a file or POSTed to a URL, outside the database (docs/SECURITY.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The file checkpoints are appended to, one compact JWS a line; keep it (or a copy)
+    /// where the database's writers can't change it.
+    pub checkpoint_file: Option<PathBuf>,
+    /// A URL each checkpoint is POSTed to as JSON (`{"checkpoint": "<JWS>", ...}`).
+    pub checkpoint_url: Option<String>,
+    /// When `serve` makes one: a cron expression with seconds, in Europe/Rome time.
+    pub checkpoint_schedule: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +193,10 @@ pub struct EncryptionConfig {
     /// Data keys, the current one first; older ones after it keep old payloads readable
     /// (rotation: put a new key first, keep the old ones).
     pub keys: Vec<KeyConfig>,
+    /// The key of the blind index of codici fiscali (HMAC-SHA-256), a key of its own: with
+    /// it, a data subject's export or erasure finds its rows by index instead of opening
+    /// every payload. Changing it needs `raccordo storage upgrade` to index rows again.
+    pub index_key: Option<KeyConfig>,
 }
 
 /// A 32-byte data key, written as 64 hex digits or base64, read from a file or from an
@@ -190,27 +210,61 @@ pub struct KeyConfig {
     pub env: Option<String>,
 }
 
+impl KeyConfig {
+    /// Reads the key. Errors name the key, the file or variable and why, never the content.
+    fn read(&self, config_key: &str) -> Result<[u8; 32], Error> {
+        let text = match (&self.file, &self.env) {
+            (Some(path), None) => std::fs::read_to_string(path).map_err(|e| {
+                Error::coded(
+                    ErrorCode::KeyFileUnreadable,
+                    format!(
+                        "{config_key} ({:?}): the key file {} can't be read: {}",
+                        self.id,
+                        path.display(),
+                        e.kind()
+                    ),
+                )
+            })?,
+            (None, Some(name)) => std::env::var(name).map_err(|_| {
+                Error::coded(
+                    ErrorCode::KeyFileUnreadable,
+                    format!("{config_key} ({:?}): the environment has no {name}", self.id),
+                )
+            })?,
+            _ => {
+                return Err(Error::Config {
+                    file: "config".into(),
+                    key: config_key.to_owned(),
+                    reason: "give exactly one of file and env".into(),
+                })
+            }
+        };
+        let place = match (&self.file, &self.env) {
+            (Some(path), _) => format!("the file {}", path.display()),
+            (_, Some(name)) => format!("the variable {name}"),
+            _ => String::new(),
+        };
+        crate::store::seal::parse_key(&text).ok_or_else(|| {
+            Error::coded(
+                ErrorCode::KeyInvalid,
+                format!("{config_key} ({:?}): {place} does not hold 32 bytes as 64 hex digits or base64", self.id),
+            )
+        })
+    }
+}
+
 impl EncryptionConfig {
-    /// Reads the keys. Errors name the key and where it was looked for, never its content.
+    /// Reads the keys (data keys and index key).
     pub fn sealer(&self) -> Result<crate::store::seal::Sealer, Error> {
         let mut keys = Vec::with_capacity(self.keys.len());
         for (index, key) in self.keys.iter().enumerate() {
-            let config_key = format!("storage.encryption.keys[{index}]");
-            let fail = |reason: String| Error::Config { file: "config".into(), key: config_key.clone(), reason };
-            let text = match (&key.file, &key.env) {
-                (Some(path), None) => {
-                    std::fs::read_to_string(path).map_err(|e| fail(format!("{}: {e}", path.display())))?
-                }
-                (None, Some(name)) => {
-                    std::env::var(name).map_err(|_| fail(format!("the environment has no {name}")))?
-                }
-                _ => return Err(fail("give exactly one of file and env".into())),
-            };
-            let bytes = crate::store::seal::parse_key(&text)
-                .ok_or_else(|| fail(format!("key {:?} is not 32 bytes in hex or base64", key.id)))?;
-            keys.push((key.id.clone(), bytes));
+            keys.push((key.id.clone(), key.read(&format!("storage.encryption.keys[{index}]"))?));
         }
-        crate::store::seal::Sealer::new(keys)
+        let index = match &self.index_key {
+            Some(key) => Some(key.read("storage.encryption.index_key")?),
+            None => None,
+        };
+        crate::store::seal::Sealer::new(keys, index)
     }
 }
 
@@ -522,6 +576,19 @@ impl Config {
     }
 
     /// The storage URL, defaulting to a SQLite file in `data_dir`.
+    /// Where the store is, for messages: the SQLite file, or the PostgreSQL host and
+    /// database without credentials.
+    pub fn storage_display(&self) -> String {
+        let url = self.storage_url();
+        match url.split_once('@') {
+            Some((scheme_and_user, rest)) => {
+                let scheme = scheme_and_user.split_once("://").map_or("postgres", |(scheme, _)| scheme);
+                format!("{scheme}://{}", rest.split('?').next().unwrap_or(rest))
+            }
+            None => url.split('?').next().unwrap_or(&url).to_owned(),
+        }
+    }
+
     pub fn storage_url(&self) -> String {
         match &self.storage.url {
             Some(url) => url.clone(),
@@ -673,6 +740,21 @@ impl Config {
             }
             if let Some(schedule) = &retention.schedule {
                 crate::inps::schedule::check(schedule).map_err(|reason| ("retention.schedule".into(), reason))?;
+            }
+        }
+        if let Some(audit) = &self.audit {
+            if audit.checkpoint_file.is_none() && audit.checkpoint_url.is_none() {
+                return Err(("audit".into(), "name a checkpoint_file or a checkpoint_url".into()));
+            }
+            if self.signing.is_none() {
+                return Err((
+                    "audit".into(),
+                    "checkpoints are signed with [signing]'s key: [signing] is needed".into(),
+                ));
+            }
+            if let Some(schedule) = &audit.checkpoint_schedule {
+                crate::inps::schedule::check(schedule)
+                    .map_err(|reason| ("audit.checkpoint_schedule".into(), reason))?;
             }
         }
         let signs = self.parties.iter().any(|p| p.sends.signed || p.receives.as_ref().is_some_and(|r| r.signed));

@@ -217,6 +217,18 @@ error_codes! {
     /// The storage (SQLite or PostgreSQL) did not answer or refused a statement. Nothing
     /// was accepted; the sender may retry.
     StorageUnavailable = (4001, "storage-unavailable", 503, Later),
+    /// A sealed payload does not open with its key: it was altered, truncated, or moved
+    /// from another row (sealed values are bound to their row, so a payload copied onto
+    /// another message is refused). The message names the row, never the content; a
+    /// delivery of such a message is dead-lettered, and nothing else stops.
+    SealedValueInvalid = (4002, "sealed-value-invalid", 500, Never),
+    /// A payload was sealed with a key id that no configured key has (a key removed from
+    /// `storage.encryption.keys` too early). Put the key back, after the current one.
+    KeyUnknown = (4003, "key-unknown", 500, Never),
+    /// The audit chain disagrees with a signed checkpoint (`raccordo audit verify
+    /// --checkpoints`): the entry the checkpoint names has another hash, or is missing. The
+    /// chain was rewritten or truncated after the checkpoint was signed.
+    AuditCheckpointMismatch = (4005, "audit-checkpoint-mismatch", 500, Never),
 
     /// The PDND token endpoint refused the client assertion (unknown client or key, wrong
     /// audience or purpose, expired assertion) or answered something that is not a
@@ -256,6 +268,17 @@ error_codes! {
     /// The configuration file is invalid. The message names the file, the key and the
     /// reason; nothing starts.
     ConfigInvalid = (7006, "config-invalid", 500, Never),
+    /// A key file the configuration names (a data key or the index key of
+    /// `storage.encryption`) is missing or can't be read. The message names the file and
+    /// the configuration key; nothing starts.
+    KeyFileUnreadable = (7007, "key-file-unreadable", 500, Never),
+    /// A key is not 32 bytes written as 64 hex digits or base64. The message names the file
+    /// (or environment variable) and the configuration key, never the content.
+    KeyInvalid = (7008, "key-invalid", 500, Never),
+    /// A line of an audit checkpoint file is not a checkpoint this gateway's signing key
+    /// signed: edited by hand, or from another gateway. The message names the file and
+    /// the line.
+    CheckpointInvalid = (7009, "checkpoint-invalid", 500, Never),
 
     /// The request carries no valid credentials: no client certificate or bearer token that
     /// the configuration maps to a party.
@@ -432,6 +455,9 @@ pub enum Error {
     /// Pulling from a source failed; `code` says how.
     #[error("{reason}")]
     Pull { code: ErrorCode, reason: String },
+    /// An operational failure with a code of its own (keys, sealed payloads, checkpoints).
+    #[error("{reason}")]
+    Coded { code: ErrorCode, reason: String },
 }
 
 impl Error {
@@ -445,8 +471,12 @@ impl Error {
             Error::Usage(_) => ErrorCode::Usage,
             Error::ProfileUnknown(_) => ErrorCode::ProfileUnknown,
             Error::Internal(_) => ErrorCode::Internal,
-            Error::Pull { code, .. } => *code,
+            Error::Pull { code, .. } | Error::Coded { code, .. } => *code,
         }
+    }
+
+    pub fn coded(code: ErrorCode, reason: impl Into<String>) -> Self {
+        Error::Coded { code, reason: reason.into() }
     }
 
     pub fn asset(asset: impl Into<String>, reason: impl fmt::Display) -> Self {

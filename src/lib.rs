@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod assets;
+pub mod checkpoint;
 pub mod cli;
 pub mod clock;
 pub mod config;

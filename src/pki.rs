@@ -146,10 +146,75 @@ pub fn ensure_example(dir: &Path) -> Result<(), Error> {
     }
 }
 
+/// Makes the example gateway's own signing identity, `gateway.crt` and `gateway.key` in
+/// `dir`, unless they are there: a self-signed certificate, which signs the audit log's
+/// checkpoints (and deliveries to parties that ask for signed ones).
+pub fn ensure_example_signing(dir: &Path) -> Result<(), Error> {
+    if dir.join("gateway.crt").exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io { path: dir.to_owned(), source })?;
+    let now = chrono::Utc::now().timestamp();
+    let issued = issue("raccordo example gateway", None, now - 3600, now + 10 * 365 * 86_400, Usage::Client)
+        .map_err(|e| Error::Internal(format!("making the example signing key: {e}")))?;
+    // The key first: a certificate without its key would stop this function for good.
+    let staging = dir.join(format!(".gateway-{}", std::process::id()));
+    std::fs::create_dir_all(&staging).map_err(|source| Error::Io { path: staging.clone(), source })?;
+    issued.write(&staging, "gateway")?;
+    for name in ["gateway.key", "gateway.crt"] {
+        std::fs::rename(staging.join(name), dir.join(name))
+            .map_err(|source| Error::Io { path: dir.join(name), source })?;
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    Ok(())
+}
+
+/// Makes a 32-byte data key (64 hex digits) at `path` unless it is there, readable by its
+/// owner only, in a folder only its owner can enter: the bundled example's keys for sealing
+/// payloads and for the blind index, made on first use like its PKI.
+pub fn ensure_example_key(path: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if path.exists() {
+        return Ok(());
+    }
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(parent)
+        .map_err(|source| Error::Io { path: parent.to_owned(), source })?;
+    let mut key = [0u8; 32];
+    openssl::rand::rand_bytes(&mut key).map_err(|e| Error::Internal(format!("making a key: {e}")))?;
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    // create_new: of two processes starting at once, one writes and the other keeps its key.
+    match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(hex.as_bytes()).map_err(|source| Error::Io { path: path.to_owned(), source })
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(Error::Io { path: path.to_owned(), source }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn example_keys_are_made_once_for_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("example-keys").join("payload.key");
+        ensure_example_key(&key).unwrap();
+        let first = std::fs::read_to_string(&key).unwrap();
+        assert!(crate::store::seal::parse_key(&first).is_some());
+        ensure_example_key(&key).unwrap();
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), first, "made again");
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o077, 0);
+        assert_eq!(std::fs::metadata(key.parent().unwrap()).unwrap().permissions().mode() & 0o077, 0);
+    }
 
     #[test]
     fn the_example_pki_is_made_once_and_chains() {

@@ -139,3 +139,79 @@ async fn the_log_records_what_happened_and_audit_verify_reports_it() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&output.stdout), "the chain is broken: entry 2 was altered\n");
 }
+
+/// Rewrites the chain as someone with write access to the database could: the first
+/// entry's detail changed, every hash after it recomputed, the head moved. The chain is
+/// intact again; only a checkpoint kept elsewhere can tell.
+async fn rebuild(url: &str) {
+    use raccordo::store::{entry_hash, GENESIS};
+    use sqlx::{Connection, Row};
+    let mut connection = sqlx::AnyConnection::connect(url).await.unwrap();
+    let rows = sqlx::query("SELECT seq, at, kind, actor, subject, detail FROM audit ORDER BY seq")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap();
+    let mut prev = GENESIS.to_owned();
+    for row in rows {
+        let seq: i64 = row.get("seq");
+        let mut entry = AuditEntry {
+            at: row.get("at"),
+            kind: row.get("kind"),
+            actor: row.get("actor"),
+            subject: row.get("subject"),
+            detail: row.get("detail"),
+        };
+        if seq == 1 {
+            entry.detail = "{\"rewritten\":true}".into();
+        }
+        let hash = entry_hash(seq, &entry, &prev);
+        sqlx::query("UPDATE audit SET detail = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+            .bind(&entry.detail)
+            .bind(&prev)
+            .bind(&hash)
+            .bind(seq)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    sqlx::query("UPDATE audit_head SET hash = $1").bind(&prev).execute(&mut connection).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chain_rebuilt_with_valid_hashes_is_caught_by_a_signed_checkpoint() {
+    use raccordo::checkpoint::{self, CheckpointKey};
+    use raccordo::error::ErrorCode;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/raccordo.db", dir.path().display());
+    let state = logged(&url).await;
+    let now = chrono::Utc::now().timestamp();
+    let issued = raccordo::pki::issue("gateway", None, now - 60, now + 3600, raccordo::pki::Usage::Client).unwrap();
+    let (certificate, key) = issued.write(dir.path(), "gateway").unwrap();
+    let key = CheckpointKey::load(&certificate, &key, "urn:raccordo:gateway:test").unwrap();
+    let file = dir.path().join("checkpoints.jsonl");
+    let made = checkpoint::make(&state.store, &key, 1_000, Some(&file), None).await.unwrap();
+    assert_eq!(made.seq, 10);
+    assert_eq!(checkpoint::verify(&state.store, &key, &file).await.unwrap(), 1);
+    state.store.close().await;
+
+    rebuild(&url).await;
+    let state = logged(&url).await;
+    // The chain alone looks intact (with the ten entries `logged` appended again after it).
+    assert_eq!(state.store.verify_audit().await.unwrap().problem, None);
+    let error = checkpoint::verify(&state.store, &key, &file).await.unwrap_err();
+    assert_eq!(error.code(), ErrorCode::AuditCheckpointMismatch, "{error}");
+    assert!(error.to_string().contains("entry 10"), "{error}");
+
+    // A checkpoint edited by hand: refused, naming the file and line.
+    let mut lines = std::fs::read_to_string(&file).unwrap();
+    lines.push_str(&lines.replace('.', "x.").replacen("x.", ".", 1));
+    std::fs::write(&file, &lines).unwrap();
+    let error = checkpoint::verify(&state.store, &key, &file).await.unwrap_err();
+    // The first line already disagrees; a file with only the edited line names it.
+    std::fs::write(&file, lines.lines().nth(1).unwrap()).unwrap();
+    let error_edited = checkpoint::verify(&state.store, &key, &file).await.unwrap_err();
+    assert_eq!(error_edited.code(), ErrorCode::CheckpointInvalid, "{error_edited}");
+    assert!(error_edited.to_string().contains("line 1"), "{error_edited}");
+    assert_eq!(error.code(), ErrorCode::AuditCheckpointMismatch);
+}

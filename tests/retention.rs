@@ -121,3 +121,66 @@ async fn a_subject_is_exported_and_erased_where_the_law_allows() {
     assert_eq!(erased["messages"], 1);
     assert!(state.store.verify_audit().await.unwrap().problem.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_blind_index_a_subject_is_found_in_messages_and_quarantined_records() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("k1.key"), "12".repeat(32)).unwrap();
+    std::fs::write(dir.path().join("index.key"), "34".repeat(32)).unwrap();
+    let keys = format!(
+        "[storage.encryption]\nkeys = [{{ id = \"k1\", file = \"{0}/k1.key\" }}]\nindex_key = {{ id = \"i1\", file = \"{0}/index.key\" }}\n",
+        dir.path().display()
+    );
+    // The storage section is written by `state`; the keys go after its url.
+    let text = format!(
+        "[storage]\nurl = \"sqlite://{}/raccordo.db\"\n{keys}\
+         [[parties]]\nid = \"cpi\"\nkind = \"cpi\"\ncode = \"CR01\"\nname = \"CPI\"\nsends = {{ profiles = [\"canonical\"] }}\n\
+         [retention]\ndefault_days = 30\n",
+        dir.path().display()
+    );
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let config = Config::parse(&text, "retention.toml", &catalog).unwrap();
+    let sealer = config.storage.encryption.as_ref().unwrap().sealer().unwrap();
+    let store = Store::open_sealed(&config.storage_url(), Some(sealer)).await.unwrap();
+    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let subject = "RSSMRA80A41H501Y";
+    let about = send(&state, "worker.registered", 1, Some(subject)).await;
+    send(&state, "worker.registered", 2, None).await;
+    // An INPS record that could not be translated, about the same person.
+    let page = raccordo::store::PageCommit {
+        run_id: "run-1".into(),
+        messages: Vec::new(),
+        quarantined: vec![raccordo::store::Quarantined {
+            seq: 0,
+            id: "q1".into(),
+            run_id: None,
+            source: "urn:raccordo:inps:INPS".into(),
+            record_key: "C0001".into(),
+            profile: "inps-json".into(),
+            message_type: Some("employment.started".into()),
+            location: "/elenco_comunicazioni/0".into(),
+            received_at: 0,
+            original: format!("{{\"lavoratore\":{{\"codice_fiscale\":\"{subject}\"}}}}").into_bytes(),
+            errors: "[]".into(),
+        }],
+        cursor: None,
+        records: 1,
+        now: 0,
+    };
+    state.store.commit_page(&page).await.unwrap();
+    let exported = raccordo::retention::export(&state, &subject.to_lowercase()).await.unwrap();
+    let ids: Vec<&str> = exported.iter().map(|item| item["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [about.as_str(), "q1"], "{exported:?}");
+    assert_eq!(exported[1]["record"]["lavoratore"]["codice_fiscale"], subject);
+    let erasure = raccordo::retention::erase(&state, subject).await.unwrap();
+    assert_eq!(erasure.quarantined, ["q1"]);
+    assert!(state.store.quarantined_about(subject).await.unwrap().is_empty());
+    // Retention covers quarantined records too: one older than 30 days goes.
+    let mut old = page.clone();
+    old.quarantined[0].id = "q2".into();
+    old.quarantined[0].record_key = "C0002".into();
+    state.store.commit_page(&old).await.unwrap();
+    let purged = raccordo::retention::purge(&state).await.unwrap();
+    assert!(purged.iter().any(|(name, n)| name == "employment.started" && *n >= 1), "{purged:?}");
+    assert!(state.store.quarantined(0, 10).await.unwrap().is_empty());
+}

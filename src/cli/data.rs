@@ -40,6 +40,14 @@ pub struct SubjectArgs {
     output: Option<PathBuf>,
 }
 
+#[derive(Debug, clap::Subcommand)]
+pub enum Storage {
+    /// Bring stored rows up to the configuration: seal again, bound to their rows, the
+    /// payloads sealed before that (or stored in clear before encryption was configured),
+    /// and index the codici fiscali of rows the blind index lacks. Safe to run again.
+    Upgrade(ConfigArg),
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Runtime::new().map_err(|e| Error::Internal(format!("runtime: {e}")))
 }
@@ -91,6 +99,28 @@ pub fn subject(catalog: Catalog, command: Subject) -> Result<Outcome, Error> {
             Some(path) => std::fs::write(path, text).map_err(|source| Error::Io { path: path.clone(), source })?,
             None => super::print(&format!("{text}\n"))?,
         }
+        Ok(Outcome::Success)
+    })
+}
+
+pub fn storage(catalog: Catalog, command: Storage) -> Result<Outcome, Error> {
+    let Storage::Upgrade(args) = command;
+    let config = load_config(args.config.as_ref(), &catalog)?;
+    runtime()?.block_on(async move {
+        let state = open_state(catalog, config).await?;
+        let upgrade = state.store.upgrade().await?;
+        let entry = crate::store::AuditEntry::new(
+            state.clock.now_millis(),
+            "storage.upgraded",
+            Some("operator"),
+            None,
+            serde_json::json!({ "resealed": upgrade.resealed, "indexed": upgrade.indexed }),
+        );
+        state.store.audit(&[entry]).await?;
+        super::print(&format!(
+            "{} payloads sealed again (bound to their rows), {} rows added to the subject index\n",
+            upgrade.resealed, upgrade.indexed
+        ))?;
         Ok(Outcome::Success)
     })
 }

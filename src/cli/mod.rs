@@ -80,6 +80,9 @@ pub enum Command {
     /// A data subject's requests: export or erase the messages about one person.
     #[command(subcommand)]
     Subject(data::Subject),
+    /// The store's own upkeep: bring stored payloads and the subject index up to date.
+    #[command(subcommand)]
+    Storage(data::Storage),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -104,6 +107,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
         Command::Audit(command) => audit::run(Catalog::load(&assets)?, command),
         Command::Retention(command) => data::retention(Catalog::load(&assets)?, command),
         Command::Subject(command) => data::subject(Catalog::load(&assets)?, command),
+        Command::Storage(command) => data::storage(Catalog::load(&assets)?, command),
     }
 }
 

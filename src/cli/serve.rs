@@ -37,6 +37,18 @@ pub fn load_config(path: Option<&PathBuf>, catalog: &Catalog) -> Result<Config, 
     if config.inps.as_ref().is_some_and(|inps| inps.pdnd.private_key.starts_with(&example)) {
         crate::pki::ensure_example(&example)?;
     }
+    if config.signing.as_ref().is_some_and(|signing| signing.private_key.starts_with(&example)) {
+        crate::pki::ensure_example_signing(&example)?;
+    }
+    // The example's keys for sealing payloads and the blind index, made on first use too.
+    let example_keys = config.data_dir.join("example-keys");
+    if let Some(encryption) = &config.storage.encryption {
+        for key in encryption.keys.iter().chain(encryption.index_key.iter()) {
+            if let Some(file) = key.file.as_ref().filter(|file| file.starts_with(&example_keys)) {
+                crate::pki::ensure_example_key(file)?;
+            }
+        }
+    }
     Ok(config)
 }
 
@@ -49,6 +61,18 @@ pub fn init_logs(default: &str) {
 /// What the gateway's parts share: the store opened (and migrated) for `config`.
 pub async fn open_state(catalog: Catalog, config: Config) -> Result<Arc<AppState>, Error> {
     let sealer = config.storage.encryption.as_ref().map(|e| e.sealer()).transpose()?;
+    match &sealer {
+        None => tracing::warn!(
+            "[storage.encryption] is not configured: message payloads (the bytes each party sent and \
+             the canonical messages, with names, codici fiscali, birth dates and health conditions) and \
+             quarantined INPS records are stored in clear in {}; docs/SECURITY.md says how to seal them",
+            config.storage_display()
+        ),
+        Some(sealer) if !sealer.indexes() => tracing::warn!(
+            "[storage.encryption] has no index_key: a data subject's export or erasure opens every stored payload"
+        ),
+        Some(_) => {}
+    }
     let store = Store::open_sealed(&config.storage_url(), sealer).await?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "raccordo".into());
     AppState::new(catalog, config, store, format!("urn:raccordo:gateway:{host}"))
@@ -95,6 +119,13 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
         Some(expression) => Some(crate::retention::schedule(Arc::clone(&state), &expression).await?),
         None => None,
     };
+    let mut checkpoints = match state.config.audit.as_ref().and_then(|a| a.checkpoint_schedule.clone()) {
+        Some(expression) => {
+            let key = super::audit::checkpoint_key(&state.config)?;
+            Some(checkpoint_schedule(Arc::clone(&state), key, &expression).await?)
+        }
+        None => None,
+    };
     let owner = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
     let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), owner)?);
     let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -111,6 +142,9 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     if let Some(purging) = purging.as_mut() {
         let _ = purging.shutdown().await;
     }
+    if let Some(checkpoints) = checkpoints.as_mut() {
+        let _ = checkpoints.shutdown().await;
+    }
     if let Some(schedule) = schedule.as_mut() {
         // No new pull starts; one under way stops with the process, its last page committed.
         let _ = schedule.shutdown().await;
@@ -119,6 +153,35 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     let _ = workers.await;
     state.store.close().await;
     Ok(())
+}
+
+/// Makes a signed checkpoint of the audit log on `expression` (cron with seconds, Europe/Rome).
+async fn checkpoint_schedule(
+    state: Arc<crate::api::AppState>,
+    key: crate::checkpoint::CheckpointKey,
+    expression: &str,
+) -> Result<tokio_cron_scheduler::JobScheduler, Error> {
+    use tokio_cron_scheduler::{Job, JobScheduler};
+    let failed = |e: tokio_cron_scheduler::JobSchedulerError| Error::Internal(format!("the checkpoint schedule: {e}"));
+    let scheduler = JobScheduler::new().await.map_err(failed)?;
+    let key = Arc::new(key);
+    let job = Job::new_async_tz(expression, crate::inps::schedule::TIME_ZONE, move |_, _| {
+        let (state, key) = (Arc::clone(&state), Arc::clone(&key));
+        Box::pin(async move {
+            let audit = state.config.audit.clone();
+            let file = audit.as_ref().and_then(|a| a.checkpoint_file.clone());
+            let url = audit.as_ref().and_then(|a| a.checkpoint_url.clone());
+            let now = state.clock.now_millis();
+            match crate::checkpoint::make(&state.store, &key, now, file.as_deref(), url.as_deref()).await {
+                Ok(made) => tracing::info!(target: "raccordo::audit", entry = made.seq, "audit checkpoint signed"),
+                Err(error) => tracing::warn!(target: "raccordo::audit", "audit checkpoint failed: {error}"),
+            }
+        })
+    })
+    .map_err(failed)?;
+    scheduler.add(job).await.map_err(failed)?;
+    scheduler.start().await.map_err(failed)?;
+    Ok(scheduler)
 }
 
 async fn shutdown_signal() {

@@ -176,6 +176,9 @@ impl Deliverer {
         let (Some(receives), Some(client)) = (&party.receives, self.clients.get(&party.id)) else {
             return Verdict::Permanent(format!("party {} no longer receives messages", party.id));
         };
+        if let Some(reason) = &claimed.unreadable {
+            return Verdict::Permanent(format!("the stored message can't be read: {reason}"));
+        }
         let mut message: Value = match serde_json::from_str(&claimed.canonical) {
             Ok(message) => message,
             Err(error) => return Verdict::Permanent(format!("stored message unreadable: {error}")),

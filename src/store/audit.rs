@@ -146,6 +146,31 @@ impl Store {
         transaction.commit().await.map_err(storage_error("commit"))
     }
 
+    /// The audit head: the last entry's number and hash (0 and the genesis hash when empty).
+    pub async fn audit_head(&self) -> Result<(i64, String), Error> {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error("reading the audit head"))?;
+        match row {
+            Some(row) => Ok((
+                row.try_get("seq").map_err(storage_error("audit head"))?,
+                row.try_get("hash").map_err(storage_error("audit head"))?,
+            )),
+            None => Ok((0, GENESIS.to_owned())),
+        }
+    }
+
+    /// The hash of entry `seq`, if it is in the log.
+    pub async fn audit_hash(&self, seq: i64) -> Result<Option<String>, Error> {
+        let row = sqlx::query("SELECT hash FROM audit WHERE seq = $1")
+            .bind(seq)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error("reading the audit log"))?;
+        row.map(|row| row.try_get("hash").map_err(storage_error("audit entry"))).transpose()
+    }
+
     /// Walks the whole chain, page by page, and reports the first entry that was altered,
     /// removed or moved.
     pub async fn verify_audit(&self) -> Result<Verification, Error> {

@@ -189,6 +189,8 @@ pub struct Claimed {
     pub message_seq: i64,
     pub message_id: String,
     pub canonical: String,
+    /// Why the stored payload could not be read (its code and row), when it could not.
+    pub unreadable: Option<String>,
 }
 
 /// How an attempt ended.
@@ -388,9 +390,9 @@ impl Store {
         };
         let summary = summary(&row)?;
         let original: Vec<u8> = row.try_get("original").map_err(storage_error("original"))?;
-        let original = seal::open(self.sealer.as_deref(), original)?;
+        let original = seal::open(self.sealer.as_deref(), original, seal::Row::message(&summary.id))?;
         let canonical: String = row.try_get("canonical").map_err(storage_error("canonical"))?;
-        let canonical = seal::open_text(self.sealer.as_deref(), canonical)?;
+        let canonical = seal::open_text(self.sealer.as_deref(), canonical, seal::Row::message(&summary.id))?;
         let deliveries = sqlx::query(
             "SELECT id, party, profile, status, attempts, next_attempt_at, last_error, finished_at FROM deliveries WHERE message_seq = $1 ORDER BY seq",
         )
@@ -515,7 +517,8 @@ impl Store {
             seqs.push(row.try_get::<i64, _>("message_seq").map_err(storage_error("claim"))?);
         }
         // The messages of every claimed delivery, in one query (seqs are integers we read).
-        let mut messages: std::collections::HashMap<i64, (String, String)> = std::collections::HashMap::new();
+        let mut messages: std::collections::HashMap<i64, (String, Result<String, String>)> =
+            std::collections::HashMap::new();
         if !seqs.is_empty() {
             let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
             let sql = format!("SELECT seq, id, canonical FROM messages WHERE seq IN ({})", list.join(", "));
@@ -525,10 +528,13 @@ impl Store {
                 let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
                 // A payload that does not open (a key dropped too early, a row altered) must not
                 // stop every delivery: it goes out empty, fails to parse, and is dead-lettered.
-                let canonical = seal::open_text(self.sealer.as_deref(), canonical).unwrap_or_else(|error| {
-                    tracing::warn!(message = %id, "a payload does not open: {error}");
-                    String::new()
-                });
+                // A payload that does not open (a key dropped too early, a row altered or
+                // swapped) must not stop every delivery: its own is dead-lettered with why.
+                let canonical =
+                    seal::open_text(self.sealer.as_deref(), canonical, seal::Row::message(&id)).map_err(|error| {
+                        tracing::warn!(code = %error.code(), "{error}");
+                        format!("{} {}: {error}", error.code(), error.code().name())
+                    });
                 messages.insert(seq, (id, canonical));
             }
         }
@@ -539,6 +545,10 @@ impl Store {
                 .get(&message_seq)
                 .cloned()
                 .ok_or_else(|| Error::Storage("a delivery without its message".into()))?;
+            let (canonical, unreadable) = match canonical {
+                Ok(canonical) => (canonical, None),
+                Err(reason) => (String::new(), Some(reason)),
+            };
             claimed.push(Claimed {
                 delivery_id: row.try_get("id").map_err(storage_error("claim"))?,
                 party: row.try_get("party").map_err(storage_error("claim"))?,
@@ -547,6 +557,7 @@ impl Store {
                 message_seq,
                 message_id,
                 canonical,
+                unreadable,
             });
         }
         claimed.sort_by_key(|c| c.message_seq);
@@ -782,6 +793,26 @@ async fn write_group(
     Ok(answers)
 }
 
+/// Adds blind-index rows (digest, row seq) for the rows of one table (`message_seq` or
+/// `quarantine_seq`), in multi-row statements, in the caller's transaction.
+pub(crate) async fn index_subjects(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    digests: &[(String, i64)],
+    column: &str,
+) -> Result<(), Error> {
+    for chunk in digests.chunks(dialect.rows_per_statement()) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2)).collect();
+        let sql = format!("INSERT INTO subject_index (digest, {column}) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for (digest, seq) in chunk {
+            query = query.bind(digest).bind(*seq);
+        }
+        query.execute(&mut **transaction).await.map_err(storage_error("indexing subjects"))?;
+    }
+    Ok(())
+}
+
 /// A message to write with its deliveries and events.
 type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event]);
 
@@ -809,11 +840,12 @@ async fn write_messages(
              VALUES {} ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, id",
             values.join(", ")
         );
-        // Payloads as stored: sealed when a key is configured.
+        // Payloads as stored: sealed when a key is configured, each bound to its row.
         let mut payloads = Vec::with_capacity(chunk.len());
         for (message, _, _) in chunk {
+            let row = seal::Row::message(&message.id);
             payloads.push(match sealer {
-                Some(sealer) => (sealer.seal(&message.original)?, sealer.seal_text(&message.canonical)?),
+                Some(sealer) => (sealer.seal(&message.original, row)?, sealer.seal_text(&message.canonical, row)?),
                 None => (message.original.clone(), message.canonical.clone()),
             });
         }
@@ -839,6 +871,17 @@ async fn write_messages(
                 inserted.insert(message.id.as_str(), seq);
             }
         }
+    }
+    if let Some(sealer) = sealer.filter(|sealer| sealer.indexes()) {
+        let mut digests: Vec<(String, i64)> = Vec::new();
+        for (message, _, _) in items {
+            let Some(&seq) = inserted.get(message.id.as_str()) else { continue };
+            let Ok(canonical) = serde_json::from_str::<serde_json::Value>(&message.canonical) else { continue };
+            digests.extend(
+                seal::codici_fiscali(&canonical["data"]).iter().filter_map(|cf| sealer.blind(cf)).map(|d| (d, seq)),
+            );
+        }
+        index_subjects(transaction, dialect, &digests, "message_seq").await?;
     }
     let mut answers = Vec::with_capacity(items.len());
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();

@@ -225,14 +225,15 @@ impl Store {
                 Inserted::Duplicate { .. } => outcome.duplicates += 1,
             }
         }
+        let mut digests = Vec::new();
         for record in &page.quarantined {
             let original = match self.sealer.as_deref() {
-                Some(sealer) => sealer.seal(&record.original)?,
+                Some(sealer) => sealer.seal(&record.original, super::seal::Row::quarantined(&record.id))?,
                 None => record.original.clone(),
             };
             let written = sqlx::query(
                 "INSERT INTO quarantine (id, run_id, source, record_key, profile, message_type, location, received_at, original, errors) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, record_key) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, record_key) DO NOTHING RETURNING seq",
             )
             .bind(&record.id)
             .bind(record.run_id.clone())
@@ -244,15 +245,23 @@ impl Store {
             .bind(record.received_at)
             .bind(original)
             .bind(&record.errors)
-            .execute(&mut *transaction)
+            .fetch_optional(&mut *transaction)
             .await
             .map_err(storage_error("quarantining a record"))?;
-            if written.rows_affected() == 1 {
-                outcome.quarantined += 1;
-            } else {
-                outcome.duplicates += 1;
+            match written {
+                Some(row) => {
+                    outcome.quarantined += 1;
+                    // The record may not translate: its codici fiscali are found by shape.
+                    if let Some(sealer) = self.sealer.as_deref().filter(|sealer| sealer.indexes()) {
+                        let seq: i64 = row.try_get("seq").map_err(storage_error("quarantine seq"))?;
+                        let found = super::seal::codici_fiscali_in(&record.original);
+                        digests.extend(found.iter().filter_map(|cf| sealer.blind(cf)).map(|d| (d, seq)));
+                    }
+                }
+                None => outcome.duplicates += 1,
             }
         }
+        super::index_subjects(&mut transaction, self.dialect, &digests, "quarantine_seq").await?;
         if let Some((job, since)) = &page.cursor {
             sqlx::query(
                 "INSERT INTO pull_cursors (job, since, updated_at) VALUES ($1, $2, $3) \
@@ -339,7 +348,8 @@ impl Store {
                     })
                 };
                 let mut record = read().map_err(storage_error("reading a quarantined record"))?;
-                record.original = super::seal::open(self.sealer.as_deref(), std::mem::take(&mut record.original))?;
+                let row = super::seal::Row::quarantined(&record.id);
+                record.original = super::seal::open(self.sealer.as_deref(), std::mem::take(&mut record.original), row)?;
                 Ok(record)
             })
             .collect()

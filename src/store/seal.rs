@@ -1,11 +1,20 @@
-//! Message payloads encrypted at rest: AES-256-GCM through openssl, with a data key from a
-//! key file or an environment variable the configuration names. Each sealed value carries
-//! the id of the key that sealed it, so after a rotation (a new key first in the list, the
-//! old ones after it) old messages stay readable while new ones use the new key.
+//! Message payloads encrypted at rest: AES-256-GCM through openssl, with data keys from key
+//! files or environment variables the configuration names, and a keyed blind index of the
+//! codici fiscali each row is about.
 //!
-//! A sealed value is `RACENC1:<key id>:` followed by the 12-byte nonce, the 16-byte tag and
-//! the ciphertext (base64 in text columns); the key id is authenticated too. A value
-//! without the prefix was stored before encryption was turned on and is read as it is.
+//! A sealed value is `RACENC2:<key id>:` followed by the 12-byte nonce, the 16-byte tag and
+//! the ciphertext (base64 in text columns). The authenticated data is the key id and the
+//! row the value belongs to (a message's id, a quarantined record's id), so a value copied
+//! onto another row does not open: swapping two payloads in the database is detected, not
+//! read as the other person's data. Values of the first format, `RACENC1:` (key id only,
+//! sealed before values were bound to their rows), still open; `raccordo storage upgrade`
+//! seals them again, bound. A value with neither prefix was stored before encryption was
+//! turned on and is read as it is. Each value carries the id of the key that sealed it, so
+//! after a rotation (a new key first, the old ones after it) old rows stay readable.
+//!
+//! The blind index is HMAC-SHA-256 of a codice fiscale under a key of its own: a subject's
+//! request finds its rows by the digest, without opening every payload, and the digest says
+//! nothing of the code to whoever reads the database without the key.
 
 use std::collections::HashMap;
 
@@ -13,16 +22,19 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use openssl::symm::{decrypt_aead, encrypt_aead, Cipher};
 
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 
-const PREFIX: &str = "RACENC1:";
+const PREFIX: &str = "RACENC2:";
+/// Sealed before values were bound to their rows: the key id alone is authenticated.
+const UNBOUND: &str = "RACENC1:";
 const NONCE: usize = 12;
 const TAG: usize = 16;
 
-/// The data keys: the first seals, all open.
+/// The data keys (the first seals, all open) and the blind-index key.
 pub struct Sealer {
     current: String,
     keys: HashMap<String, [u8; 32]>,
+    index: Option<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -43,24 +55,52 @@ pub fn parse_key(text: &str) -> Option<[u8; 32]> {
     bytes.try_into().ok()
 }
 
+/// Where a sealed value lives, for the authenticated data and for messages: `message
+/// 01a2…`, `quarantined record 01a3…`.
+#[derive(Debug, Clone, Copy)]
+pub struct Row<'a> {
+    pub table: &'a str,
+    pub id: &'a str,
+}
+
+impl Row<'_> {
+    pub fn message(id: &str) -> Row<'_> {
+        Row { table: "message", id }
+    }
+
+    pub fn quarantined(id: &str) -> Row<'_> {
+        Row { table: "quarantined record", id }
+    }
+
+    fn aad(&self, key: &str) -> Vec<u8> {
+        format!("{key}\u{1f}{}\u{1f}{}", self.table, self.id).into_bytes()
+    }
+}
+
+impl std::fmt::Display for Row<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.table, self.id)
+    }
+}
+
 impl Sealer {
-    /// `keys` in order: the first is the current one.
-    pub fn new(keys: Vec<(String, [u8; 32])>) -> Result<Sealer, Error> {
+    /// `keys` in order: the first is the current one. `index` keys the blind index.
+    pub fn new(keys: Vec<(String, [u8; 32])>, index: Option<[u8; 32]>) -> Result<Sealer, Error> {
         let current = keys.first().map(|(id, _)| id.clone()).ok_or_else(|| Error::Config {
             file: "config".into(),
             key: "storage.encryption.keys".into(),
             reason: "at least one key".into(),
         })?;
-        Ok(Sealer { current, keys: keys.into_iter().collect() })
+        Ok(Sealer { current, keys: keys.into_iter().collect(), index })
     }
 
-    fn seal_raw(&self, plain: &[u8]) -> Result<Vec<u8>, Error> {
+    fn seal_raw(&self, plain: &[u8], row: Row<'_>) -> Result<Vec<u8>, Error> {
         let key = self.keys.get(&self.current).ok_or_else(|| Error::Internal("the current key vanished".into()))?;
         let mut nonce = [0u8; NONCE];
         openssl::rand::rand_bytes(&mut nonce).map_err(|e| Error::Internal(format!("random: {e}")))?;
         let mut tag = [0u8; TAG];
         let ciphertext =
-            encrypt_aead(Cipher::aes_256_gcm(), key, Some(&nonce), self.current.as_bytes(), plain, &mut tag)
+            encrypt_aead(Cipher::aes_256_gcm(), key, Some(&nonce), &row.aad(&self.current), plain, &mut tag)
                 .map_err(|e| Error::Internal(format!("encrypting: {e}")))?;
         let mut out = Vec::with_capacity(NONCE + TAG + ciphertext.len());
         out.extend_from_slice(&nonce);
@@ -69,53 +109,172 @@ impl Sealer {
         Ok(out)
     }
 
-    fn open_raw(&self, id: &str, sealed: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Opens a value sealed with key `id` for `row`; `bound` is false for values of the
+    /// unbound format, whose authenticated data is the key id alone.
+    fn open_raw(&self, id: &str, sealed: &[u8], row: Row<'_>, bound: bool) -> Result<Vec<u8>, Error> {
         let key = self.keys.get(id).ok_or_else(|| {
-            Error::Storage(format!("a payload sealed with key {id:?}, which the configuration lacks"))
+            Error::coded(
+                ErrorCode::KeyUnknown,
+                format!("{row}: its payload is sealed with key {id:?}, which storage.encryption.keys lacks"),
+            )
         })?;
+        let invalid = || {
+            Error::coded(
+                ErrorCode::SealedValueInvalid,
+                format!("{row}: its sealed payload does not open: altered, truncated or moved from another row"),
+            )
+        };
         if sealed.len() < NONCE + TAG {
-            return Err(Error::Storage("a sealed payload is truncated".into()));
+            return Err(invalid());
         }
         let (nonce, rest) = sealed.split_at(NONCE);
         let (tag, ciphertext) = rest.split_at(TAG);
-        decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), id.as_bytes(), ciphertext, tag)
-            .map_err(|_| Error::Storage(format!("a payload does not open with key {id:?}: altered, or another key")))
+        let aad = if bound { row.aad(id) } else { id.as_bytes().to_vec() };
+        decrypt_aead(Cipher::aes_256_gcm(), key, Some(nonce), &aad, ciphertext, tag).map_err(|_| invalid())
     }
 
-    /// Seals bytes (a BLOB/BYTEA column).
-    pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, Error> {
+    /// Seals bytes (a BLOB/BYTEA column) for `row`.
+    pub fn seal(&self, plain: &[u8], row: Row<'_>) -> Result<Vec<u8>, Error> {
         let mut out = format!("{PREFIX}{}:", self.current).into_bytes();
-        out.extend(self.seal_raw(plain)?);
+        out.extend(self.seal_raw(plain, row)?);
         Ok(out)
     }
 
-    /// Seals text (a TEXT column), as base64.
-    pub fn seal_text(&self, plain: &str) -> Result<String, Error> {
-        Ok(format!("{PREFIX}{}:{}", self.current, STANDARD.encode(self.seal_raw(plain.as_bytes())?)))
+    /// Seals text (a TEXT column) for `row`, as base64.
+    pub fn seal_text(&self, plain: &str, row: Row<'_>) -> Result<String, Error> {
+        Ok(format!("{PREFIX}{}:{}", self.current, STANDARD.encode(self.seal_raw(plain.as_bytes(), row)?)))
+    }
+
+    /// The blind-index digest of a codice fiscale, when an index key is configured.
+    pub fn blind(&self, codice_fiscale: &str) -> Option<String> {
+        let key = self.index.as_ref()?;
+        blind_with(key, codice_fiscale)
+    }
+
+    /// Whether a blind index is kept.
+    pub fn indexes(&self) -> bool {
+        self.index.is_some()
     }
 }
 
-/// Opens a stored value: sealed ones with their key, others (stored before encryption)
-/// as they are. Without a sealer, a sealed value is an error: the key is missing.
-pub fn open(sealer: Option<&Sealer>, stored: Vec<u8>) -> Result<Vec<u8>, Error> {
-    let Some(rest) = stored.strip_prefix(PREFIX.as_bytes()) else { return Ok(stored) };
-    let colon = rest
-        .iter()
-        .position(|b| *b == b':')
-        .ok_or_else(|| Error::Storage("a sealed payload without its key id".into()))?;
-    let id = String::from_utf8_lossy(&rest[..colon]).into_owned();
-    let sealer = sealer.ok_or_else(|| Error::Storage("payloads are encrypted and no key is configured".into()))?;
-    sealer.open_raw(&id, &rest[colon + 1..])
+/// HMAC-SHA-256 of a normalised codice fiscale, hex (the first 16 bytes).
+fn blind_with(key: &[u8; 32], codice_fiscale: &str) -> Option<String> {
+    let normalised = codice_fiscale.trim().to_ascii_uppercase();
+    let key = openssl::pkey::PKey::hmac(key).ok()?;
+    let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key).ok()?;
+    signer.update(normalised.as_bytes()).ok()?;
+    let digest = signer.sign_to_vec().ok()?;
+    Some(digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect())
 }
 
-/// `open` for text columns.
-pub fn open_text(sealer: Option<&Sealer>, stored: String) -> Result<String, Error> {
-    let Some(rest) = stored.strip_prefix(PREFIX) else { return Ok(stored) };
-    let (id, encoded) =
-        rest.split_once(':').ok_or_else(|| Error::Storage("a sealed payload without its key id".into()))?;
-    let sealer = sealer.ok_or_else(|| Error::Storage("payloads are encrypted and no key is configured".into()))?;
-    let sealed = STANDARD.decode(encoded).map_err(|_| Error::Storage("a sealed payload is not base64".into()))?;
-    String::from_utf8(sealer.open_raw(id, &sealed)?).map_err(|_| Error::Storage("a sealed text is not UTF-8".into()))
+/// How a stored value is sealed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sealing {
+    /// Bound to its row (the current format).
+    Bound,
+    /// Sealed before values were bound to their rows.
+    Unbound,
+    /// Stored before encryption was turned on.
+    Plain,
+}
+
+/// How `stored` is sealed, by its prefix.
+pub fn sealing(stored: &[u8]) -> Sealing {
+    if stored.starts_with(PREFIX.as_bytes()) {
+        Sealing::Bound
+    } else if stored.starts_with(UNBOUND.as_bytes()) {
+        Sealing::Unbound
+    } else {
+        Sealing::Plain
+    }
+}
+
+/// A stored value taken apart: the key that sealed it, the rest, and whether it is bound.
+struct Parts<'s> {
+    key: String,
+    body: &'s [u8],
+    bound: bool,
+}
+
+/// The parts of a sealed value; `None` for a value stored in clear.
+fn split<'s>(stored: &'s [u8], row: Row<'_>) -> Result<Option<Parts<'s>>, Error> {
+    let (rest, bound) = match sealing(stored) {
+        Sealing::Bound => (&stored[PREFIX.len()..], true),
+        Sealing::Unbound => (&stored[UNBOUND.len()..], false),
+        Sealing::Plain => return Ok(None),
+    };
+    let colon = rest.iter().position(|b| *b == b':').ok_or_else(|| {
+        Error::coded(ErrorCode::SealedValueInvalid, format!("{row}: a sealed payload without its key id"))
+    })?;
+    Ok(Some(Parts { key: String::from_utf8_lossy(&rest[..colon]).into_owned(), body: &rest[colon + 1..], bound }))
+}
+
+fn without_key(row: Row<'_>) -> Error {
+    Error::coded(
+        ErrorCode::KeyUnknown,
+        format!("{row}: its payload is encrypted and storage.encryption configures no key"),
+    )
+}
+
+/// Opens a stored value of `row`: sealed ones with their key, others (stored before
+/// encryption) as they are. Without a sealer, a sealed value is an error: the key is missing.
+pub fn open(sealer: Option<&Sealer>, stored: Vec<u8>, row: Row<'_>) -> Result<Vec<u8>, Error> {
+    let Some(parts) = split(&stored, row)? else { return Ok(stored) };
+    sealer.ok_or_else(|| without_key(row))?.open_raw(&parts.key, parts.body, row, parts.bound)
+}
+
+/// `open` for text columns (base64 after the prefix).
+pub fn open_text(sealer: Option<&Sealer>, stored: String, row: Row<'_>) -> Result<String, Error> {
+    let Some(parts) = split(stored.as_bytes(), row)? else { return Ok(stored) };
+    let sealer = sealer.ok_or_else(|| without_key(row))?;
+    let invalid = || Error::coded(ErrorCode::SealedValueInvalid, format!("{row}: its sealed text is not base64 UTF-8"));
+    let sealed = STANDARD.decode(parts.body).map_err(|_| invalid())?;
+    String::from_utf8(sealer.open_raw(&parts.key, &sealed, row, parts.bound)?).map_err(|_| invalid())
+}
+
+/// The codici fiscali a canonical message is about: every string under a key that names
+/// one (`codiceFiscale`, `employerCodiceFiscale`, `workerCodiceFiscale`, ...).
+pub fn codici_fiscali(message: &serde_json::Value) -> Vec<String> {
+    fn walk(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, value) in map {
+                    match value {
+                        serde_json::Value::String(text) if key == "codiceFiscale" || key.ends_with("CodiceFiscale") => {
+                            out.push(text.trim().to_ascii_uppercase())
+                        }
+                        _ => walk(value, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|item| walk(item, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(message, &mut out);
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The codici fiscali in raw party bytes (a quarantined record, which may not translate):
+/// every token of the 16-character personal shape or 11 digits.
+pub fn codici_fiscali_in(bytes: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(bytes).to_ascii_uppercase();
+    let mut out: Vec<String> = text
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|token| {
+            let personal = token.len() == 16 && crate::standard::codice_fiscale::check(token).is_ok()
+                || token.len() == 16 && token.bytes().take(6).all(|b| b.is_ascii_uppercase());
+            let numeric = token.len() == 11 && token.bytes().all(|b| b.is_ascii_digit());
+            personal || numeric
+        })
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[cfg(test)]
@@ -127,26 +286,83 @@ mod tests {
         [byte; 32]
     }
 
+    const ROW: Row<'static> = Row { table: "message", id: "m1" };
+
     #[test]
     fn sealed_values_open_after_a_rotation_and_not_without_their_key() {
-        let old = Sealer::new(vec![("k1".into(), key(1))]).unwrap();
-        let sealed = old.seal(b"RSSMRA80A41H501Y").unwrap();
-        let text = old.seal_text("{\"codiceFiscale\":\"RSSMRA80A41H501Y\"}").unwrap();
+        let old = Sealer::new(vec![("k1".into(), key(1))], None).unwrap();
+        let sealed = old.seal(b"RSSMRA80A41H501Y", ROW).unwrap();
+        let text = old.seal_text("{\"codiceFiscale\":\"RSSMRA80A41H501Y\"}", ROW).unwrap();
         assert!(!String::from_utf8_lossy(&sealed).contains("RSSMRA"));
-        let rotated = Sealer::new(vec![("k2".into(), key(2)), ("k1".into(), key(1))]).unwrap();
-        assert_eq!(open(Some(&rotated), sealed.clone()).unwrap(), b"RSSMRA80A41H501Y");
-        assert!(open_text(Some(&rotated), text.clone()).unwrap().contains("RSSMRA"));
-        assert!(rotated.seal(b"x").unwrap().starts_with(b"RACENC1:k2:"));
-        let forgotten = Sealer::new(vec![("k2".into(), key(2))]).unwrap();
-        assert!(open(Some(&forgotten), sealed.clone()).is_err());
-        assert!(open(None, sealed.clone()).is_err());
+        let rotated = Sealer::new(vec![("k2".into(), key(2)), ("k1".into(), key(1))], None).unwrap();
+        assert_eq!(open(Some(&rotated), sealed.clone(), ROW).unwrap(), b"RSSMRA80A41H501Y");
+        assert!(open_text(Some(&rotated), text.clone(), ROW).unwrap().contains("RSSMRA"));
+        assert!(rotated.seal(b"x", ROW).unwrap().starts_with(b"RACENC2:k2:"));
+        let forgotten = Sealer::new(vec![("k2".into(), key(2))], None).unwrap();
+        let error = open(Some(&forgotten), sealed.clone(), ROW).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::KeyUnknown);
+        assert!(error.to_string().contains("message m1"), "{error}");
+        assert_eq!(open(None, sealed.clone(), ROW).unwrap_err().code(), ErrorCode::KeyUnknown);
         // Not sealed: read as stored.
-        assert_eq!(open(None, b"plain".to_vec()).unwrap(), b"plain");
+        assert_eq!(open(None, b"plain".to_vec(), ROW).unwrap(), b"plain");
         // A flipped bit fails authentication.
         let mut altered = sealed;
         let last = altered.len() - 1;
         altered[last] ^= 1;
-        assert!(open(Some(&rotated), altered).is_err());
+        assert_eq!(open(Some(&rotated), altered, ROW).unwrap_err().code(), ErrorCode::SealedValueInvalid);
+    }
+
+    #[test]
+    fn a_value_moved_to_another_row_does_not_open() {
+        let sealer = Sealer::new(vec![("k1".into(), key(1))], None).unwrap();
+        let sealed = sealer.seal_text("{\"codiceFiscale\":\"RSSMRA80A41H501Y\"}", ROW).unwrap();
+        let other = Row::message("m2");
+        let error = open_text(Some(&sealer), sealed.clone(), other).unwrap_err();
+        assert_eq!(error.code(), ErrorCode::SealedValueInvalid);
+        assert!(error.to_string().contains("message m2") && !error.to_string().contains("RSSMRA"), "{error}");
+        // Nor in another table with the same id.
+        assert!(open_text(Some(&sealer), sealed, Row::quarantined("m1")).is_err());
+    }
+
+    #[test]
+    fn values_sealed_before_rows_were_bound_still_open() {
+        // RACENC1: the key id alone authenticated, as raccordo sealed until values were bound.
+        let mut nonce = [0u8; NONCE];
+        openssl::rand::rand_bytes(&mut nonce).unwrap();
+        let mut tag = [0u8; TAG];
+        let ciphertext =
+            encrypt_aead(Cipher::aes_256_gcm(), &key(1), Some(&nonce), b"k1", b"legacy", &mut tag).unwrap();
+        let mut raw = Vec::new();
+        raw.extend_from_slice(&nonce);
+        raw.extend_from_slice(&tag);
+        raw.extend_from_slice(&ciphertext);
+        let stored = format!("RACENC1:k1:{}", STANDARD.encode(&raw));
+        assert_eq!(sealing(stored.as_bytes()), Sealing::Unbound);
+        let sealer = Sealer::new(vec![("k1".into(), key(1))], None).unwrap();
+        assert_eq!(open_text(Some(&sealer), stored, Row::message("any")).unwrap(), "legacy");
+    }
+
+    #[test]
+    fn blind_digests_are_keyed_normalised_and_say_nothing_of_the_code() {
+        let sealer = Sealer::new(vec![("k1".into(), key(1))], Some(key(9))).unwrap();
+        let digest = sealer.blind("rssmra80a41h501y ").unwrap();
+        assert_eq!(Some(digest.clone()), sealer.blind("RSSMRA80A41H501Y"));
+        assert_eq!(digest.len(), 32);
+        assert!(!digest.contains("RSSMRA"));
+        let other = Sealer::new(vec![("k1".into(), key(1))], Some(key(8))).unwrap();
+        assert_ne!(other.blind("RSSMRA80A41H501Y"), Some(digest));
+        assert_eq!(Sealer::new(vec![("k1".into(), key(1))], None).unwrap().blind("X"), None);
+    }
+
+    #[test]
+    fn codici_fiscali_are_found_in_messages_and_in_raw_records() {
+        let message = serde_json::json!({ "data": {
+            "employment": { "employerCodiceFiscale": "rssmra80a41h501y", "workerCodiceFiscale": "12345678901" },
+            "worker": { "codiceFiscale": "RSSMRA80A41H501Y", "familyName": "ROSSI" }
+        }});
+        assert_eq!(codici_fiscali(&message), ["12345678901", "RSSMRA80A41H501Y"]);
+        let raw = br#"{"datore":{"codice_fiscale":"RSSMRA80A41H501Y"},"codice_rapporto":"40012345678","note":"x"}"#;
+        assert_eq!(codici_fiscali_in(raw), ["40012345678", "RSSMRA80A41H501Y"]);
     }
 
     #[test]
