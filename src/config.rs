@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, ErrorCode};
+use crate::error::Error;
 use crate::ingest::{Catalog, CANONICAL};
 
 /// The example configuration, compiled in: one party of each kind on 127.0.0.1.
@@ -208,64 +208,6 @@ pub struct KeyConfig {
     pub id: String,
     pub file: Option<PathBuf>,
     pub env: Option<String>,
-}
-
-impl KeyConfig {
-    /// Reads the key. Errors name the key, the file or variable and why, never the content.
-    fn read(&self, config_key: &str) -> Result<[u8; 32], Error> {
-        let text = match (&self.file, &self.env) {
-            (Some(path), None) => std::fs::read_to_string(path).map_err(|e| {
-                Error::coded(
-                    ErrorCode::KeyFileUnreadable,
-                    format!(
-                        "{config_key} ({:?}): the key file {} can't be read: {}",
-                        self.id,
-                        path.display(),
-                        e.kind()
-                    ),
-                )
-            })?,
-            (None, Some(name)) => std::env::var(name).map_err(|_| {
-                Error::coded(
-                    ErrorCode::KeyFileUnreadable,
-                    format!("{config_key} ({:?}): the environment has no {name}", self.id),
-                )
-            })?,
-            _ => {
-                return Err(Error::Config {
-                    file: "config".into(),
-                    key: config_key.to_owned(),
-                    reason: "give exactly one of file and env".into(),
-                })
-            }
-        };
-        let place = match (&self.file, &self.env) {
-            (Some(path), _) => format!("the file {}", path.display()),
-            (_, Some(name)) => format!("the variable {name}"),
-            _ => String::new(),
-        };
-        crate::store::seal::parse_key(&text).ok_or_else(|| {
-            Error::coded(
-                ErrorCode::KeyInvalid,
-                format!("{config_key} ({:?}): {place} does not hold 32 bytes as 64 hex digits or base64", self.id),
-            )
-        })
-    }
-}
-
-impl EncryptionConfig {
-    /// Reads the keys (data keys and index key).
-    pub fn sealer(&self) -> Result<crate::store::seal::Sealer, Error> {
-        let mut keys = Vec::with_capacity(self.keys.len());
-        for (index, key) in self.keys.iter().enumerate() {
-            keys.push((key.id.clone(), key.read(&format!("storage.encryption.keys[{index}]"))?));
-        }
-        let index = match &self.index_key {
-            Some(key) => Some(key.read("storage.encryption.index_key")?),
-            None => None,
-        };
-        crate::store::seal::Sealer::new(keys, index)
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -571,8 +513,15 @@ impl Config {
             let line = error.span().map_or(1, |span| text[..span.start.min(text.len())].matches('\n').count() + 1);
             Error::Config { file: file.to_owned(), key: format!("line {line}"), reason: error.message().to_owned() }
         })?;
-        config.check(catalog).map_err(|(key, reason)| Error::Config { file: file.to_owned(), key, reason })?;
-        Ok(config)
+        let mut problems = config.check(catalog);
+        match problems.len() {
+            0 => Ok(config),
+            1 => {
+                let (key, reason) = problems.remove(0);
+                Err(Error::Config { file: file.to_owned(), key, reason })
+            }
+            _ => Err(Error::ConfigProblems { file: file.to_owned(), problems }),
+        }
     }
 
     /// The storage URL, defaulting to a SQLite file in `data_dir`.
@@ -596,7 +545,8 @@ impl Config {
         }
     }
 
-    fn check(&self, catalog: &Catalog) -> Result<(), (String, String)> {
+    fn check(&self, catalog: &Catalog) -> Vec<(String, String)> {
+        let mut problems = Vec::new();
         let mut ids = HashSet::new();
         let mut urns = HashSet::new();
         let mut tokens = HashSet::new();
@@ -604,49 +554,49 @@ impl Config {
         for (index, party) in self.parties.iter().enumerate() {
             let key = |field: &str| format!("parties[{index}].{field}");
             if !ids.insert(party.id.as_str()) {
-                return Err((key("id"), format!("the id {:?} is used twice", party.id)));
+                problems.push((key("id"), format!("the id {:?} is used twice", party.id)));
             }
             let valid_code = !party.code.is_empty()
                 && party.code.len() <= 64
                 && party.code.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
             if !valid_code {
-                return Err((key("code"), "letters, digits, '.', '_' and '-' only, at most 64".into()));
+                problems.push((key("code"), "letters, digits, '.', '_' and '-' only, at most 64".into()));
             }
             if !urns.insert(party.urn()) {
-                return Err((key("code"), format!("another party has the URN {}", party.urn())));
+                problems.push((key("code"), format!("another party has the URN {}", party.urn())));
             }
             for profile in &party.sends.profiles {
                 if !profile_exists(profile) {
-                    return Err((key("sends.profiles"), format!("no profile {profile:?} (see `raccordo profiles`)")));
+                    problems.push((key("sends.profiles"), format!("no profile {profile:?} (see `raccordo profiles`)")));
                 }
             }
             for message_type in &party.sends.types {
                 if catalog.standard.message_type(message_type).is_none() {
-                    return Err((key("sends.types"), format!("no message type {message_type:?}")));
+                    problems.push((key("sends.types"), format!("no message type {message_type:?}")));
                 }
             }
             if let Some(receives) = &party.receives {
                 if !profile_exists(&receives.profile) {
-                    return Err((key("receives.profile"), format!("no profile {:?}", receives.profile)));
+                    problems.push((key("receives.profile"), format!("no profile {:?}", receives.profile)));
                 }
                 if !(receives.endpoint.starts_with("http://") || receives.endpoint.starts_with("https://")) {
-                    return Err((key("receives.endpoint"), "an http:// or https:// URL".into()));
+                    problems.push((key("receives.endpoint"), "an http:// or https:// URL".into()));
                 }
                 if receives.client_certificate.is_some() != receives.client_private_key.is_some() {
-                    return Err((key("receives"), "client_certificate and client_private_key go together".into()));
+                    problems.push((key("receives"), "client_certificate and client_private_key go together".into()));
                 }
             }
             for token in &party.auth.tokens {
                 if token.len() < 16 {
-                    return Err((key("auth.tokens"), "a token needs at least 16 characters".into()));
+                    problems.push((key("auth.tokens"), "a token needs at least 16 characters".into()));
                 }
                 if !tokens.insert(token.as_str()) {
-                    return Err((key("auth.tokens"), "a token is used by two parties".into()));
+                    problems.push((key("auth.tokens"), "a token is used by two parties".into()));
                 }
             }
             for comune in &party.comuni {
                 if !catalog.standard.tables().is_comune(comune) {
-                    return Err((key("comuni"), format!("{comune:?} is not a Belfiore code of a comune")));
+                    problems.push((key("comuni"), format!("{comune:?} is not a Belfiore code of a comune")));
                 }
             }
         }
@@ -654,14 +604,20 @@ impl Config {
             let key = |field: &str| format!("routes[{index}].{field}");
             for message_type in &route.types {
                 if catalog.standard.message_type(message_type).is_none() {
-                    return Err((key("types"), format!("no message type {message_type:?}")));
+                    problems.push((key("types"), format!("no message type {message_type:?}")));
                 }
             }
             for recipient in &route.to {
                 let receives = match self.parties.iter().find(|party| &party.id == recipient) {
-                    None => return Err((key("to"), format!("no party {recipient:?}"))),
+                    None => {
+                        problems.push((key("to"), format!("no party {recipient:?}")));
+                        continue;
+                    }
                     Some(party) => match &party.receives {
-                        None => return Err((key("to"), format!("party {recipient:?} has no `receives`"))),
+                        None => {
+                            problems.push((key("to"), format!("party {recipient:?} has no `receives`")));
+                            continue;
+                        }
                         Some(receives) => receives,
                     },
                 };
@@ -669,7 +625,7 @@ impl Config {
                 // or each would end as a dead letter.
                 if let Some(profile) = catalog.profiles.get(&receives.profile) {
                     if let Some(missing) = route.types.iter().find(|t| !profile.writes(t)) {
-                        return Err((
+                        problems.push((
                             key("to"),
                             format!(
                                 "party {recipient:?} receives profile {}, which does not write {missing}",
@@ -681,27 +637,28 @@ impl Config {
             }
             for (condition_index, condition) in route.when.iter().enumerate() {
                 if !condition.pointer.starts_with('/') {
-                    return Err((format!("routes[{index}].when[{condition_index}].pointer"), "a JSON pointer".into()));
+                    problems
+                        .push((format!("routes[{index}].when[{condition_index}].pointer"), "a JSON pointer".into()));
                 }
                 let tests = [condition.non_eu, condition.in_recipient_comuni, condition.equals.is_some()];
                 if tests.iter().filter(|t| **t).count() != 1 {
-                    return Err((
+                    problems.push((
                         format!("routes[{index}].when[{condition_index}]"),
                         "one test: non_eu, in_recipient_comuni or equals".into(),
                     ));
                 }
             }
             if route.order_by.as_deref().is_some_and(|p| !p.starts_with('/')) {
-                return Err((key("order_by"), "a JSON pointer".into()));
+                problems.push((key("order_by"), "a JSON pointer".into()));
             }
             if let Some(field) = route.fields.iter().find(|f| !f.starts_with("/data/")) {
-                return Err((key("fields"), format!("{field:?} is not a JSON pointer under /data")));
+                problems.push((key("fields"), format!("{field:?} is not a JSON pointer under /data")));
             }
         }
         for (index, operator) in self.operators.iter().enumerate() {
             for token in &operator.tokens {
                 if token.len() < 16 || !tokens.insert(token.as_str()) {
-                    return Err((
+                    problems.push((
                         format!("operators[{index}].tokens"),
                         "tokens need 16 characters and must be unique".into(),
                     ));
@@ -709,12 +666,12 @@ impl Config {
             }
         }
         if self.delivery.concurrency == 0 || self.delivery.max_attempts == 0 {
-            return Err(("delivery".into(), "concurrency and max_attempts must be at least 1".into()));
+            problems.push(("delivery".into(), "concurrency and max_attempts must be at least 1".into()));
         }
         if let Some(encryption) = &self.storage.encryption {
             let mut ids = HashSet::new();
             if encryption.keys.is_empty() {
-                return Err(("storage.encryption.keys".into(), "at least one key".into()));
+                problems.push(("storage.encryption.keys".into(), "at least one key".into()));
             }
             for (index, key) in encryption.keys.iter().enumerate() {
                 let name = format!("storage.encryption.keys[{index}]");
@@ -722,84 +679,79 @@ impl Config {
                     && key.id.len() <= 32
                     && key.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
                 if !valid_id || !ids.insert(key.id.as_str()) {
-                    return Err((format!("{name}.id"), "unique, letters, digits, '-' and '_', at most 32".into()));
+                    problems.push((format!("{name}.id"), "unique, letters, digits, '-' and '_', at most 32".into()));
                 }
                 if key.file.is_some() == key.env.is_some() {
-                    return Err((name, "give exactly one of file and env".into()));
+                    problems.push((name, "give exactly one of file and env".into()));
                 }
             }
         }
         if let Some(inps) = &self.inps {
-            self.check_inps(inps, catalog)?;
+            self.check_inps(inps, catalog, &mut problems);
         }
         if let Some(retention) = &self.retention {
             for name in retention.days.keys().chain(retention.legal_hold.iter()) {
                 if catalog.standard.message_type(name).is_none() {
-                    return Err(("retention".into(), format!("no message type {name:?}")));
+                    problems.push(("retention".into(), format!("no message type {name:?}")));
                 }
             }
-            if let Some(schedule) = &retention.schedule {
-                crate::inps::schedule::check(schedule).map_err(|reason| ("retention.schedule".into(), reason))?;
+            if let Some(Err(reason)) = retention.schedule.as_deref().map(crate::schedule::check) {
+                problems.push(("retention.schedule".into(), reason));
             }
         }
         if let Some(audit) = &self.audit {
             if audit.checkpoint_file.is_none() && audit.checkpoint_url.is_none() {
-                return Err(("audit".into(), "name a checkpoint_file or a checkpoint_url".into()));
+                problems.push(("audit".into(), "name a checkpoint_file or a checkpoint_url".into()));
             }
             if self.signing.is_none() {
-                return Err((
-                    "audit".into(),
-                    "checkpoints are signed with [signing]'s key: [signing] is needed".into(),
-                ));
+                problems
+                    .push(("audit".into(), "checkpoints are signed with [signing]'s key: [signing] is needed".into()));
             }
-            if let Some(schedule) = &audit.checkpoint_schedule {
-                crate::inps::schedule::check(schedule)
-                    .map_err(|reason| ("audit.checkpoint_schedule".into(), reason))?;
+            if let Some(Err(reason)) = audit.checkpoint_schedule.as_deref().map(crate::schedule::check) {
+                problems.push(("audit.checkpoint_schedule".into(), reason));
             }
         }
         let signs = self.parties.iter().any(|p| p.sends.signed || p.receives.as_ref().is_some_and(|r| r.signed));
         if signs && self.signing.is_none() {
-            return Err(("signing".into(), "parties send or receive signed messages: [signing] is needed".into()));
+            problems.push(("signing".into(), "parties send or receive signed messages: [signing] is needed".into()));
         }
-        Ok(())
+        problems
     }
 
-    fn check_inps(&self, inps: &InpsConfig, catalog: &Catalog) -> Result<(), (String, String)> {
+    fn check_inps(&self, inps: &InpsConfig, catalog: &Catalog, problems: &mut Vec<(String, String)>) {
         let key = |name: &str| format!("inps.{name}");
         match self.parties.iter().find(|p| p.id == inps.party) {
-            None => return Err((key("party"), format!("no party {:?}", inps.party))),
+            None => problems.push((key("party"), format!("no party {:?}", inps.party))),
             Some(party) if party.kind != PartyKind::Inps => {
-                return Err((key("party"), format!("party {:?} is not of kind inps", inps.party)))
+                problems.push((key("party"), format!("party {:?} is not of kind inps", inps.party)));
             }
             Some(_) => {}
         }
         if catalog.profile(&inps.profile).is_err() {
-            return Err((key("profile"), format!("no profile {:?}", inps.profile)));
+            problems.push((key("profile"), format!("no profile {:?}", inps.profile)));
         }
-        if let Some(schedule) = &inps.schedule {
-            crate::inps::schedule::check(schedule).map_err(|reason| (key("schedule"), reason))?;
+        if let Some(Err(reason)) = inps.schedule.as_deref().map(crate::schedule::check) {
+            problems.push((key("schedule"), reason));
         }
         if !(1..=100).contains(&inps.page_size) {
-            return Err((key("page_size"), "from 1 to 100".into()));
+            problems.push((key("page_size"), "from 1 to 100".into()));
         }
-        if let Some(start) = &inps.start {
-            crate::inps::parse_instant(start)
-                .ok_or_else(|| (key("start"), "an RFC 3339 instant or yyyy-mm-dd".into()))?;
+        if inps.start.as_deref().is_some_and(|start| crate::clock::parse_instant(start).is_none()) {
+            problems.push((key("start"), "an RFC 3339 instant or yyyy-mm-dd".into()));
         }
         for (name, url) in [("eservice_url", &inps.eservice_url), ("pdnd.token_url", &inps.pdnd.token_url)] {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err((key(name), "an http:// or https:// URL".into()));
+                problems.push((key(name), "an http:// or https:// URL".into()));
             }
         }
         if inps.max_attempts == 0 {
-            return Err((key("max_attempts"), "at least 1".into()));
+            problems.push((key("max_attempts"), "at least 1".into()));
         }
         if let Some(tls) = &inps.tls {
             if tls.certificate.is_some() != tls.private_key.is_some() {
-                return Err((key("tls"), "certificate and private_key go together".into()));
+                problems.push((key("tls"), "certificate and private_key go together".into()));
             }
         }
-        Ok(())
     }
 }
 

@@ -265,8 +265,9 @@ error_codes! {
     MappingInvalid = (7004, "mapping-invalid", 500, Never),
     /// The profile named (on the command line or in a request) does not exist.
     ProfileUnknown = (7005, "profile-unknown", 400, Never),
-    /// The configuration file is invalid. The message names the file, the key and the
-    /// reason; nothing starts.
+    /// The configuration file is invalid, or a key or certificate it names can't be used.
+    /// The message names the file, and every problem found with its key and reason;
+    /// nothing starts.
     ConfigInvalid = (7006, "config-invalid", 500, Never),
     /// A key file the configuration names (a data key or the index key of
     /// `storage.encryption`) is missing or can't be read. The message names the file and
@@ -299,6 +300,9 @@ error_codes! {
     /// (`[limits]` and the party's `limits` in the configuration). `Retry-After` says when
     /// to try again; other parties are not affected.
     RateLimited = (8008, "rate-limited", 429, Later),
+    /// The request took longer than `limits.request_timeout_secs` (30 s by default), reading
+    /// its body included; nothing of it was stored. Send it again, at a steadier pace.
+    RequestTimeout = (8009, "request-timeout", 408, Later),
 
     /// The party must sign what it sends (ModI INTEGRITY_REST_01: `sends.signed` in the
     /// configuration) and the `Digest` or `Agid-JWT-Signature` header is missing.
@@ -444,6 +448,9 @@ pub enum Error {
     Mapping { file: String, line: usize, reason: String },
     #[error("{file}: {key}: {reason}")]
     Config { file: String, key: String, reason: String },
+    /// A configuration with several problems: all of them, each with its key.
+    #[error("{file}: {} problems:{}", problems.len(), problems.iter().map(|(key, reason)| format!("\n  {key}: {reason}")).collect::<String>())]
+    ConfigProblems { file: String, problems: Vec<(String, String)> },
     #[error("storage: {0}")]
     Storage(String),
     #[error("{0}")]
@@ -466,7 +473,7 @@ impl Error {
             Error::Io { .. } => ErrorCode::FileUnreadable,
             Error::Asset { .. } => ErrorCode::AssetInvalid,
             Error::Mapping { .. } => ErrorCode::MappingInvalid,
-            Error::Config { .. } => ErrorCode::ConfigInvalid,
+            Error::Config { .. } | Error::ConfigProblems { .. } => ErrorCode::ConfigInvalid,
             Error::Storage(_) => ErrorCode::StorageUnavailable,
             Error::Usage(_) => ErrorCode::Usage,
             Error::ProfileUnknown(_) => ErrorCode::ProfileUnknown,

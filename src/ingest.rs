@@ -75,13 +75,59 @@ pub struct Catalog {
     pub limits: Limits,
 }
 
+/// Which record of an input an outcome is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Label {
+    /// The whole input: it holds one message (or could not be read as records at all).
+    Whole,
+    /// A line of a CSV or fixed-width file, from 1.
+    Line(u64),
+    /// An item of a JSON array (a page's records, a list of messages): its index, and its
+    /// JSON pointer in the input (`/items/2`).
+    Item { index: usize, pointer: String },
+    /// A record element of an XML document holding several: its index among the records,
+    /// and its path (`/Flusso/Beneficiario[2]`).
+    Element { index: usize, path: String },
+}
+
+impl Label {
+    pub fn is_whole(&self) -> bool {
+        *self == Label::Whole
+    }
+
+    /// An item of an array of messages that are not in a document of their own.
+    pub fn item(index: usize) -> Label {
+        Label::Item { index, pointer: format!("/{index}") }
+    }
+
+    /// The order of records in the input: by line, by index.
+    fn position(&self) -> u64 {
+        match self {
+            Label::Whole => 0,
+            Label::Line(line) => *line,
+            Label::Item { index, .. } | Label::Element { index, .. } => *index as u64,
+        }
+    }
+}
+
+impl std::fmt::Display for Label {
+    /// `line 4`, `/items/2`, `/Flusso/Beneficiario[2]`; nothing for a whole input.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Label::Whole => Ok(()),
+            Label::Line(line) => write!(f, "line {line}"),
+            Label::Item { pointer, .. } => f.write_str(pointer),
+            Label::Element { path, .. } => f.write_str(path),
+        }
+    }
+}
+
 /// One message of an input, translated or not. A file may hold many (CSV, fixed-width, a
 /// JSON page); each gets its own outcome, so a bad record never hides the good ones.
 #[derive(Debug, Clone)]
 pub struct Outcome {
-    /// Which record of the input, for messages: `line 4`, `/items/2`; empty for a
-    /// single-message input.
-    pub label: String,
+    /// Which record of the input.
+    pub label: Label,
     pub message_type: Option<String>,
     /// The translation, when the mapping produced one (it may still be invalid).
     pub output: Option<Value>,
@@ -93,7 +139,7 @@ impl Outcome {
         !self.diagnostics.iter().any(|d| d.severity == crate::error::Severity::Error)
     }
 
-    pub fn failed(label: String, diagnostic: Diagnostic) -> Outcome {
+    pub fn failed(label: Label, diagnostic: Diagnostic) -> Outcome {
         Outcome { label, message_type: None, output: None, diagnostics: vec![diagnostic] }
     }
 }
@@ -160,14 +206,20 @@ impl Catalog {
                     records::decode_csv(bytes, *delimiter, encoding, columns, self.limits.max_message_bytes)?;
                 Ok((
                     Decoded::Records(records),
-                    problems.into_iter().map(|p| Outcome::failed(line_label(p.line), p)).collect(),
+                    problems
+                        .into_iter()
+                        .map(|p| Outcome::failed(p.line.map_or(Label::Whole, Label::Line), p))
+                        .collect(),
                 ))
             }
             Layout::Fixed(layout) => {
                 let (records, problems) = layout.decode(bytes, self.limits.max_message_bytes)?;
                 Ok((
                     Decoded::Records(records),
-                    problems.into_iter().map(|p| Outcome::failed(line_label(p.line), p)).collect(),
+                    problems
+                        .into_iter()
+                        .map(|p| Outcome::failed(p.line.map_or(Label::Whole, Label::Line), p))
+                        .collect(),
                 ))
             }
         }
@@ -178,7 +230,7 @@ impl Catalog {
     pub fn to_canonical(&self, profile: &Profile, bytes: &[u8], source: &str, now: &str) -> Vec<Outcome> {
         let (decoded, mut outcomes) = match self.decode(profile, bytes) {
             Ok(decoded) => decoded,
-            Err(diagnostic) => return vec![Outcome::failed(String::new(), diagnostic)],
+            Err(diagnostic) => return vec![Outcome::failed(Label::Whole, diagnostic)],
         };
         let digest = content_id(bytes);
         match &decoded {
@@ -189,15 +241,9 @@ impl Catalog {
                         for (index, item) in items.iter().enumerate() {
                             let base = format!("{}/{index}", pointer.text);
                             let id = format!("{digest}-{index}");
+                            let label = Label::Item { index, pointer: base.clone() };
                             let outcome = match payload {
-                                None => self.translate_one(
-                                    profile,
-                                    Scope::Json(item, &base),
-                                    base.clone(),
-                                    source,
-                                    now,
-                                    &id,
-                                ),
+                                None => self.translate_one(profile, Scope::Json(item, &base), label, source, now, &id),
                                 Some(payload) => {
                                     match unwrap_payload(item, payload, &base, self.limits.max_message_bytes) {
                                         Ok(unwrapped) => {
@@ -205,13 +251,13 @@ impl Catalog {
                                             self.translate_one(
                                                 profile,
                                                 Scope::Json(&unwrapped, &inner),
-                                                base.clone(),
+                                                label,
                                                 source,
                                                 now,
                                                 &id,
                                             )
                                         }
-                                        Err(diagnostic) => Outcome::failed(base.clone(), diagnostic),
+                                        Err(diagnostic) => Outcome::failed(label, diagnostic),
                                     }
                                 }
                             };
@@ -219,7 +265,7 @@ impl Catalog {
                         }
                     }
                     _ => outcomes.push(Outcome::failed(
-                        String::new(),
+                        Label::Whole,
                         Diagnostic::error(
                             ErrorCode::RequiredMissing,
                             pointer.text.clone(),
@@ -233,7 +279,7 @@ impl Catalog {
                     // with its own errors, never its whole page.)
                     let problems = self.json_party_problems(profile, &Scope::Json(value, ""), value);
                     let outcome =
-                        self.translate_one(profile, Scope::Json(value, ""), String::new(), source, now, &digest);
+                        self.translate_one(profile, Scope::Json(value, ""), Label::Whole, source, now, &digest);
                     outcomes.push(with_party_problems(outcome, problems));
                 }
             },
@@ -241,19 +287,14 @@ impl Catalog {
                 for record in records {
                     let problems = self.record_party_problems(profile, record);
                     let id = format!("{digest}-{}", record.line);
-                    let outcome = self.translate_one(
-                        profile,
-                        Scope::Record(record),
-                        line_label(Some(record.line)),
-                        source,
-                        now,
-                        &id,
-                    );
+                    let outcome =
+                        self.translate_one(profile, Scope::Record(record), Label::Line(record.line), source, now, &id);
                     outcomes.push(with_party_problems(outcome, problems));
                 }
             }
         }
-        outcomes.sort_by_key(|outcome| label_order(&outcome.label));
+        // Decoding problems and translated records, in the input's order (a stable sort).
+        outcomes.sort_by_key(|outcome| outcome.label.position());
         outcomes
     }
 
@@ -277,7 +318,7 @@ impl Catalog {
             return vec![self.translate_one(
                 profile,
                 Scope::Xml(document, root, &[]),
-                String::new(),
+                Label::Whole,
                 source,
                 now,
                 digest,
@@ -289,13 +330,13 @@ impl Catalog {
         };
         let Layout::Xml { records: Some(steps), .. } = &profile.layout else {
             let outcome =
-                self.translate_one(profile, Scope::Xml(document, root, &[]), String::new(), source, now, digest);
+                self.translate_one(profile, Scope::Xml(document, root, &[]), Label::Whole, source, now, digest);
             return vec![with_party_problems(outcome, problems)];
         };
         if !problems.is_empty() {
             // The XSD's errors are the document's: its records are not read one by one.
             return vec![Outcome {
-                label: String::new(),
+                label: Label::Whole,
                 message_type: mapping.map(|m| m.message_type.clone()),
                 output: None,
                 diagnostics: problems,
@@ -305,7 +346,7 @@ impl Catalog {
         if chains.is_empty() {
             let path = steps.iter().map(|step| step.local.as_str()).collect::<Vec<_>>().join("/");
             return vec![Outcome::failed(
-                String::new(),
+                Label::Whole,
                 Diagnostic::error(
                     ErrorCode::RequiredMissing,
                     document.path(root),
@@ -321,7 +362,7 @@ impl Catalog {
                 let record = chain.last().copied().unwrap_or(root);
                 // One record keeps the id of the whole document, as before records existed.
                 let id = if single { digest.to_owned() } else { format!("{digest}-{index}") };
-                let label = if single { String::new() } else { document.path(record) };
+                let label = if single { Label::Whole } else { Label::Element { index, path: document.path(record) } };
                 self.translate_one(profile, Scope::Xml(document, root, chain), label, source, now, &id)
             })
             .collect()
@@ -331,7 +372,7 @@ impl Catalog {
         &self,
         profile: &Profile,
         scope: Scope<'_>,
-        label: String,
+        label: Label,
         source: &str,
         now: &str,
         id: &str,
@@ -442,7 +483,7 @@ impl Catalog {
         let mut rows = Vec::new();
         let mut outcomes = Vec::new();
         for (index, message) in messages.iter().enumerate() {
-            let label = if messages.len() > 1 { format!("/{index}") } else { String::new() };
+            let label = if messages.len() > 1 { Label::item(index) } else { Label::Whole };
             let (message_type, written) = self.write(profile, message, parties);
             let diagnostics = match written {
                 Ok(Written::Document(bytes)) => {
@@ -460,7 +501,7 @@ impl Catalog {
         if !rows.is_empty() {
             match self.encode_records(profile, &rows) {
                 Ok(bytes) => documents.push(bytes),
-                Err(diagnostic) => outcomes.push(Outcome::failed(String::new(), diagnostic)),
+                Err(diagnostic) => outcomes.push(Outcome::failed(Label::Whole, diagnostic)),
             }
         }
         (documents, outcomes)
@@ -678,18 +719,6 @@ fn locate_in_record(mut diagnostic: Diagnostic, record: &Record) -> Diagnostic {
     diagnostic.line = located.line;
     diagnostic.column = located.column;
     diagnostic
-}
-
-fn line_label(line: Option<u64>) -> String {
-    line.map_or_else(String::new, |line| format!("line {line}"))
-}
-
-/// Sorts outcomes by input position: lines numerically, then JSON item pointers.
-fn label_order(label: &str) -> (u64, String) {
-    match label.strip_prefix("line ").and_then(|n| n.parse().ok()) {
-        Some(line) => (line, String::new()),
-        None => (0, label.to_owned()),
-    }
 }
 
 /// A short, stable id derived from the input bytes, so translating the same party message

@@ -4,12 +4,12 @@
 
 use serde_json::{json, Value};
 
-use crate::clock::Clock;
-use crate::config::{Config, PartyConfig};
+use crate::clock::{Clock, Ids};
 use crate::error::{Diagnostic, Error, ErrorCode};
-use crate::ingest::{Catalog, Outcome, CANONICAL};
-use crate::routing;
-use crate::store::{AuditEntry, Event, Inserted, NewDelivery, NewMessage, Store};
+use crate::ingest::{Catalog, Label, Outcome, CANONICAL};
+use crate::parties::{Directory, Party};
+use crate::routing::{self, Routes};
+use crate::store::{AuditEntry, Event, EventKind, Inserted, NewDelivery, NewMessage, Store};
 
 /// What became of one message of a request.
 #[derive(Debug, Clone)]
@@ -17,7 +17,7 @@ pub enum Answer {
     /// Stored (now, or at the first sending of the same source and id): the 202 body.
     Accepted { body: Value, duplicate: bool },
     /// Not stored: every problem found.
-    Rejected { label: String, message_type: Option<String>, diagnostics: Vec<Diagnostic> },
+    Rejected { label: Label, message_type: Option<String>, diagnostics: Vec<Diagnostic> },
 }
 
 /// A message ready to store, and the answer to give for it.
@@ -40,12 +40,14 @@ struct Skipped {
     requirements: Vec<String>,
 }
 
-/// Everything intake needs, shared by the API's handlers.
+/// Everything intake needs: the gateway's, lent to the API's handlers and the INPS pull.
 pub struct Intake<'a> {
     pub catalog: &'a Catalog,
-    pub config: &'a Config,
+    pub parties: &'a Directory,
+    pub routes: &'a Routes,
     pub store: &'a Store,
     pub clock: &'a Clock,
+    pub ids: &'a Ids,
     /// This gateway's URN, the `source` of its receipts.
     pub gateway: &'a str,
 }
@@ -55,7 +57,7 @@ impl Intake<'_> {
     /// failures (the store) are `Err`; content problems are `Answer::Rejected`.
     pub async fn receive(
         &self,
-        party: &PartyConfig,
+        party: &Party,
         profile: &str,
         bytes: &[u8],
         dry_run: bool,
@@ -66,14 +68,14 @@ impl Intake<'_> {
                 crate::ingest::validate_canonical(&self.catalog.standard, bytes, self.catalog.limits.max_message_bytes);
             let output = crate::formats::json::decode(bytes, self.catalog.limits.max_message_bytes).ok();
             vec![Outcome {
-                label: String::new(),
+                label: Label::Whole,
                 message_type: validation.message_type,
                 output,
                 diagnostics: validation.diagnostics,
             }]
         } else {
             let profile = self.catalog.profile(profile)?;
-            self.catalog.to_canonical(profile, bytes, &party.urn(), &now)
+            self.catalog.to_canonical(profile, bytes, &party.urn, &now)
         };
         let mut answers = Vec::with_capacity(outcomes.len());
         for outcome in outcomes {
@@ -101,7 +103,7 @@ impl Intake<'_> {
 
     async fn one(
         &self,
-        party: &PartyConfig,
+        party: &Party,
         profile: &str,
         bytes: &[u8],
         outcome: Outcome,
@@ -133,7 +135,7 @@ impl Intake<'_> {
     /// Refusals are the diagnostics that explain them.
     pub fn prepare(
         &self,
-        party: &PartyConfig,
+        party: &Party,
         profile: &str,
         bytes: &[u8],
         outcome: &Outcome,
@@ -154,7 +156,7 @@ impl Intake<'_> {
             )]);
         }
         let source = message["source"].as_str().unwrap_or_default();
-        if source != party.urn() {
+        if source != party.urn {
             return Err(vec![Diagnostic::error(
                 ErrorCode::SourceMismatch,
                 "/source",
@@ -162,7 +164,8 @@ impl Intake<'_> {
             )]);
         }
         let message_id = message["id"].as_str().unwrap_or_default().to_owned();
-        let routed = routing::recipients(self.config, self.catalog.standard.tables(), &party.id, message_type, message);
+        let routed =
+            self.routes.recipients(self.parties, self.catalog.standard.tables(), &party.id, message_type, message);
         let (recipients, skipped) = self.deliverable(routed, message, message_type)?;
         if dry_run {
             let body = json!({
@@ -173,7 +176,7 @@ impl Intake<'_> {
             });
             return Ok(Prepared { body, message: None, deliveries: Vec::new(), events: Vec::new() });
         }
-        let id = uuid::Uuid::now_v7().to_string();
+        let id = self.ids.next();
         let at = self.clock.now_millis();
         let receipt = self.receipt(message, message_type, &id, now);
         let body = json!({ "id": id, "status": "accepted", "receipt": receipt });
@@ -192,7 +195,7 @@ impl Intake<'_> {
         let deliveries: Vec<NewDelivery> = recipients
             .iter()
             .map(|r| NewDelivery {
-                id: uuid::Uuid::now_v7().to_string(),
+                id: self.ids.next(),
                 party: r.party.clone(),
                 profile: r.profile.clone(),
                 ordering_key: r.ordering_key.clone(),
@@ -201,14 +204,14 @@ impl Intake<'_> {
         let events = vec![
             Event {
                 at,
-                kind: "received".into(),
+                kind: EventKind::Received,
                 party: Some(party.id.clone()),
                 detail: json!({ "profile": profile, "bytes": bytes.len() }).to_string(),
             },
-            Event { at, kind: "validated".into(), party: None, detail: json!({ "type": message_type }).to_string() },
+            Event { at, kind: EventKind::Validated, party: None, detail: json!({ "type": message_type }).to_string() },
             Event {
                 at,
-                kind: "routed".into(),
+                kind: EventKind::Routed,
                 party: None,
                 detail: json!({ "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }).to_string(),
             },
@@ -217,7 +220,7 @@ impl Intake<'_> {
         events.extend(skipped.iter().map(|skip| {
             Event {
                 at,
-                kind: "skipped".into(),
+                kind: EventKind::Skipped,
                 party: Some(skip.party.clone()),
                 detail: json!({
                     "profile": skip.profile,
@@ -245,10 +248,10 @@ impl Intake<'_> {
         let mut skipped = Vec::new();
         let mut problems = Vec::new();
         for recipient in routed {
-            let projected = routing::projection(self.config, &recipient.party, message_type)
-                .map(|fields| routing::project(message, &fields));
+            let projected =
+                self.routes.projection(&recipient.party, message_type).map(|fields| routing::project(message, fields));
             let written = projected.as_ref().unwrap_or(message);
-            let parties = routing::parties(self.config, written, Some(&recipient.party));
+            let parties = self.parties.parties_of(written, Some(&recipient.party));
             let found = self.catalog.undeliverable(&recipient.profile, written, &parties);
             if found.is_empty() {
                 recipients.push(recipient);

@@ -4,17 +4,17 @@
 
 use std::sync::Arc;
 
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::JobScheduler;
 
-use crate::api::AppState;
 use crate::error::Error;
+use crate::gateway::Gateway;
 use crate::store::retention::subject_reference;
 use crate::store::AuditEntry;
 
 const DAY_MILLIS: i64 = 86_400_000;
 
 /// Purges every type that has a retention; returns (type, messages purged) for each.
-pub async fn purge(state: &AppState) -> Result<Vec<(String, u64)>, Error> {
+pub async fn purge(state: &Gateway) -> Result<Vec<(String, u64)>, Error> {
     let Some(retention) = &state.config.retention else { return Ok(Vec::new()) };
     let now = state.clock.now_millis();
     let mut purged = Vec::new();
@@ -36,10 +36,8 @@ pub async fn purge(state: &AppState) -> Result<Vec<(String, u64)>, Error> {
 }
 
 /// Runs `purge` on the configuration's schedule (cron with seconds, Europe/Rome).
-pub async fn schedule(state: Arc<AppState>, expression: &str) -> Result<JobScheduler, Error> {
-    let failed = |e: tokio_cron_scheduler::JobSchedulerError| Error::Internal(format!("the retention schedule: {e}"));
-    let scheduler = JobScheduler::new().await.map_err(failed)?;
-    let job = Job::new_async_tz(expression, crate::inps::schedule::TIME_ZONE, move |_, _| {
+pub async fn schedule(state: Arc<Gateway>, expression: &str) -> Result<JobScheduler, Error> {
+    let tick: crate::schedule::Tick = Arc::new(move || {
         let state = Arc::clone(&state);
         Box::pin(async move {
             match purge(&state).await {
@@ -50,11 +48,8 @@ pub async fn schedule(state: Arc<AppState>, expression: &str) -> Result<JobSched
                 Err(error) => tracing::warn!(target: "raccordo::retention", "retention purge failed: {error}"),
             }
         })
-    })
-    .map_err(failed)?;
-    scheduler.add(job).await.map_err(failed)?;
-    scheduler.start().await.map_err(failed)?;
-    Ok(scheduler)
+    });
+    crate::schedule::start("retention", expression, tick).await
 }
 
 /// What a subject's erasure did.
@@ -69,7 +64,7 @@ pub struct Erasure {
 
 /// Every message about a person, for a data-subject access request; audited under a
 /// reference that does not reveal the codice fiscale.
-pub async fn export(state: &AppState, codice_fiscale: &str) -> Result<Vec<serde_json::Value>, Error> {
+pub async fn export(state: &Gateway, codice_fiscale: &str) -> Result<Vec<serde_json::Value>, Error> {
     let found = state.store.messages_about(codice_fiscale).await?;
     let quarantined = state.store.quarantined_about(codice_fiscale).await?;
     let entry = AuditEntry::new(
@@ -103,7 +98,7 @@ pub async fn export(state: &AppState, codice_fiscale: &str) -> Result<Vec<serde_
 
 /// Erases the payloads of a person's messages where the law allows: not those of types
 /// under a legal hold (`[retention] legal_hold`), nor those still owed to a recipient.
-pub async fn erase(state: &AppState, codice_fiscale: &str) -> Result<Erasure, Error> {
+pub async fn erase(state: &Gateway, codice_fiscale: &str) -> Result<Erasure, Error> {
     let hold = state.config.retention.as_ref().map(|r| r.legal_hold.clone()).unwrap_or_default();
     let mut erasure = Erasure { erased: Vec::new(), quarantined: Vec::new(), kept: Vec::new() };
     for record in state.store.quarantined_about(codice_fiscale).await? {

@@ -1,11 +1,14 @@
-//! Which parties receive a message: the configured routes, their content conditions, the
-//! ordering key of routes that keep order, and the fields each recipient may receive
-//! (projections). Pure: a message and the configuration in, recipients and fields out.
+//! Which parties receive a message: the configured routes compiled once (per message
+//! type, their content conditions, the ordering key of routes that keep order), and the
+//! fields each recipient may receive (projections). Pure: a message in, recipients and
+//! fields out.
+
+use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::config::{ConditionConfig, Config, PartyConfig};
-use crate::mapping::apply::{Parties, PartyCodes};
+use crate::config::{ConditionConfig, Config};
+use crate::parties::{Directory, Party};
 use crate::standard::codes::CodeTables;
 
 /// One party a message goes to.
@@ -20,90 +23,146 @@ pub struct Recipient {
     pub optional: bool,
 }
 
-/// The recipients of `message` (of short type `message_type`) sent by `sender`: every party
-/// a route names for the type whose conditions hold, never the sender itself, each once.
-pub fn recipients(
-    config: &Config,
-    tables: &CodeTables,
-    sender: &str,
-    message_type: &str,
-    message: &Value,
-) -> Vec<Recipient> {
-    let mut recipients: Vec<Recipient> = Vec::new();
-    for route in config.routes.iter().filter(|route| route.types.iter().any(|t| t == message_type)) {
-        for party_id in &route.to {
-            if party_id == sender {
-                continue;
+/// A test on a message's content, for one recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Condition {
+    /// The value at the pointer is a citizenship outside the EU, EEA and Switzerland.
+    NonEu(String),
+    /// The value at the pointer is a comune the recipient serves.
+    InRecipientComuni(String),
+    /// The value at the pointer equals the text.
+    Equals(String, String),
+}
+
+impl Condition {
+    fn compile(condition: &ConditionConfig) -> Condition {
+        let pointer = condition.pointer.clone();
+        match &condition.equals {
+            _ if condition.non_eu => Condition::NonEu(pointer),
+            _ if condition.in_recipient_comuni => Condition::InRecipientComuni(pointer),
+            Some(value) => Condition::Equals(pointer, value.clone()),
+            // A checked configuration has exactly one test per condition.
+            None => Condition::Equals(pointer, String::new()),
+        }
+    }
+
+    fn holds(&self, message: &Value, recipient: &Party, tables: &CodeTables) -> bool {
+        let text = |pointer: &str| message.pointer(pointer).and_then(Value::as_str);
+        match self {
+            Condition::NonEu(pointer) => {
+                text(pointer).and_then(|value| tables.state(value)).is_some_and(|state| !state.free_movement)
             }
-            if let Some(known) = recipients.iter_mut().find(|r| &r.party == party_id) {
-                // A party named by a mandatory route too is mandatory.
-                if route.when.iter().all(|condition| {
-                    config
-                        .parties
-                        .iter()
-                        .find(|p| &p.id == party_id)
-                        .is_some_and(|p| holds(condition, message, p, tables))
-                }) {
-                    known.optional &= route.optional;
-                }
-                continue;
+            Condition::InRecipientComuni(pointer) => {
+                text(pointer).is_some_and(|value| recipient.comuni.iter().any(|comune| comune == value))
             }
-            let Some(party) = config.parties.iter().find(|p| &p.id == party_id) else { continue };
-            let Some(receives) = &party.receives else { continue };
-            if !route.when.iter().all(|condition| holds(condition, message, party, tables)) {
-                continue;
-            }
-            let ordering_key = route
-                .order_by
-                .as_deref()
-                .and_then(|pointer| message.pointer(pointer))
-                .map(|value| subject_key(party_id, value));
-            recipients.push(Recipient {
-                party: party_id.clone(),
-                profile: receives.profile.clone(),
-                ordering_key,
+            Condition::Equals(pointer, expected) => text(pointer) == Some(expected.as_str()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Route {
+    to: Vec<String>,
+    when: Vec<Condition>,
+    order_by: Option<String>,
+    optional: bool,
+}
+
+/// The routes of a checked configuration, by message type (short name), and the fields
+/// each (party, type) may receive.
+#[derive(Debug, Default)]
+pub struct Routes {
+    by_type: HashMap<String, Vec<Route>>,
+    /// `None`: every field; absent: the party gets no message of the type.
+    projections: HashMap<(String, String), Option<Vec<String>>>,
+}
+
+impl Routes {
+    pub fn compile(config: &Config) -> Routes {
+        let mut routes = Routes::default();
+        for route in &config.routes {
+            let compiled = Route {
+                to: route.to.clone(),
+                when: route.when.iter().map(Condition::compile).collect(),
+                order_by: route.order_by.clone(),
                 optional: route.optional,
-            });
+            };
+            for message_type in &route.types {
+                routes.by_type.entry(message_type.clone()).or_default().push(compiled.clone());
+                for party in &route.to {
+                    let fields = routes
+                        .projections
+                        .entry((party.clone(), message_type.clone()))
+                        .or_insert_with(|| Some(Vec::new()));
+                    // A route that does not restrict lets every field through.
+                    match fields {
+                        Some(fields) if !route.fields.is_empty() => fields.extend(route.fields.iter().cloned()),
+                        _ => *fields = None,
+                    }
+                }
+            }
         }
+        routes
     }
-    recipients
-}
 
-/// What mappings may take from the configuration when `message` is written for
-/// `recipient`: the sending party (the one whose URN is the message's `source`) and the
-/// recipient, with their entity codes.
-pub fn parties<'c>(config: &'c Config, message: &Value, recipient: Option<&str>) -> Parties<'c> {
-    let codes = |party: &'c PartyConfig| PartyCodes { id: &party.id, entity_code: party.entity_code.as_deref() };
-    let source = message["source"].as_str().unwrap_or_default();
-    Parties {
-        sender: config.parties.iter().find(|party| party.urn() == source).map(codes),
-        recipient: recipient.and_then(|id| config.parties.iter().find(|party| party.id == id)).map(codes),
-    }
-}
-
-/// The fields of a message of `message_type` that `party` may receive: the union of the
-/// `fields` of the routes that carry the type to it, or `None` (everything) when one of
-/// them does not restrict.
-pub fn projection<'a>(config: &'a Config, party: &str, message_type: &str) -> Option<Vec<&'a str>> {
-    let mut fields = Vec::new();
-    for route in
-        config.routes.iter().filter(|r| r.types.iter().any(|t| t == message_type) && r.to.iter().any(|p| p == party))
-    {
-        if route.fields.is_empty() {
-            return None;
+    /// The recipients of `message` (of short type `message_type`) sent by `sender`: every
+    /// party a route names for the type whose conditions hold, never the sender itself,
+    /// each once.
+    pub fn recipients(
+        &self,
+        parties: &Directory,
+        tables: &CodeTables,
+        sender: &str,
+        message_type: &str,
+        message: &Value,
+    ) -> Vec<Recipient> {
+        let mut recipients: Vec<Recipient> = Vec::new();
+        for route in self.by_type.get(message_type).into_iter().flatten() {
+            for party_id in &route.to {
+                if party_id == sender {
+                    continue;
+                }
+                let Some(party) = parties.get(party_id) else { continue };
+                let Some(receives) = &party.receives else { continue };
+                if !route.when.iter().all(|condition| condition.holds(message, party, tables)) {
+                    continue;
+                }
+                if let Some(known) = recipients.iter_mut().find(|r| &r.party == party_id) {
+                    // A party named by a mandatory route too is mandatory.
+                    known.optional &= route.optional;
+                    continue;
+                }
+                let ordering_key = route
+                    .order_by
+                    .as_deref()
+                    .and_then(|pointer| message.pointer(pointer))
+                    .map(|value| subject_key(party_id, value));
+                recipients.push(Recipient {
+                    party: party_id.clone(),
+                    profile: receives.profile.clone(),
+                    ordering_key,
+                    optional: route.optional,
+                });
+            }
         }
-        fields.extend(route.fields.iter().map(String::as_str));
+        recipients
     }
-    (!fields.is_empty()).then_some(fields)
+
+    /// The fields of a message of `message_type` that `party` may receive: the union of
+    /// the `fields` of the routes that carry the type to it, or `None` (everything) when
+    /// one of them does not restrict.
+    pub fn projection(&self, party: &str, message_type: &str) -> Option<&[String]> {
+        self.projections.get(&(party.to_owned(), message_type.to_owned()))?.as_deref()
+    }
 }
 
 /// The message with only the envelope and the `data` fields at `fields` (JSON pointers
 /// under `/data`; a pointer to an object keeps all of it). Everything else is removed
 /// before the message is written in the recipient's profile.
-pub fn project(message: &Value, fields: &[&str]) -> Value {
+pub fn project<S: AsRef<str>>(message: &Value, fields: &[S]) -> Value {
     let mut out = message.clone();
     let mut data = Value::Object(serde_json::Map::new());
-    for field in fields {
+    for field in fields.iter().map(AsRef::as_ref) {
         if let Some(value) = message.pointer(field) {
             let Some(inner) = field.strip_prefix("/data") else { continue };
             set(&mut data, inner, value.clone());
@@ -130,17 +189,6 @@ fn set(target: &mut Value, pointer: &str, value: Value) {
     current[last.as_str()] = value;
 }
 
-fn holds(condition: &ConditionConfig, message: &Value, recipient: &PartyConfig, tables: &CodeTables) -> bool {
-    let Some(value) = message.pointer(&condition.pointer).and_then(Value::as_str) else { return false };
-    if condition.non_eu {
-        return tables.state(value).is_some_and(|state| !state.free_movement);
-    }
-    if condition.in_recipient_comuni {
-        return recipient.comuni.iter().any(|comune| comune == value);
-    }
-    condition.equals.as_deref() == Some(value)
-}
-
 /// The ordering key stored for a subject. It may be a codice fiscale: the database keeps a
 /// hash of it, never the value.
 fn subject_key(party: &str, value: &Value) -> String {
@@ -163,7 +211,9 @@ mod tests {
         let catalog = Catalog::load(&Assets::Embedded).unwrap();
         let config = Config::parse(crate::config::EXAMPLE, "example.toml", &catalog).unwrap();
         let message_type = message["type"].as_str().and_then(crate::standard::short_name).unwrap().to_owned();
-        let found: Vec<String> = recipients(&config, catalog.standard.tables(), sender, &message_type, &message)
+        let (parties, routes) = (Directory::compile(&config), Routes::compile(&config));
+        let found: Vec<String> = routes
+            .recipients(&parties, catalog.standard.tables(), sender, &message_type, &message)
             .into_iter()
             .map(|r| r.party)
             .collect();
@@ -197,8 +247,14 @@ mod tests {
     fn ordering_keys_are_hashes_per_party() {
         let catalog = Catalog::load(&Assets::Embedded).unwrap();
         let config = Config::parse(crate::config::EXAMPLE, "example.toml", &catalog).unwrap();
-        let found =
-            recipients(&config, catalog.standard.tables(), "inps", "employment.started", &employment("100", "F205"));
+        let (parties, routes) = (Directory::compile(&config), Routes::compile(&config));
+        let found = routes.recipients(
+            &parties,
+            catalog.standard.tables(),
+            "inps",
+            "employment.started",
+            &employment("100", "F205"),
+        );
         let key = found[0].ordering_key.clone().unwrap();
         assert_eq!(key.len(), 32);
         assert!(!key.contains("12345678901"));

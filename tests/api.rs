@@ -10,9 +10,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use raccordo::api::{router, AppState};
+use raccordo::api::router;
 use raccordo::assets::Assets;
 use raccordo::config::{Config, EXAMPLE};
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::simulate::generate::Generator;
 use serde_json::{json, Value};
@@ -25,7 +26,7 @@ const SOCIAL: &str = "example-token-social-cremona";
 const OPERATOR: &str = "example-token-operator";
 
 struct Api {
-    state: Arc<AppState>,
+    state: Arc<Gateway>,
     _dir: tempfile::TempDir,
 }
 

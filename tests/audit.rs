@@ -7,9 +7,9 @@ mod common;
 
 use std::sync::Arc;
 
-use raccordo::api::AppState;
 use raccordo::assets::Assets;
 use raccordo::config::Config;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 
 use raccordo::simulate::generate::Generator;
@@ -19,12 +19,12 @@ use serde_json::json;
 const CONFIG: &str = "[[parties]]\nid = \"cpi\"\nkind = \"cpi\"\ncode = \"CR01\"\nname = \"CPI\"\nsends = { profiles = [\"canonical\"] }\n";
 
 /// A store whose log holds two received messages, a refusal, and seven more entries.
-async fn logged(url: &str) -> Arc<AppState> {
+async fn logged(url: &str) -> Arc<Gateway> {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&format!("[storage]\nurl = \"{url}\"\n{CONFIG}"), "audit.toml", &catalog).unwrap();
     let store = Store::open(url).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
-    let party = state.config.parties[0].clone();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let party = std::sync::Arc::clone(state.parties.iter().next().unwrap());
     let intake = state.intake();
     let mut generator = Generator::new(5);
     for _ in 0..2 {

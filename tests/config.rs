@@ -18,6 +18,10 @@ fn check(text: &str, key: &str, reason: &str) {
             assert_eq!(found, key, "{message}");
             assert!(message.contains(reason), "{message}");
         }
+        Err(Error::ConfigProblems { file, problems }) => {
+            assert_eq!(file, "raccordo.toml");
+            assert!(problems.iter().any(|(found, message)| found == key && message.contains(reason)), "{problems:?}");
+        }
         Err(other) => panic!("expected a configuration error, got {other}"),
         Ok(_) => panic!("the configuration loaded"),
     }
@@ -58,6 +62,49 @@ fn each_mistake_names_its_key() {
         "routes[0].types",
         "no message type",
     );
+}
+
+#[test]
+fn a_configuration_with_several_mistakes_names_every_one() {
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let text = format!(
+        "{PARTY}auth = {{ tokens = [\"short\"] }}\ncomuni = [\"X999\"]\n\n[[routes]]\ntypes = [\"employment.begun\"]\nto = [\"b\"]\n\n[delivery]\nconcurrency = 0\n"
+    );
+    let error = Config::parse(&text, "raccordo.toml", &catalog).unwrap_err();
+    assert_eq!(error.code(), raccordo::error::ErrorCode::ConfigInvalid);
+    let Error::ConfigProblems { problems, .. } = &error else { panic!("one problem only: {error}") };
+    let keys: Vec<&str> = problems.iter().map(|(key, _)| key.as_str()).collect();
+    assert_eq!(keys, ["parties[0].auth.tokens", "parties[0].comuni", "routes[0].types", "routes[0].to", "delivery"]);
+    let shown = error.to_string();
+    assert!(shown.starts_with("raccordo.toml: 5 problems:") && shown.contains("\n  routes[0].to: no party"), "{shown}");
+}
+
+#[test]
+fn unusable_keys_are_all_named_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = |name: &str| dir.path().join(name).display().to_string();
+    let text = format!(
+        "[tls]\ncertificate = \"{}\"\nprivate_key = \"{}\"\n\n[signing]\ncertificate = \"{}\"\nprivate_key = \"{}\"\naudience = \"raccordo\"\n\n\
+         [storage.encryption]\nkeys = [{{ id = \"k1\", file = \"{}\" }}]\n",
+        missing("tls.crt"),
+        missing("tls.key"),
+        missing("signing.crt"),
+        missing("signing.key"),
+        missing("data.key"),
+    );
+    let path = dir.path().join("raccordo.toml");
+    std::fs::write(&path, text).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_raccordo"))
+        .args(["serve", "--config", path.to_str().unwrap()])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("RAC-7006"), "{stderr}");
+    for name in ["tls.crt", "signing.crt", "data.key"] {
+        assert!(stderr.contains(name), "{name} is not named: {stderr}");
+    }
 }
 
 #[test]

@@ -142,8 +142,9 @@ async fn the_runner_names_each_failure_of_a_non_conforming_endpoint() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_passes_its_own_suite_over_http() {
-    use raccordo::api::{self, AppState};
+    use raccordo::api;
     use raccordo::config::Config;
+    use raccordo::gateway::Gateway;
     use raccordo::store::Store;
     let dir = tempfile::tempdir().unwrap();
     let text = format!(
@@ -154,7 +155,7 @@ async fn the_gateway_passes_its_own_suite_over_http() {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "vendor.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/messages", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, state, std::future::pending()));

@@ -13,9 +13,10 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use raccordo::api::{router, AppState};
+use raccordo::api::router;
 use raccordo::assets::Assets;
 use raccordo::config::{Config, EXAMPLE};
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use serde_json::{json, Value};
 use tower::ServiceExt;
@@ -24,7 +25,7 @@ const CPI: &str = "example-token-cpi-cremona";
 const INPS: &str = "example-token-inps-pull";
 
 struct Api {
-    state: Arc<AppState>,
+    state: Arc<Gateway>,
     _dir: tempfile::TempDir,
 }
 

@@ -16,10 +16,10 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use raccordo::api::AppState;
 use raccordo::assets::Assets;
 use raccordo::config::Config;
 use raccordo::delivery::Deliverer;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::intake::Answer;
 use raccordo::simulate::generate::Generator;
@@ -114,20 +114,20 @@ async fn scenario(storage: String) {
         &storage,
     );
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
-    let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let sender = Arc::clone(state.parties.get("inps").unwrap());
     let intake = state.intake();
     let mut generator = Generator::new(9);
     let mut ids = Vec::new();
     for _ in 0..3 {
         let mut message = generator.message("employment.started").unwrap();
-        message["source"] = json!(sender.urn());
+        message["source"] = json!(sender.urn);
         let answers = intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
         let Answer::Accepted { body, .. } = &answers[0] else { panic!("rejected: {answers:?}") };
         ids.push(body["id"].as_str().unwrap().to_owned());
     }
 
-    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test-instance".into()).unwrap());
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test-instance".into()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(Arc::clone(&deliverer).run(stopped));
 
@@ -148,7 +148,7 @@ async fn scenario(storage: String) {
     for id in &ids {
         let stored = state.store.message(id).await.unwrap().unwrap();
         for delivery in stored.deliveries {
-            statuses.entry(delivery.party).or_default().push((delivery.status, delivery.attempts));
+            statuses.entry(delivery.party).or_default().push((delivery.status.to_string(), delivery.attempts));
         }
     }
     let all = |party: &str, status: &str| statuses[party].iter().all(|(s, _)| s == status);
@@ -175,8 +175,8 @@ async fn scenario(storage: String) {
     let dead = state.store.dead_letters(None, 0, 100).await.unwrap();
     assert_eq!(dead.len(), 6);
     let timeline = state.store.message(&ids[0]).await.unwrap().unwrap().events;
-    assert!(timeline.iter().any(|e| e.kind == "attempt-failed" && e.party.as_deref() == Some("flaky")));
-    assert!(timeline.iter().any(|e| e.kind == "dead-lettered" && e.party.as_deref() == Some("refusing")));
+    assert!(timeline.iter().any(|e| e.kind.as_str() == "attempt-failed" && e.party.as_deref() == Some("flaky")));
+    assert!(timeline.iter().any(|e| e.kind.as_str() == "dead-lettered" && e.party.as_deref() == Some("refusing")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,21 +226,21 @@ async fn ordered_scenario(storage: String) {
     settings.routes[0].order_by = Some("/data/inpsRelationshipCode".into());
     settings.delivery.backoff_initial_ms = 20;
     let store = Store::open(&settings.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, settings, store, "urn:raccordo:gateway:test").unwrap();
-    let sender = state.config.parties.iter().find(|p| p.id == "inps").unwrap().clone();
+    let state = Gateway::new(catalog, settings, store, "urn:raccordo:gateway:test").unwrap();
+    let sender = Arc::clone(state.parties.get("inps").unwrap());
     let intake = state.intake();
     let mut generator = Generator::new(21);
     let mut accepted: HashMap<String, Vec<String>> = HashMap::new();
     for index in 0..12 {
         let subject = format!("4000000000{}", index % 3);
         let mut message = generator.message("employment.started").unwrap();
-        message["source"] = json!(sender.urn());
+        message["source"] = json!(sender.urn);
         message["data"]["inpsRelationshipCode"] = json!(subject);
         let answers = intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
         assert!(matches!(answers[0], Answer::Accepted { .. }), "{answers:?}");
         accepted.entry(subject).or_default().push(message["id"].as_str().unwrap().to_owned());
     }
-    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test-instance".into()).unwrap());
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test-instance".into()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(Arc::clone(&deliverer).run(stopped));
     settle(&state.store, Duration::from_secs(30)).await;
@@ -265,4 +265,93 @@ async fn ordered_deliveries_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ordered_deliveries_on_postgresql() {
     ordered_scenario(common::postgres_url().await).await;
+}
+
+/// Retries and leases on the gateway's clock, advanced by the test: a retry an hour away
+/// and a lease of ten minutes are run through without waiting for either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_and_leases_follow_the_gateway_clock() {
+    let (flaky, flaky_url) =
+        recipient(|call| if call == 1 { (StatusCode::SERVICE_UNAVAILABLE, 0) } else { (StatusCode::OK, 0) }).await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("sqlite://{}/raccordo.db", dir.path().display());
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let text = format!(
+        "[storage]\nurl = \"{storage}\"\n[delivery]\nmax_attempts = 5\nbackoff_initial_ms = 3600000\nbackoff_max_secs = 7200\nlease_secs = 600\npoll_interval_ms = 10\n\n\
+         [[parties]]\nid = \"inps\"\nkind = \"inps\"\ncode = \"INPS\"\nname = \"INPS\"\nsends = {{ profiles = [\"canonical\"] }}\n\n\
+         [[parties]]\nid = \"flaky\"\nkind = \"cpi\"\ncode = \"C1\"\nname = \"flaky\"\nreceives = {{ profile = \"canonical\", endpoint = \"{flaky_url}\" }}\n\n\
+         [[routes]]\ntypes = [\"employment.started\"]\nto = [\"flaky\"]\n"
+    );
+    let config = Config::parse(&text, "test.toml", &catalog).unwrap();
+    let store = Store::open(&storage).await.unwrap();
+    let mut gateway = Gateway::build(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let clock = raccordo::clock::Clock::manual(1_800_000_000_000);
+    gateway.clock = clock.clone();
+    gateway.ids = raccordo::clock::Ids::sequential();
+    let state = Arc::new(gateway);
+    let sender = Arc::clone(state.parties.get("inps").unwrap());
+    let mut generator = Generator::new(11);
+    let mut send = |n: u32| {
+        let mut message = generator.message("employment.started").unwrap();
+        message["source"] = json!(sender.urn);
+        message["id"] = json!(format!("clock-{n}"));
+        message.to_string()
+    };
+    let (first, second) = (send(1), send(2));
+    let intake = state.intake();
+    for body in [&first, &second] {
+        let answers = intake.receive(&sender, "canonical", body.as_bytes(), false).await.unwrap();
+        assert!(matches!(answers[0], Answer::Accepted { .. }), "{answers:?}");
+    }
+    let started = std::time::Instant::now();
+
+    // A worker that dies holding the second delivery: its lease keeps it from others.
+    let lease_ms = 600_000;
+    let crashed = state.store.claim("crashed", clock.now_millis(), lease_ms, 1).await.unwrap();
+    assert_eq!(crashed.len(), 1);
+
+    // The other delivery fails once: its retry is due in half an hour to an hour.
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "worker".into()));
+    let claimed = state.store.claim("worker", clock.now_millis(), lease_ms, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1, "the crashed worker's delivery is leased");
+    deliverer.deliver(claimed.into_iter().next().unwrap()).await;
+    assert_eq!(flaky.calls.load(Ordering::SeqCst), 1);
+    assert!(state.store.claim("worker", clock.now_millis(), lease_ms, 10).await.unwrap().is_empty(), "nothing due yet");
+
+    // The workers run; eleven minutes on, the lease has expired: the crashed delivery is
+    // sent again, under its key. An hour on, the retry is due and goes out.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(Arc::clone(&deliverer).run(stopped));
+    clock.advance(Duration::from_secs(11 * 60));
+    wait_for(|| flaky.calls.load(Ordering::SeqCst) == 2).await;
+    clock.advance(Duration::from_secs(60 * 60));
+    wait_for(|| flaky.calls.load(Ordering::SeqCst) == 3).await;
+    settle(&state.store, Duration::from_secs(5)).await;
+    stop.send(true).unwrap();
+    running.await.unwrap();
+    let keys = flaky.keys.lock().unwrap().clone();
+    assert_eq!(keys.len(), 2, "each delivery acknowledged once: {keys:?}");
+    assert_ne!(keys[0], keys[1]);
+    assert!(started.elapsed() < Duration::from_secs(10), "an hour and ten minutes took {:?}", started.elapsed());
+    // The timelines keep the gateway's time: the retry recorded 71 minutes after the failure.
+    let summaries = state.store.list(&raccordo::store::ListFilter { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(summaries.iter().all(|m| m.status.as_str() == "delivered"), "{summaries:?}");
+    let mut retried = None;
+    for summary in &summaries {
+        let events = state.store.message(&summary.id).await.unwrap().unwrap().events;
+        let at = |kind: &str| events.iter().find(|e| e.kind.as_str() == kind).map(|e| e.at);
+        if let (Some(failed), Some(delivered)) = (at("attempt-failed"), at("delivered")) {
+            retried = Some(delivered - failed);
+        }
+    }
+    assert_eq!(retried, Some(71 * 60 * 1000));
+}
+
+/// Waits (polling, for real) until `done`, at most five seconds.
+async fn wait_for(done: impl Fn() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(5), "waited five seconds in vain");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

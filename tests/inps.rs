@@ -15,10 +15,10 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::http::Request;
 use openssl::pkey::{PKey, Private};
-use raccordo::api::AppState;
 use raccordo::assets::Assets;
 use raccordo::config::{Config, TlsConfig};
 use raccordo::error::ErrorCode;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::inps::{Puller, Range, Trigger, JOB};
 use raccordo::pki::{self, Usage};
@@ -190,11 +190,11 @@ renew_before_secs = 0
     )
 }
 
-async fn open(text: &str) -> Arc<AppState> {
+async fn open(text: &str) -> Arc<Gateway> {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(text, "test.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap()
+    Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap()
 }
 
 fn sqlite(dir: &Path) -> String {
@@ -292,7 +292,7 @@ async fn pages_are_pulled_once_over_mtls_with_one_voucher_and_quarantine_is_visi
     assert_eq!(error.code(), ErrorCode::PullTokenRefused, "{error}");
 }
 
-async fn state_without_certificate(pki: &Pki, inps: &Inps) -> Arc<AppState> {
+async fn state_without_certificate(pki: &Pki, inps: &Inps) -> Arc<Gateway> {
     let dir = tempfile::tempdir().unwrap();
     let storage = sqlite(dir.path());
     let state = open(&config_text(pki, inps, &storage, "", false)).await;
@@ -314,7 +314,7 @@ async fn an_assertion_signed_with_another_key_is_refused() {
     assert_eq!(inps.stat("assertionsRefused"), 1);
     assert_eq!(inps.stat("pageRequests"), 0);
     let runs = state.store.pull_runs(JOB, 5).await.unwrap();
-    assert_eq!(runs[0].status, "failed");
+    assert_eq!(runs[0].status.as_str(), "failed");
     assert!(runs[0].error.as_deref().unwrap().starts_with("RAC-6001"), "{:?}", runs[0].error);
     assert!(!runs[0].error.as_deref().unwrap().contains("PRIVATE KEY"));
 }
@@ -384,8 +384,8 @@ async fn a_backfill_takes_its_period_and_resumes_its_own_cursor() {
     let state = open(&config_text(&pki, &inps, &storage, "", true)).await;
     let puller = Puller::new(Arc::clone(&state)).unwrap();
     // Records are a minute apart from 2025-01-01T00:00Z: 00:00 to 02:29 inclusive is 150.
-    let since = raccordo::inps::parse_instant("2025-01-01").unwrap();
-    let until = raccordo::inps::parse_instant("2025-01-01T02:29:00Z").unwrap();
+    let since = raccordo::clock::parse_instant("2025-01-01").unwrap();
+    let until = raccordo::clock::parse_instant("2025-01-01T02:29:00Z").unwrap();
     let range = Range { since: Some(since), until: Some(until) };
     let run = puller.pull(Trigger::Command, range, &|_| {}).await.unwrap();
     assert_eq!(run.records, 150);
@@ -447,9 +447,9 @@ async fn a_killed_pull_resumes_with_no_gap_and_no_duplicate() {
     assert_eq!(quarantined, invalid_among(1000));
     let state = open(&config_text(&pki, &inps, &storage, "", true)).await;
     let runs = state.store.pull_runs(JOB, 5).await.unwrap();
-    assert_eq!(runs[0].status, "succeeded");
+    assert_eq!(runs[0].status.as_str(), "succeeded");
     assert_eq!(runs[0].duplicates, 0, "the resumed run took records again");
-    assert_eq!(runs[1].status, "interrupted");
+    assert_eq!(runs[1].status.as_str(), "interrupted");
     // Logs, at debug level, name neither the key nor the people.
     let codice_fiscale =
         regex::Regex::new("[A-Z]{6}[0-9LMNPQRSTUV]{2}[A-EHLMPR-T][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]")
@@ -463,27 +463,53 @@ async fn a_killed_pull_resumes_with_no_gap_and_no_duplicate() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_schedule_fires_and_runs_never_overlap() {
+async fn ticks_never_overlap_and_the_schedule_fires_them() {
     let pki = Pki::new();
-    // The first run takes about 2.4 s: ticks during it are skipped.
-    let inps = simulator(&pki, 300, "slow@1:800,slow@2:800,slow@3:800", false).await;
+    let inps = simulator(&pki, 300, "slow@1:600", false).await;
     let storage = sqlite(pki.dir.path());
     let state = open(&config_text(&pki, &inps, &storage, "schedule = \"*/1 * * * * *\"", true)).await;
     let puller = Arc::new(Puller::new(Arc::clone(&state)).unwrap());
-    let mut scheduler = raccordo::inps::schedule::start(puller, "*/1 * * * * *").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(5500)).await;
-    scheduler.shutdown().await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let mut runs = state.store.pull_runs(JOB, 100).await.unwrap();
-    runs.reverse();
-    assert!(runs.len() >= 2, "the schedule fired {} times", runs.len());
-    assert!(runs.len() <= 5, "{} runs in 5.5 s with a 2.4 s run among them: ticks were not skipped", runs.len());
-    assert!(runs.iter().all(|r| r.trigger == "schedule"));
-    for pair in runs.windows(2) {
-        let ended = pair[0].finished_at.expect("an earlier run still running");
-        assert!(pair[1].started_at >= ended, "runs overlap: {:?}", pair);
+    // Two ticks at once (a slow run and the next tick): one runs, the other is skipped.
+    let (one, other) = tokio::join!(puller.tick(), puller.tick());
+    assert_eq!(one.is_some() as u8 + other.is_some() as u8, 1, "{one:?} {other:?}");
+    assert_eq!(one.or(other).unwrap().records, 300);
+    // The cron schedule runs ticks: within a couple of seconds one more run, finding nothing new.
+    let mut scheduler = raccordo::inps::schedule(Arc::clone(&puller), "*/1 * * * * *").await.unwrap();
+    let started = std::time::Instant::now();
+    while state.store.pull_runs(JOB, 10).await.unwrap().len() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(5), "the schedule did not fire");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(runs.iter().map(|r| r.records).sum::<i64>(), 300);
+    scheduler.shutdown().await.unwrap();
+    let runs = state.store.pull_runs(JOB, 10).await.unwrap();
+    assert!(runs.iter().all(|r| r.trigger.as_str() == "schedule"));
+    let (messages, _, quarantined) = counts(&storage).await;
+    assert_eq!(messages + quarantined, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_wait_on_the_gateway_clock_and_honour_retry_after() {
+    let pki = Pki::new();
+    // Page 1 answers 503 twice, page 2 asks for forty seconds with Retry-After.
+    let inps = simulator(&pki, 200, "5xx@1:2,429@2:40", false).await;
+    let storage = sqlite(pki.dir.path());
+    let text = config_text(&pki, &inps, &storage, "", true)
+        .replace("backoff_initial_ms = 10\nbackoff_max_secs = 2", "backoff_initial_ms = 5000\nbackoff_max_secs = 120");
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let config = Config::parse(&text, "test.toml", &catalog).unwrap();
+    let store = Store::open(&config.storage_url()).await.unwrap();
+    let mut gateway = Gateway::build(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    // Starting now: the simulated token endpoint checks assertions against its own clock.
+    let start = chrono::Utc::now().timestamp_millis();
+    let clock = raccordo::clock::Clock::manual(start);
+    gateway.clock = clock.clone();
+    let started = std::time::Instant::now();
+    let run = Puller::new(Arc::new(gateway)).unwrap().pull(Trigger::Command, Range::default(), &|_| {}).await.unwrap();
+    assert_eq!((run.status.as_str(), run.records), ("succeeded", 200));
+    // 2.5-5 s and 5-10 s of backoff, then the forty seconds asked for.
+    let waited = clock.now_millis() - start;
+    assert!((47_500..=55_000).contains(&waited), "the gateway's clock moved {waited} ms");
+    assert!(started.elapsed() < Duration::from_secs(10), "a minute of waiting took {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,9 +3,10 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
-use raccordo::api::{self, AppState};
+use raccordo::api;
 use raccordo::assets::Assets;
 use raccordo::config::Config;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::simulate::generate::Generator;
 use raccordo::store::Store;
@@ -25,7 +26,7 @@ async fn a_flood_from_one_party_is_limited_and_another_party_is_not() {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "limits.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/v1/messages", listener.local_addr().unwrap());
     tokio::spawn(api::serve(listener, state, std::future::pending()));
@@ -98,7 +99,7 @@ async fn xml_depth_and_element_limits_come_from_the_configuration() {
         let catalog = Catalog::load(&Assets::Embedded).unwrap();
         let config = Config::parse(&text, "limits.toml", &catalog).unwrap();
         let store = Store::open(&config.storage_url()).await.unwrap();
-        let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+        let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/v1/validate", listener.local_addr().unwrap());
         tokio::spawn(api::serve(listener, state, std::future::pending()));

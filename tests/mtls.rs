@@ -7,9 +7,10 @@
 use std::path::Path;
 
 use openssl::hash::MessageDigest;
-use raccordo::api::{self, AppState};
+use raccordo::api;
 use raccordo::assets::Assets;
 use raccordo::config::Config;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::pki::{Issued, Usage};
 use raccordo::store::Store;
@@ -69,7 +70,7 @@ async fn client_certificates_identify_parties_and_bad_ones_are_refused() {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&config, "mtls.toml", &catalog).unwrap();
     let store = Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("https://127.0.0.1:{}/v1/messages", listener.local_addr().unwrap().port());
     tokio::spawn(api::serve(listener, state, std::future::pending()));

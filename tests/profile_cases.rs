@@ -91,7 +91,7 @@ fn check_valid(catalog: &Catalog, profile: &Profile, path: &Path, failures: &mut
         return;
     }
     let Some(first) = messages.first() else { return };
-    let config = common::example_config(catalog);
+    let config = raccordo::parties::Directory::compile(&common::example_config(catalog));
     let parties = common::example_parties(&config, &profile.name, first);
     let (documents, written) = catalog.from_canonical(profile, &messages, &parties);
     let found = problems(&written);

@@ -10,7 +10,7 @@ use expect_test::expect;
 use raccordo::assets::Assets;
 use raccordo::config::{Config, EXAMPLE};
 use raccordo::ingest::Catalog;
-use raccordo::routing::{project, projection};
+use raccordo::routing::{project, Routes};
 use raccordo::simulate::generate::{Generator, TYPES};
 use serde_json::Value;
 
@@ -35,6 +35,7 @@ fn each_example_party_receives_only_its_projection() {
     let config = Config::parse(EXAMPLE, "example.toml", &catalog).unwrap();
     let mut generator = Generator::new(1);
     let mut report = String::new();
+    let routes = Routes::compile(&config);
     for party in config.parties.iter().filter(|p| p.receives.is_some()) {
         for (message_type, _) in TYPES {
             let routed =
@@ -48,8 +49,8 @@ fn each_example_party_receives_only_its_projection() {
             for _ in 0..20 {
                 let message = generator.message(message_type).unwrap();
                 leaves(&message["data"], "/data".into(), &mut all);
-                let leaving = match projection(&config, &party.id, message_type) {
-                    Some(fields) => project(&message, &fields),
+                let leaving = match routes.projection(&party.id, message_type) {
+                    Some(fields) => project(&message, fields),
                     None => message,
                 };
                 leaves(&leaving["data"], "/data".into(), &mut sent);
@@ -107,8 +108,8 @@ fn each_example_party_receives_only_its_projection() {
 async fn deliveries_carry_only_the_projected_fields() {
     use axum::body::Bytes;
     use axum::routing::post;
-    use raccordo::api::AppState;
     use raccordo::delivery::Deliverer;
+    use raccordo::gateway::Gateway;
 
     use raccordo::store::Store;
     use std::sync::{Arc, Mutex};
@@ -140,13 +141,13 @@ async fn deliveries_carry_only_the_projected_fields() {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "projection.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
-    let sender = state.config.parties[0].clone();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let sender = Arc::clone(state.parties.iter().next().unwrap());
     let intake = state.intake();
     let mut message = Generator::new(2).message("employment.started").unwrap();
-    message["source"] = serde_json::json!(sender.urn());
+    message["source"] = serde_json::json!(sender.urn);
     intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
-    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test".into()).unwrap());
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "test".into()));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let worker = tokio::spawn(Arc::clone(&deliverer).run(stopped));
     let start = std::time::Instant::now();

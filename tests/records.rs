@@ -9,7 +9,7 @@
 mod common;
 
 use raccordo::assets::Assets;
-use raccordo::ingest::Catalog;
+use raccordo::ingest::{Catalog, Label};
 use raccordo::mapping::{Layout, Profile};
 use raccordo::simulate::generate::Generator;
 use serde_json::{json, Value};
@@ -26,7 +26,7 @@ fn catalog() -> Catalog {
 /// of the profile: a file of records, or (XML profiles with records) the records of every
 /// written document put together under the first document's root.
 fn one_input(catalog: &Catalog, profile: &Profile, count: usize) -> Option<(String, Vec<u8>)> {
-    let config = common::example_config(catalog);
+    let config = raccordo::parties::Directory::compile(&common::example_config(catalog));
     let mapping = profile.types.iter().find(|t| t.to_canonical && t.from_canonical)?;
     let mut generator = Generator::new(17);
     let messages: Vec<Value> = (0..count).map(|_| generator.message(&mapping.message_type).unwrap()).collect();
@@ -99,6 +99,20 @@ fn every_record_of_a_multi_record_input_comes_out() {
         let invalid: Vec<_> = outcomes.iter().filter(|o| !o.is_valid()).map(|o| (&o.label, &o.diagnostics)).collect();
         assert!(invalid.is_empty(), "{}: {invalid:?}", profile.name);
         assert!(outcomes.iter().all(|o| o.output.is_some()), "{}: every record has its message", profile.name);
+        // In the input's order: item 10 after item 9 (not after item 1), line 12 after line 11.
+        let mut previous_line = 0;
+        for (position, outcome) in outcomes.iter().enumerate() {
+            match &outcome.label {
+                Label::Item { index, .. } | Label::Element { index, .. } => {
+                    assert_eq!(*index, position, "{}: {} out of order", profile.name, outcome.label);
+                }
+                Label::Line(line) => {
+                    assert!(*line > previous_line, "{}: {} out of order", profile.name, outcome.label);
+                    previous_line = *line;
+                }
+                Label::Whole => panic!("{}: a record labelled as the whole input", profile.name),
+            }
+        }
         checked.push(profile.name.clone());
     }
     for expected in ["social-csv", "inps-flat", "inps-json", "social-siuss"] {
@@ -111,7 +125,7 @@ fn repeated_items_of_a_record_all_come_out() {
     // A SAP with many jobs, most of them not care work: every job is an experience.
     let catalog = catalog();
     let profile = catalog.profiles.get("cpi-sap").unwrap();
-    let config = common::example_config(&catalog);
+    let config = raccordo::parties::Directory::compile(&common::example_config(&catalog));
     let mut message = Generator::new(8).message("worker.registered").unwrap();
     let jobs: Vec<Value> = (0..30)
         .map(|index| {

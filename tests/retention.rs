@@ -4,16 +4,16 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
-use raccordo::api::AppState;
 use raccordo::assets::Assets;
 use raccordo::config::Config;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::intake::Answer;
 use raccordo::simulate::generate::Generator;
 use raccordo::store::Store;
 use serde_json::{json, Value};
 
-async fn state(dir: &std::path::Path, retention: &str) -> std::sync::Arc<AppState> {
+async fn state(dir: &std::path::Path, retention: &str) -> std::sync::Arc<Gateway> {
     let text = format!(
         "[storage]\nurl = \"sqlite://{}/raccordo.db\"\n\
          [[parties]]\nid = \"cpi\"\nkind = \"cpi\"\ncode = \"CR01\"\nname = \"CPI\"\nsends = {{ profiles = [\"canonical\"] }}\n\
@@ -24,12 +24,12 @@ async fn state(dir: &std::path::Path, retention: &str) -> std::sync::Arc<AppStat
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "retention.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap()
+    Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap()
 }
 
 /// Sends a message of `name` about the worker with `codice_fiscale` (when given).
-async fn send(state: &AppState, name: &str, n: u64, codice_fiscale: Option<&str>) -> String {
-    let party = &state.config.parties[0];
+async fn send(state: &Gateway, name: &str, n: u64, codice_fiscale: Option<&str>) -> String {
+    let party = state.parties.iter().next().unwrap();
     let mut message = Generator::new(n).message(name).unwrap();
     message["source"] = json!(party.urn());
     message["id"] = json!(format!("m{n}"));
@@ -49,7 +49,7 @@ async fn send(state: &AppState, name: &str, n: u64, codice_fiscale: Option<&str>
     body["id"].as_str().unwrap().to_owned()
 }
 
-async fn audit_kinds(state: &AppState) -> Vec<(String, Option<String>, String)> {
+async fn audit_kinds(state: &Gateway) -> Vec<(String, Option<String>, String)> {
     use sqlx::Row;
     let url = state.config.storage_url();
     use sqlx::Connection;
@@ -140,9 +140,9 @@ async fn with_a_blind_index_a_subject_is_found_in_messages_and_quarantined_recor
     );
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "retention.toml", &catalog).unwrap();
-    let sealer = config.storage.encryption.as_ref().unwrap().sealer().unwrap();
+    let sealer = raccordo::gateway::sealer(&config).unwrap().unwrap();
     let store = Store::open_sealed(&config.storage_url(), Some(sealer)).await.unwrap();
-    let state = AppState::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
     let subject = "RSSMRA80A41H501Y";
     let about = send(&state, "worker.registered", 1, Some(subject)).await;
     send(&state, "worker.registered", 2, None).await;

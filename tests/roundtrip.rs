@@ -23,9 +23,9 @@ fn catalog() -> &'static Catalog {
     CATALOG.get_or_init(|| Catalog::load(&Assets::Folder(Path::new(env!("CARGO_MANIFEST_DIR")).to_owned())).unwrap())
 }
 
-fn config() -> &'static raccordo::config::Config {
-    static CONFIG: OnceLock<raccordo::config::Config> = OnceLock::new();
-    CONFIG.get_or_init(|| common::example_config(catalog()))
+fn config() -> &'static raccordo::parties::Directory {
+    static CONFIG: OnceLock<raccordo::parties::Directory> = OnceLock::new();
+    CONFIG.get_or_init(|| raccordo::parties::Directory::compile(&common::example_config(catalog())))
 }
 
 /// Every leaf of `read_back` is in `original` with the same value.

@@ -10,9 +10,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use openssl::hash::MessageDigest;
-use raccordo::api::{self, AppState};
+use raccordo::api;
 use raccordo::assets::Assets;
 use raccordo::config::Config;
+use raccordo::gateway::Gateway;
 use raccordo::ingest::Catalog;
 use raccordo::modi::{Signer, Verifier, SIGNATURE_HEADER};
 use raccordo::pki::{self, Issued, Usage};
@@ -92,8 +93,8 @@ async fn world() -> World {
     let catalog = Catalog::load(&Assets::Embedded).unwrap();
     let config = Config::parse(&text, "signing.toml", &catalog).unwrap();
     let store = Store::open(&config.storage_url()).await.unwrap();
-    let state = AppState::new(catalog, config, store, AUDIENCE).unwrap();
-    let deliverer = Arc::new(raccordo::delivery::Deliverer::new(Arc::clone(&state), "test".into()).unwrap());
+    let state = Gateway::new(catalog, config, store, AUDIENCE).unwrap();
+    let deliverer = Arc::new(raccordo::delivery::Deliverer::new(Arc::clone(&state), "test".into()));
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     std::mem::forget(_stop);
     tokio::spawn(deliverer.run(stopped));

@@ -40,7 +40,7 @@ fn delivery(id: &str, party: &str, key: Option<&str>) -> NewDelivery {
 }
 
 fn event(kind: &str) -> Event {
-    Event { at: T0, kind: kind.to_owned(), party: None, detail: "{}".to_owned() }
+    Event { at: T0, kind: raccordo::store::EventKind::parse(kind).unwrap(), party: None, detail: "{}".to_owned() }
 }
 
 /// Runs `check` against a fresh SQLite file and a fresh PostgreSQL schema.
@@ -95,17 +95,17 @@ async fn deliveries_retry_then_succeed_with_a_timeline() {
         assert_eq!((claimed.len(), claimed[0].attempts), (1, 1));
         assert_eq!(claimed[0].canonical, "{\"canonical\":true}");
         let retry = Finish::Retry { at: T0 + 1_000, error: "HTTP 503".into() };
-        assert!(store.finish("d1", "w", &retry, T0 + 10, &event("attempt")).await.unwrap());
+        assert!(store.finish("d1", "w", &retry, T0 + 10, &event("attempt-failed")).await.unwrap());
         assert!(store.claim("w", T0 + 500, 60_000, 10).await.unwrap().is_empty(), "not due yet");
         let claimed = store.claim("w", T0 + 1_000, 60_000, 10).await.unwrap();
         assert_eq!(claimed[0].attempts, 2);
         assert!(store.finish("d1", "w", &Finish::Delivered, T0 + 1_010, &event("delivered")).await.unwrap());
         let stored = store.message("m1").await.unwrap().unwrap();
-        assert_eq!(stored.summary.status, "delivered");
-        assert_eq!(stored.deliveries[0].status, "delivered");
+        assert_eq!(stored.summary.status.as_str(), "delivered");
+        assert_eq!(stored.deliveries[0].status.as_str(), "delivered");
         assert_eq!(stored.original, b"{\"original\":true}");
         let kinds: Vec<&str> = stored.events.iter().map(|e| e.kind.as_str()).collect();
-        assert_eq!(kinds, ["received", "attempt", "delivered"]);
+        assert_eq!(kinds, ["received", "attempt-failed", "delivered"]);
     })
     .await;
 }
@@ -119,9 +119,9 @@ async fn dead_letters_can_be_replayed() {
             .unwrap();
         let claimed = store.claim("w", T0, 60_000, 10).await.unwrap();
         assert_eq!(claimed.len(), 2);
-        store.finish("d1", "w", &Finish::Dead { error: "HTTP 400".into() }, T0, &event("dead")).await.unwrap();
+        store.finish("d1", "w", &Finish::Dead { error: "HTTP 400".into() }, T0, &event("dead-lettered")).await.unwrap();
         store.finish("d2", "w", &Finish::Delivered, T0, &event("delivered")).await.unwrap();
-        assert_eq!(store.message("m1").await.unwrap().unwrap().summary.status, "failed");
+        assert_eq!(store.message("m1").await.unwrap().unwrap().summary.status.as_str(), "failed");
         let dead = store.dead_letters(None, 0, 10).await.unwrap();
         assert_eq!(
             dead.iter().map(|d| (d.delivery_id.as_str(), d.party.as_str())).collect::<Vec<_>>(),
@@ -147,7 +147,7 @@ async fn ordered_deliveries_wait_for_the_earlier_one() {
             store.claim("w", T0, 60_000, 10).await.unwrap().into_iter().map(|c| c.delivery_id).collect();
         assert_eq!(claimed, ["d1", "d3"], "d2 waits for d1, the same subject");
         store
-            .finish("d1", "w", &Finish::Retry { at: T0 + 100, error: "x".into() }, T0, &event("attempt"))
+            .finish("d1", "w", &Finish::Retry { at: T0 + 100, error: "x".into() }, T0, &event("attempt-failed"))
             .await
             .unwrap();
         let claimed: Vec<String> =
@@ -210,7 +210,11 @@ async fn lists_filter_and_page() {
             .unwrap();
         assert_eq!(window.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["m1", "m2"]);
         let pending = store
-            .list(&ListFilter { limit: 10, status: Some("accepted".into()), ..ListFilter::default() })
+            .list(&ListFilter {
+                limit: 10,
+                status: Some(raccordo::store::MessageStatus::Accepted),
+                ..ListFilter::default()
+            })
             .await
             .unwrap();
         assert_eq!(pending.len(), 5);

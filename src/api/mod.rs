@@ -2,30 +2,32 @@
 //! resource has its handlers here; `problem` turns refusals into RFC 9457 problem
 //! documents.
 
-pub mod limits;
 mod problem;
-pub mod tls;
+pub mod server;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Extension, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Extension, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::clock::{rfc3339, Clock};
-use crate::config::{Config, PartyConfig};
+use crate::clock::rfc3339;
 use crate::error::{Diagnostic, ErrorCode};
-use crate::ingest::{Catalog, CANONICAL};
-use crate::intake::{Answer, Intake};
+use crate::gateway::Gateway;
+use crate::ingest::CANONICAL;
+use crate::intake::Answer;
 use crate::mapping::spec::FormatKind;
-use crate::store::{AuditEntry, ListFilter, Store};
+use crate::parties::{Holder, Party};
+use crate::store::{AuditEntry, DeliveryStatus, EventKind, ListFilter, MessageStatus, Trigger};
 pub use problem::Problem;
-use tls::ClientCertificate;
+use server::ClientCertificate;
 
 /// The client certificate of the connection, when the request came over mTLS.
 type Certificate = Option<Extension<ClientCertificate>>;
@@ -52,79 +54,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/openapi.json"),
 ];
 
-/// What every handler shares.
-pub struct AppState {
-    pub catalog: Catalog,
-    pub config: Config,
-    pub store: Store,
-    pub clock: Clock,
-    /// The gateway's URN, `source` of its receipts.
-    pub gateway: String,
-    pub metrics: crate::telemetry::Metrics,
-    /// Per-party rate and concurrency limits.
-    pub limits: limits::PartyLimits,
-    /// ModI signing and verification, when `[signing]` is configured.
-    pub signing: Option<Signing>,
-}
-
-/// raccordo's signing key and the verifier of parties' signatures.
-#[derive(Debug)]
-pub struct Signing {
-    pub signer: crate::modi::Signer,
-    pub verifier: crate::modi::Verifier,
-}
-
-impl Signing {
-    pub fn load(config: &crate::config::SigningConfig) -> Result<Signing, crate::error::Error> {
-        Ok(Signing {
-            signer: crate::modi::Signer::load(&config.certificate, &config.private_key, &config.audience)?,
-            verifier: crate::modi::Verifier::load(&config.trusted_ca, &config.audience)?,
-        })
-    }
-}
-
-impl AppState {
-    /// The intake, over this state's catalog, configuration, store and clock.
-    pub fn intake(&self) -> Intake<'_> {
-        Intake {
-            catalog: &self.catalog,
-            config: &self.config,
-            store: &self.store,
-            clock: &self.clock,
-            gateway: &self.gateway,
-        }
-    }
-
-    /// The state of a gateway reading the system clock, with fresh metrics; reads the
-    /// signing keys when `[signing]` is configured.
-    pub fn new(
-        catalog: Catalog,
-        config: Config,
-        store: Store,
-        gateway: impl Into<String>,
-    ) -> Result<Arc<AppState>, crate::error::Error> {
-        let limits = limits::PartyLimits::new(&config);
-        let signing = config.signing.as_ref().map(Signing::load).transpose()?;
-        // The configuration's limits are the ones every decoder applies.
-        let mut catalog = catalog;
-        catalog.limits.max_xml_depth = config.limits.max_xml_depth;
-        catalog.limits.max_xml_elements = config.limits.max_xml_elements;
-        catalog.limits.max_message_bytes = config.limits.max_body_bytes;
-        Ok(Arc::new(AppState {
-            catalog,
-            config,
-            store,
-            clock: Clock::System,
-            gateway: gateway.into(),
-            metrics: Default::default(),
-            limits,
-            signing,
-        }))
-    }
-}
-
 /// The API's routes.
-pub fn router(state: Arc<AppState>) -> Router {
+pub fn router(state: Arc<Gateway>) -> Router {
     let max_body = usize::try_from(state.config.limits.max_body_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/v1/messages", post(post_message).get(list_messages))
@@ -144,32 +75,45 @@ pub fn router(state: Arc<AppState>) -> Router {
         // Bodies above the limit are refused by axum before a handler runs; the handler
         // checks again so the answer is our problem document.
         .layer(DefaultBodyLimit::max(max_body.saturating_add(1)))
+        .layer(axum::middleware::from_fn_with_state(Arc::clone(&state), time_limit))
         .with_state(state)
 }
 
-/// Serves the API on `listener`, over TLS when the configuration says so, until `shutdown`.
+/// Serves the API on `listener`, over TLS when the configuration says so, until `shutdown`;
+/// returns once the requests under way have been answered.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    state: Arc<AppState>,
+    state: Arc<Gateway>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::error::Error> {
     let app = router(Arc::clone(&state));
-    match &state.config.tls {
-        Some(tls) => {
-            let acceptor = tls::acceptor(tls)?;
-            tls::serve(listener, acceptor, app, shutdown).await;
-            Ok(())
-        }
-        None => axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|e| crate::error::Error::Internal(format!("server: {e}"))),
+    let tls = state.keys.tls.as_ref().map(|acceptor| acceptor.context().to_owned());
+    let timeouts = server::Timeouts::for_request(request_timeout(&state));
+    server::serve(listener, tls, app, timeouts, shutdown).await;
+    Ok(())
+}
+
+fn request_timeout(state: &Gateway) -> Duration {
+    Duration::from_secs(state.config.limits.request_timeout_secs.max(1))
+}
+
+/// Answers 408 for a request that takes longer than `limits.request_timeout_secs`, reading
+/// its body included: a slow client does not hold a worker for ever.
+async fn time_limit(State(state): State<Arc<Gateway>>, request: Request, next: Next) -> Response {
+    let limit = request_timeout(&state);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::of(
+            ErrorCode::RequestTimeout,
+            format!("the request took longer than {} s, its body included", limit.as_secs()),
+        )
+        .into_response(),
     }
 }
 
 /// Who is calling.
 enum Caller<'a> {
-    Party(&'a PartyConfig),
+    Party(&'a Party),
     Operator,
 }
 
@@ -177,52 +121,42 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
 }
 
-fn caller<'a>(state: &'a AppState, headers: &HeaderMap, certificate: &Certificate) -> Result<Caller<'a>, Problem> {
+fn caller<'a>(state: &'a Gateway, headers: &HeaderMap, certificate: &Certificate) -> Result<Caller<'a>, Problem> {
     // A verified client certificate identifies its party; a token is the development fallback.
     if let Some(Extension(ClientCertificate(fingerprint))) = certificate {
-        let party =
-            state.config.parties.iter().find(|p| {
-                p.auth.certificate_sha256.iter().any(|known| tls::normalise_fingerprint(known) == *fingerprint)
-            });
-        return party
-            .map(Caller::Party)
+        return state
+            .parties
+            .by_fingerprint(fingerprint)
+            .map(|party| Caller::Party(party))
             .ok_or_else(|| Problem::of(ErrorCode::Unauthenticated, "the client certificate identifies no party"));
     }
     let token = bearer(headers)
         .ok_or_else(|| Problem::of(ErrorCode::Unauthenticated, "a bearer token or a client certificate is required"))?;
-    if let Some(party) = state.config.parties.iter().find(|p| p.auth.tokens.iter().any(|t| constant_time_eq(t, token)))
-    {
-        return Ok(Caller::Party(party));
+    match state.parties.by_token(token) {
+        Some(Holder::Party(party)) => Ok(Caller::Party(party)),
+        Some(Holder::Operator(_)) => Ok(Caller::Operator),
+        None => Err(Problem::of(ErrorCode::Unauthenticated, "the credentials identify no party")),
     }
-    if state.config.operators.iter().any(|o| o.tokens.iter().any(|t| constant_time_eq(t, token))) {
-        return Ok(Caller::Operator);
-    }
-    Err(Problem::of(ErrorCode::Unauthenticated, "the credentials identify no party"))
 }
 
 /// Refuses anyone but an operator, saying what only operators may do.
-fn operator(state: &AppState, headers: &HeaderMap, certificate: &Certificate, only: &str) -> Result<(), Problem> {
+fn operator(state: &Gateway, headers: &HeaderMap, certificate: &Certificate, only: &str) -> Result<(), Problem> {
     match caller(state, headers, certificate)? {
         Caller::Operator => Ok(()),
         Caller::Party(_) => Err(Problem::of(ErrorCode::NotAllowed, only.to_owned())),
     }
 }
 
-fn party<'a>(state: &'a AppState, headers: &HeaderMap, certificate: &Certificate) -> Result<&'a PartyConfig, Problem> {
+fn party<'a>(state: &'a Gateway, headers: &HeaderMap, certificate: &Certificate) -> Result<&'a Party, Problem> {
     match caller(state, headers, certificate)? {
         Caller::Party(party) => Ok(party),
         Caller::Operator => Err(Problem::of(ErrorCode::NotAllowed, "operators do not send messages")),
     }
 }
 
-/// Compares tokens without an early exit, so timing does not reveal a prefix.
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
-}
-
 /// The profile named by `Raccordo-Profile` (canonical by default), checked against the
 /// `Content-Type`.
-fn profile_of(state: &AppState, headers: &HeaderMap) -> Result<String, Problem> {
+fn profile_of(state: &Gateway, headers: &HeaderMap) -> Result<String, Problem> {
     let profile = headers.get("raccordo-profile").and_then(|v| v.to_str().ok()).unwrap_or(CANONICAL).to_owned();
     let format = if profile == CANONICAL {
         FormatKind::Json
@@ -251,7 +185,7 @@ fn profile_of(state: &AppState, headers: &HeaderMap) -> Result<String, Problem> 
     Ok(profile)
 }
 
-fn check_size(state: &AppState, body: &Bytes) -> Result<(), Problem> {
+fn check_size(state: &Gateway, body: &Bytes) -> Result<(), Problem> {
     if body.len() as u64 > state.config.limits.max_body_bytes {
         return Err(Problem::of(
             ErrorCode::InputTooLarge,
@@ -262,14 +196,16 @@ fn check_size(state: &AppState, body: &Bytes) -> Result<(), Problem> {
 }
 
 async fn receive(
-    state: &AppState,
+    state: &Gateway,
     headers: &HeaderMap,
     certificate: &Certificate,
     body: &Bytes,
     dry_run: bool,
 ) -> Result<Response, Problem> {
     let party = party(state, headers, certificate)?;
-    let _admitted = state.limits.admit(&party.id)?;
+    let _admitted = state.limits.admit(&party.id).map_err(|refusal| {
+        Problem::of(ErrorCode::RateLimited, refusal.reason).retry_after(refusal.retry_after_seconds)
+    })?;
     let profile = profile_of(state, headers)?;
     check_size(state, body)?;
     let remembered = check_signature(state, party, headers, body, dry_run).await?;
@@ -313,7 +249,7 @@ async fn receive(
             let rejected: Vec<Value> = rejected
                 .iter()
                 .map(|(label, message_type, diagnostics)| {
-                    json!({ "record": label, "type": message_type, "errors": diagnostics.iter().map(crate::report::WireDiagnostic::from).collect::<Vec<_>>() })
+                    json!({ "record": label.to_string(), "type": message_type, "errors": diagnostics.iter().map(crate::report::WireDiagnostic::from).collect::<Vec<_>>() })
                 })
                 .collect();
             Ok((status, Json(json!({ "status": "accepted", "messages": accepted, "rejected": rejected })))
@@ -324,7 +260,7 @@ async fn receive(
 
 /// The body, or the problem axum's own refusal of it stands for (a body over the limit is
 /// stopped while it is read, before it fills memory).
-fn body_of(state: &AppState, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Bytes, Problem> {
+fn body_of(state: &Gateway, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> Result<Bytes, Problem> {
     body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => Problem::of(
             ErrorCode::InputTooLarge,
@@ -335,7 +271,7 @@ fn body_of(state: &AppState, body: Result<Bytes, axum::extract::rejection::Bytes
 }
 
 async fn post_message(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -345,7 +281,7 @@ async fn post_message(
 }
 
 async fn validate(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
@@ -358,8 +294,8 @@ async fn validate(
 /// JWS and its chain, that the signer is the sending party, and (unless this is only a
 /// validation) that its `jti` was never seen.
 async fn check_signature(
-    state: &AppState,
-    party: &PartyConfig,
+    state: &Gateway,
+    party: &Party,
     headers: &HeaderMap,
     body: &Bytes,
     dry_run: bool,
@@ -369,7 +305,7 @@ async fn check_signature(
     if !party.sends.signed && signature.is_none() {
         return Ok(None);
     }
-    let Some(signing) = &state.signing else {
+    let Some(signing) = &state.keys.signing else {
         return Err(Problem::of(ErrorCode::SignerUntrusted, "this gateway verifies no signatures"));
     };
     let now = state.clock.now_millis() / 1000;
@@ -377,8 +313,7 @@ async fn check_signature(
         .verifier
         .verify(body, header("digest"), signature, header("content-type"), now)
         .map_err(|(code, message)| Problem::of(code, message))?;
-    let known = party.auth.certificate_sha256.iter().any(|f| tls::normalise_fingerprint(f) == signed.fingerprint);
-    if !known {
+    if !party.fingerprints.contains(&signed.fingerprint) {
         return Err(Problem::of(ErrorCode::SignerUntrusted, "the signer's certificate is not the sending party's"));
     }
     if dry_run {
@@ -399,7 +334,7 @@ fn visible(caller: &Caller<'_>, sender: &str, recipients: &[String]) -> bool {
 }
 
 async fn get_message(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -433,7 +368,7 @@ async fn get_message(
             "profile": d.profile,
             "status": d.status,
             "attempts": d.attempts,
-            "nextAttemptAt": (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+            "nextAttemptAt": (d.status == DeliveryStatus::Pending).then(|| rfc3339(d.next_attempt_at)),
             "lastError": d.last_error,
             "finishedAt": d.finished_at.map(rfc3339),
         })).collect::<Vec<_>>(),
@@ -470,7 +405,7 @@ fn instant(text: &Option<String>, name: &str) -> Result<Option<i64>, Problem> {
 }
 
 async fn list_messages(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
@@ -487,9 +422,15 @@ async fn list_messages(
         .map(|c| c.parse::<i64>().map_err(|_| Problem::of(ErrorCode::BadQuery, "cursor is not one this API gave")))
         .transpose()?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
+    // A status no message can have lists nothing.
+    let status = match query.status.as_deref().map(|text| MessageStatus::parse(text).ok_or(())) {
+        Some(Err(())) => return Ok(Json(json!({ "messages": [], "next": null })).into_response()),
+        Some(Ok(status)) => Some(status),
+        None => None,
+    };
     let filter = ListFilter {
         message_type: query.message_type.clone(),
-        status: query.status.clone(),
+        status,
         party,
         since: instant(&query.since, "since")?,
         until: instant(&query.until, "until")?,
@@ -509,14 +450,14 @@ async fn list_messages(
 }
 
 async fn replay(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
     operator(&state, &headers, &certificate, "only operators replay messages")?;
     let now = state.clock.now_millis();
-    let event = crate::store::Event { at: now, kind: "replayed".into(), party: None, detail: "{}".into() };
+    let event = crate::store::Event { at: now, kind: EventKind::Replayed, party: None, detail: "{}".into() };
     let count = state.store.replay(&id, now, &event).await.map_err(Problem::from_error)?;
     Ok(Json(json!({ "id": id, "requeued": count })).into_response())
 }
@@ -529,7 +470,7 @@ struct DeadQuery {
 }
 
 async fn dead_letters(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
@@ -559,7 +500,7 @@ struct RunsQuery {
 
 /// The INPS pull's cursor and latest runs, as `raccordo inps status` shows them.
 async fn inps_runs(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     Query(query): Query<RunsQuery>,
@@ -575,7 +516,7 @@ async fn inps_runs(
             "id": r.id, "trigger": r.trigger, "status": r.status, "startedAt": rfc3339(r.started_at),
             "finishedAt": r.finished_at.map(rfc3339), "pages": r.pages, "records": r.records,
             "accepted": r.accepted, "duplicates": r.duplicates, "quarantined": r.quarantined,
-            "cursor": r.cursor.filter(|_| r.trigger != "import").map(rfc3339), "error": r.error,
+            "cursor": r.cursor.filter(|_| r.trigger != Trigger::Import).map(rfc3339), "error": r.error,
         })).collect::<Vec<_>>(),
     }))
     .into_response())
@@ -583,7 +524,7 @@ async fn inps_runs(
 
 /// Records pulled or imported that could not become messages, with their errors.
 async fn quarantine(
-    State(state): State<Arc<AppState>>,
+    State(state): State<Arc<Gateway>>,
     certificate: Certificate,
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
@@ -603,13 +544,13 @@ async fn quarantine(
     .into_response())
 }
 
-async fn schemas(State(state): State<Arc<AppState>>) -> Json<Value> {
+async fn schemas(State(state): State<Arc<Gateway>>) -> Json<Value> {
     Json(json!({ "types": state.catalog.standard.types().map(|t| json!({
         "name": t.name, "type": t.type_id, "title": t.title, "schema": t.schema_id,
     })).collect::<Vec<_>>() }))
 }
 
-async fn schema(State(state): State<Arc<AppState>>, Path(name): Path<String>) -> Result<Response, Problem> {
+async fn schema(State(state): State<Arc<Gateway>>, Path(name): Path<String>) -> Result<Response, Problem> {
     let message_type = state
         .catalog
         .standard
@@ -618,7 +559,7 @@ async fn schema(State(state): State<Arc<AppState>>, Path(name): Path<String>) ->
     Ok(([(header::CONTENT_TYPE, "application/schema+json")], Json(message_type.schema.clone())).into_response())
 }
 
-async fn profiles(State(state): State<Arc<AppState>>) -> Json<Value> {
+async fn profiles(State(state): State<Arc<Gateway>>) -> Json<Value> {
     Json(json!({ "profiles": state.catalog.profiles.iter().map(|p| json!({
         "name": p.name, "title": p.title, "partyKind": p.party_kind,
         "format": format!("{:?}", p.format).to_lowercase(),
@@ -626,7 +567,7 @@ async fn profiles(State(state): State<Arc<AppState>>) -> Json<Value> {
     })).collect::<Vec<_>>() }))
 }
 
-fn record_intake(state: &AppState, profile: &str, answers: &[Answer], elapsed: std::time::Duration) {
+fn record_intake(state: &Gateway, profile: &str, answers: &[Answer], elapsed: std::time::Duration) {
     use crate::telemetry::{IntakeLabels, ProfileLabel};
     for answer in answers {
         let (message_type, outcome) = match answer {
@@ -649,10 +590,10 @@ fn record_intake(state: &AppState, profile: &str, answers: &[Answer], elapsed: s
         .observe(elapsed.as_secs_f64());
 }
 
-async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+async fn metrics(State(state): State<Arc<Gateway>>) -> Response {
     // The queue depth is read at scrape time, from the store all instances share.
     if let Ok(depths) = state.store.queue_depth().await {
-        for party in state.config.parties.iter().filter(|p| p.receives.is_some()) {
+        for party in state.parties.iter().filter(|p| p.receives.is_some()) {
             let depth = depths.iter().find(|(name, _)| name == &party.id).map_or(0, |(_, depth)| *depth);
             state
                 .metrics
@@ -664,7 +605,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.encode()).into_response()
 }
 
-async fn ready(State(state): State<Arc<AppState>>) -> Response {
+async fn ready(State(state): State<Arc<Gateway>>) -> Response {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready").into_response(),
         Err(error) => Problem::from_error(error).into_response(),

@@ -11,9 +11,10 @@ use serde_json::json;
 
 use super::serve::{load_config, open_state};
 use super::{Outcome, Output};
+use crate::clock::parse_instant;
 use crate::error::Error;
 use crate::ingest::Catalog;
-use crate::inps::{parse_instant, show_instant, Progress, Puller, Range, Trigger, JOB};
+use crate::inps::{show_instant, Progress, Puller, Range, Trigger, JOB};
 use crate::store::PullRun;
 
 #[derive(Debug, clap::Subcommand)]
@@ -188,7 +189,7 @@ fn run_json(run: &PullRun) -> serde_json::Value {
         "duplicates": run.duplicates,
         "quarantined": run.quarantined,
         "cursor": run.cursor,
-        "cursorTime": run.cursor.filter(|_| run.trigger != "import").map(show_instant),
+        "cursorTime": run.cursor.filter(|_| run.trigger != crate::store::Trigger::Import).map(show_instant),
         "error": run.error,
     })
 }
@@ -243,7 +244,9 @@ async fn status(catalog: Catalog, args: StatusArgs) -> Result<Outcome, Error> {
                     run.records,
                     run.accepted,
                     run.quarantined,
-                    run.cursor.filter(|_| run.trigger != "import").map_or_else(|| "-".into(), show_instant),
+                    run.cursor
+                        .filter(|_| run.trigger != crate::store::Trigger::Import)
+                        .map_or_else(|| "-".into(), show_instant),
                     run.error.as_ref().map_or_else(String::new, |e| format!("\n    error: {e}")),
                 );
             }

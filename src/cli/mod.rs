@@ -115,7 +115,7 @@ pub fn run(cli: Cli) -> Result<Outcome, Error> {
 /// `file#line 3` or `file#/items/2` for records.
 fn report_outcomes(report: &mut Report, name: &str, outcomes: &[ingest::Outcome]) {
     for outcome in outcomes {
-        let label = if outcome.label.is_empty() { name.to_owned() } else { format!("{name}#{}", outcome.label) };
+        let label = if outcome.label.is_whole() { name.to_owned() } else { format!("{name}#{}", outcome.label) };
         report.files.push(FileReport::new(label, outcome.message_type.clone(), &outcome.diagnostics));
     }
 }

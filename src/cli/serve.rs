@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::Outcome;
-use crate::api::{self, AppState};
+use crate::api;
 use crate::config::{Config, EXAMPLE};
 use crate::delivery::Deliverer;
 use crate::error::Error;
+use crate::gateway::Gateway;
 use crate::ingest::Catalog;
 use crate::inps::Puller;
-use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,24 +58,22 @@ pub fn init_logs(default: &str) {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
-/// What the gateway's parts share: the store opened (and migrated) for `config`.
-pub async fn open_state(catalog: Catalog, config: Config) -> Result<Arc<AppState>, Error> {
-    let sealer = config.storage.encryption.as_ref().map(|e| e.sealer()).transpose()?;
-    match &sealer {
+/// The gateway `config` describes: its keys loaded, its store opened (and migrated).
+pub async fn open_state(catalog: Catalog, config: Config) -> Result<Arc<Gateway>, Error> {
+    match &config.storage.encryption {
         None => tracing::warn!(
             "[storage.encryption] is not configured: message payloads (the bytes each party sent and \
              the canonical messages, with names, codici fiscali, birth dates and health conditions) and \
              quarantined INPS records are stored in clear in {}; docs/SECURITY.md says how to seal them",
             config.storage_display()
         ),
-        Some(sealer) if !sealer.indexes() => tracing::warn!(
+        Some(encryption) if encryption.index_key.is_none() => tracing::warn!(
             "[storage.encryption] has no index_key: a data subject's export or erasure opens every stored payload"
         ),
         Some(_) => {}
     }
-    let store = Store::open_sealed(&config.storage_url(), sealer).await?;
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "raccordo".into());
-    AppState::new(catalog, config, store, format!("urn:raccordo:gateway:{host}"))
+    Gateway::open(catalog, config, format!("urn:raccordo:gateway:{host}")).await
 }
 
 pub fn run(catalog: Catalog, args: Args) -> Result<Outcome, Error> {
@@ -111,7 +109,7 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     let mut schedule = match state.config.inps.as_ref().and_then(|inps| inps.schedule.clone()) {
         Some(expression) => {
             let puller = Arc::new(Puller::new(Arc::clone(&state))?);
-            Some(crate::inps::schedule::start(puller, &expression).await?)
+            Some(crate::inps::schedule(puller, &expression).await?)
         }
         None => None,
     };
@@ -120,14 +118,11 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
         None => None,
     };
     let mut checkpoints = match state.config.audit.as_ref().and_then(|a| a.checkpoint_schedule.clone()) {
-        Some(expression) => {
-            let key = super::audit::checkpoint_key(&state.config)?;
-            Some(checkpoint_schedule(Arc::clone(&state), key, &expression).await?)
-        }
+        Some(expression) => Some(checkpoint_schedule(Arc::clone(&state), &expression).await?),
         None => None,
     };
     let owner = format!("{host}-{}-{}", std::process::id(), uuid::Uuid::now_v7().simple());
-    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), owner)?);
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), owner));
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let workers = tokio::spawn(Arc::clone(&deliverer).run(stopped));
     let listener = tokio::net::TcpListener::bind(listen)
@@ -157,31 +152,24 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
 
 /// Makes a signed checkpoint of the audit log on `expression` (cron with seconds, Europe/Rome).
 async fn checkpoint_schedule(
-    state: Arc<crate::api::AppState>,
-    key: crate::checkpoint::CheckpointKey,
+    state: Arc<Gateway>,
     expression: &str,
 ) -> Result<tokio_cron_scheduler::JobScheduler, Error> {
-    use tokio_cron_scheduler::{Job, JobScheduler};
-    let failed = |e: tokio_cron_scheduler::JobSchedulerError| Error::Internal(format!("the checkpoint schedule: {e}"));
-    let scheduler = JobScheduler::new().await.map_err(failed)?;
-    let key = Arc::new(key);
-    let job = Job::new_async_tz(expression, crate::inps::schedule::TIME_ZONE, move |_, _| {
-        let (state, key) = (Arc::clone(&state), Arc::clone(&key));
+    let tick: crate::schedule::Tick = Arc::new(move || {
+        let state = Arc::clone(&state);
         Box::pin(async move {
-            let audit = state.config.audit.clone();
-            let file = audit.as_ref().and_then(|a| a.checkpoint_file.clone());
-            let url = audit.as_ref().and_then(|a| a.checkpoint_url.clone());
+            let Some(key) = &state.keys.checkpoint else { return };
+            let audit = state.config.audit.as_ref();
+            let file = audit.and_then(|a| a.checkpoint_file.as_deref());
+            let url = audit.and_then(|a| a.checkpoint_url.as_deref());
             let now = state.clock.now_millis();
-            match crate::checkpoint::make(&state.store, &key, now, file.as_deref(), url.as_deref()).await {
+            match crate::checkpoint::make(&state.store, key, now, file, url).await {
                 Ok(made) => tracing::info!(target: "raccordo::audit", entry = made.seq, "audit checkpoint signed"),
                 Err(error) => tracing::warn!(target: "raccordo::audit", "audit checkpoint failed: {error}"),
             }
         })
-    })
-    .map_err(failed)?;
-    scheduler.add(job).await.map_err(failed)?;
-    scheduler.start().await.map_err(failed)?;
-    Ok(scheduler)
+    });
+    crate::schedule::start("checkpoint", expression, tick).await
 }
 
 async fn shutdown_signal() {

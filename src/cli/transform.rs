@@ -12,8 +12,8 @@ use crate::error::Error;
 use crate::formats::{self, Input};
 use crate::ingest::{Catalog, CANONICAL};
 use crate::mapping::apply::Parties;
+use crate::parties::Directory;
 use crate::report::{FileReport, Report};
-use crate::routing;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -57,7 +57,11 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
             return finish(&report, args.output);
         }
     };
-    let clock = args.time.clone().map_or(Clock::System, Clock::Fixed);
+    let clock = match &args.time {
+        Some(time) => Clock::fixed(time)
+            .ok_or_else(|| Error::Usage(format!("--time {time:?}: an RFC 3339 instant or yyyy-mm-dd")))?,
+        None => Clock::System,
+    };
     let now = clock.now_rfc3339();
     let mut report = Report { files: Vec::new() };
 
@@ -125,20 +129,20 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
     if canonical.is_empty() {
         return finish(&report, args.output);
     }
-    let config = match &args.config {
-        Some(path) => Some(Config::load(path, catalog)?),
+    let directory = match &args.config {
+        Some(path) => Some(Directory::compile(&Config::load(path, catalog)?)),
         None => None,
     };
-    if let (Some(config), Some(recipient)) = (&config, &args.recipient) {
-        if !config.parties.iter().any(|party| &party.id == recipient) {
+    if let (Some(directory), Some(recipient)) = (&directory, &args.recipient) {
+        if directory.get(recipient).is_none() {
             return Err(Error::Usage(format!("--recipient {recipient}: no such party in the configuration")));
         }
     }
     // Each message names its sender in `source`; the recipient is the one named.
     let parties: Vec<Parties> = canonical
         .iter()
-        .map(|message| match &config {
-            Some(config) => routing::parties(config, message, args.recipient.as_deref()),
+        .map(|message| match &directory {
+            Some(directory) => directory.parties_of(message, args.recipient.as_deref()),
             None => Parties::default(),
         })
         .collect();
@@ -153,7 +157,7 @@ pub fn run(catalog: &Catalog, args: Args) -> Result<Outcome, Error> {
             for (index, (message, parties)) in canonical.iter().zip(&parties).enumerate() {
                 let (written, mut found) = catalog.from_canonical(target, std::slice::from_ref(message), parties);
                 for outcome in &mut found {
-                    outcome.label = format!("/{index}");
+                    outcome.label = crate::ingest::Label::item(index);
                 }
                 documents.extend(written);
                 outcomes.extend(found);

@@ -14,8 +14,8 @@ use crate::assets::Assets;
 use crate::config::Config;
 use crate::error::{Error, ErrorCode};
 use crate::ingest::Catalog;
+use crate::parties::Directory;
 use crate::report::WireDiagnostic;
-use crate::routing;
 
 /// Where the standard's valid vectors are.
 const VECTORS: &str = "conformance/standard";
@@ -92,6 +92,7 @@ pub fn measure(catalog: &Catalog, assets: &Assets, config: &Config) -> Result<Co
             vectors.entry(name.clone()).or_default().push((file, message));
         }
     }
+    let directory = Directory::compile(config);
     let mut entries = Vec::new();
     for profile in catalog.profiles.iter() {
         let recipient = config
@@ -105,7 +106,7 @@ pub fn measure(catalog: &Catalog, assets: &Assets, config: &Config) -> Result<Co
         written_types.dedup();
         for message_type in written_types {
             for (file, message) in vectors.get(message_type).map(Vec::as_slice).unwrap_or_default() {
-                let parties = routing::parties(config, message, recipient.map(|party| party.id.as_str()));
+                let parties = directory.parties_of(message, recipient.map(|party| party.id.as_str()));
                 let problems = catalog.undeliverable(&profile.name, message, &parties);
                 let verdict = if problems.is_empty() {
                     Verdict::Written

@@ -4,9 +4,6 @@
 //! acknowledgement; a crash leaves it claimed until its lease expires, then it is sent again
 //! (and the idempotency key makes that harmless).
 
-pub mod retry;
-
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,56 +11,31 @@ use serde_json::{json, Value};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::api::AppState;
-use crate::error::Error;
+use crate::gateway::Gateway;
 use crate::ingest::CANONICAL;
 use crate::mapping::spec::FormatKind;
-use crate::store::{Claimed, Event, Finish};
-use retry::{classify_status, RetryPolicy, Verdict};
+use crate::retry::{classify_status, RetryPolicy, Verdict};
+use crate::store::{Claimed, Event, EventKind, Finish};
 
 /// Sends deliveries for one gateway instance.
 pub struct Deliverer {
-    state: Arc<AppState>,
-    clients: HashMap<String, reqwest::Client>,
+    state: Arc<Gateway>,
     policy: RetryPolicy,
     /// This instance's name in leases.
     owner: String,
 }
 
 impl Deliverer {
-    /// Builds one HTTP client per receiving party (its client certificate and CA).
-    pub fn new(state: Arc<AppState>, owner: String) -> Result<Deliverer, Error> {
-        let timeout = Duration::from_secs(state.config.delivery.timeout_secs);
-        let mut clients = HashMap::new();
-        for party in &state.config.parties {
-            let Some(receives) = &party.receives else { continue };
-            let mut builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
-            if let (Some(certificate), Some(key)) = (&receives.client_certificate, &receives.client_private_key) {
-                let read = |path: &std::path::PathBuf| {
-                    std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source })
-                };
-                let identity =
-                    reqwest::Identity::from_pkcs8_pem(&read(certificate)?, &read(key)?).map_err(|e| Error::Config {
-                        file: "config".into(),
-                        key: format!("parties.{}.receives", party.id),
-                        reason: e.to_string(),
-                    })?;
-                builder = builder.identity(identity);
-            }
-            if let Some(ca) = &receives.server_ca {
-                let pem = std::fs::read(ca).map_err(|source| Error::Io { path: ca.clone(), source })?;
-                let certificate = reqwest::Certificate::from_pem(&pem).map_err(|e| Error::Config {
-                    file: "config".into(),
-                    key: format!("parties.{}.receives.server_ca", party.id),
-                    reason: e.to_string(),
-                })?;
-                builder = builder.add_root_certificate(certificate);
-            }
-            let client = builder.build().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
-            clients.insert(party.id.clone(), client);
-        }
-        let policy = RetryPolicy::from(&state.config.delivery);
-        Ok(Deliverer { state, clients, policy, owner })
+    /// A deliverer on the gateway's HTTP clients (one per receiving party, loaded with its
+    /// keys) and the configuration's retry policy.
+    pub fn new(state: Arc<Gateway>, owner: String) -> Deliverer {
+        let delivery = &state.config.delivery;
+        let policy = RetryPolicy {
+            initial: Duration::from_millis(delivery.backoff_initial_ms),
+            max: Duration::from_secs(delivery.backoff_max_secs),
+            max_attempts: delivery.max_attempts,
+        };
+        Deliverer { state, policy, owner }
     }
 
     /// Delivers until `shutdown` turns true, then finishes what is in flight (within the
@@ -132,19 +104,21 @@ impl Deliverer {
         let now = self.state.clock.now_millis();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (finish, kind, detail) = match &verdict {
-            Verdict::Delivered => (Finish::Delivered, "delivered", json!({ "attempt": attempts, "ms": elapsed_ms })),
+            Verdict::Delivered => {
+                (Finish::Delivered, EventKind::Delivered, json!({ "attempt": attempts, "ms": elapsed_ms }))
+            }
             Verdict::Retry(reason) => {
                 let delay = self.policy.delay(attempts, fastrand::f64());
                 let at = now + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
                 (
                     Finish::Retry { at, error: reason.clone() },
-                    "attempt-failed",
+                    EventKind::AttemptFailed,
                     json!({ "attempt": attempts, "error": reason, "retryAt": crate::clock::rfc3339(at), "ms": elapsed_ms }),
                 )
             }
             Verdict::Permanent(reason) => (
                 Finish::Dead { error: reason.clone() },
-                "dead-lettered",
+                EventKind::DeadLettered,
                 json!({ "attempt": attempts, "error": reason, "ms": elapsed_ms }),
             ),
         };
@@ -158,8 +132,7 @@ impl Deliverer {
         metrics.attempts.get_or_create(&labels).inc();
         let party = crate::telemetry::PartyLabel { party: claimed.party.clone() };
         metrics.delivery_seconds.get_or_create(&party).observe(started.elapsed().as_secs_f64());
-        let event =
-            Event { at: now, kind: kind.into(), party: Some(claimed.party.clone()), detail: detail.to_string() };
+        let event = Event { at: now, kind, party: Some(claimed.party.clone()), detail: detail.to_string() };
         match self.state.store.finish(&claimed.delivery_id, &self.owner, &finish, now, &event).await {
             Ok(true) => {}
             Ok(false) => {
@@ -170,10 +143,10 @@ impl Deliverer {
     }
 
     async fn attempt(&self, claimed: &Claimed) -> Verdict {
-        let Some(party) = self.state.config.parties.iter().find(|p| p.id == claimed.party) else {
+        let Some(party) = self.state.parties.get(&claimed.party) else {
             return Verdict::Permanent(format!("party {} is no longer configured", claimed.party));
         };
-        let (Some(receives), Some(client)) = (&party.receives, self.clients.get(&party.id)) else {
+        let (Some(receives), Some(client)) = (&party.receives, self.state.keys.outbound.get(&party.id)) else {
             return Verdict::Permanent(format!("party {} no longer receives messages", party.id));
         };
         if let Some(reason) = &claimed.unreadable {
@@ -185,8 +158,8 @@ impl Deliverer {
         };
         // Least data: only the fields the recipient's routes grant leave the gateway.
         let short_type = message["type"].as_str().and_then(crate::standard::short_name).unwrap_or_default();
-        if let Some(fields) = crate::routing::projection(&self.state.config, &party.id, short_type) {
-            message = crate::routing::project(&message, &fields);
+        if let Some(fields) = self.state.routes.projection(&party.id, short_type) {
+            message = crate::routing::project(&message, fields);
         }
         let (body, content_type) = match self.encode(&claimed.profile, &message, &party.id) {
             Ok(encoded) => encoded,
@@ -194,7 +167,7 @@ impl Deliverer {
         };
         // ModI INTEGRITY_REST_01: the body's digest and a JWS over it, for parties that ask.
         let signature = if receives.signed {
-            let Some(signing) = &self.state.signing else {
+            let Some(signing) = &self.state.keys.signing else {
                 return Verdict::Permanent("the party receives signed messages and [signing] has no key".into());
             };
             let audience = receives.audience.as_deref().unwrap_or(&receives.endpoint);
@@ -252,7 +225,7 @@ impl Deliverer {
         }
         let catalog = &self.state.catalog;
         let profile = catalog.profile(profile).map_err(|e| e.to_string())?;
-        let parties = crate::routing::parties(&self.state.config, message, Some(recipient));
+        let parties = self.state.parties.parties_of(message, Some(recipient));
         let (mut documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message), &parties);
         let codes: Vec<String> = outcomes.iter().flat_map(|o| o.diagnostics.iter().map(|d| d.code.id())).collect();
         if !codes.is_empty() || documents.len() != 1 {

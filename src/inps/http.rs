@@ -4,15 +4,19 @@
 
 use std::time::Duration;
 
-use crate::delivery::retry::{classify_status, RetryPolicy, Verdict};
+use crate::clock::Clock;
 use crate::error::{Error, ErrorCode};
-
-/// The retry policy of the pull (the delivery's policy type, with the pull's settings).
-pub type Backoff = RetryPolicy;
+use crate::retry::{classify_status, RetryPolicy, Verdict};
 
 /// Sends the request `build` makes until it gets an answer that is not transient, or the
-/// policy's attempts are spent (then `PullSourceUnavailable`).
-pub async fn send_with_retries<F>(backoff: &Backoff, what: &str, build: F) -> Result<reqwest::Response, Error>
+/// policy's attempts are spent (then `PullSourceUnavailable`). Waits between attempts on
+/// `clock`.
+pub async fn send_with_retries<F>(
+    clock: &Clock,
+    backoff: &RetryPolicy,
+    what: &str,
+    build: F,
+) -> Result<reqwest::Response, Error>
 where
     F: Fn() -> reqwest::RequestBuilder,
 {
@@ -36,7 +40,7 @@ where
         // Retry-After is honoured up to the policy's longest wait.
         let wait = asked.map_or_else(|| backoff.delay(attempts, fastrand::f64()), |asked| asked.min(backoff.max));
         tracing::warn!(target: "raccordo::inps", "{what}: {reason}; attempt {attempts}, next in {} ms", wait.as_millis());
-        tokio::time::sleep(wait).await;
+        clock.sleep(wait).await;
     }
 }
 

@@ -12,25 +12,28 @@
 
 pub mod http;
 pub mod pdnd;
-pub mod schedule;
 
 use std::io::BufRead;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::api::AppState;
-use crate::config::{InpsConfig, PartyConfig};
+use crate::clock::parse_instant;
+use crate::config::InpsConfig;
 use crate::error::{Diagnostic, Error, ErrorCode};
-use crate::ingest::Outcome;
+use crate::gateway::Gateway;
+use crate::ingest::{Label, Outcome};
 use crate::intake::Intake;
+use crate::parties::Party;
 use crate::report::WireDiagnostic;
-use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined};
-use http::{send_with_retries, Backoff};
+use crate::retry::RetryPolicy;
+pub use crate::store::Trigger;
+use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined, RunStatus};
+use http::send_with_retries;
 use pdnd::PdndClient;
 
 /// The pull job's name: its lock, its cursor and its runs.
@@ -38,24 +41,6 @@ pub const JOB: &str = "inps";
 
 /// Lines of a file translated and committed together by `import`.
 const IMPORT_CHUNK_LINES: usize = 500;
-
-/// What started a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trigger {
-    Schedule,
-    Command,
-    Import,
-}
-
-impl Trigger {
-    fn as_str(self) -> &'static str {
-        match self {
-            Trigger::Schedule => "schedule",
-            Trigger::Command => "command",
-            Trigger::Import => "import",
-        }
-    }
-}
 
 /// The part of INPS's records a run takes, as Unix milliseconds of `ts_comunicazione`.
 /// Without `since`, the run continues from the job's cursor; with it (a backfill), from
@@ -89,15 +74,6 @@ impl Progress {
     }
 }
 
-/// Parses `2026-03-01` (midnight UTC) or an RFC 3339 instant into Unix milliseconds.
-pub fn parse_instant(text: &str) -> Option<i64> {
-    if let Ok(instant) = DateTime::parse_from_rfc3339(text) {
-        return Some(instant.timestamp_millis());
-    }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok()?;
-    Some(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
-}
-
 /// One page of the e-service, read without building the records' trees.
 #[derive(Deserialize)]
 struct Page<'a> {
@@ -115,12 +91,12 @@ struct RecordHead {
 
 /// Pulls INPS's communications into the store.
 pub struct Puller {
-    state: Arc<AppState>,
+    state: Arc<Gateway>,
     inps: InpsConfig,
-    party: PartyConfig,
+    party: Arc<Party>,
     http: reqwest::Client,
     pdnd: PdndClient,
-    backoff: Backoff,
+    backoff: RetryPolicy,
 }
 
 impl std::fmt::Debug for Puller {
@@ -133,46 +109,60 @@ fn pull_error(code: ErrorCode, reason: impl Into<String>) -> Error {
     Error::Pull { code, reason: reason.into() }
 }
 
+/// Runs the pull on the configuration's cron schedule (with seconds, Europe/Rome time). A
+/// tick while the previous run is still going is skipped: the job's lock (an advisory
+/// lock on PostgreSQL) makes that hold across gateway instances too, so with several
+/// instances only one of them pulls.
+pub async fn schedule(puller: Arc<Puller>, expression: &str) -> Result<tokio_cron_scheduler::JobScheduler, Error> {
+    let tick: crate::schedule::Tick = Arc::new(move || {
+        let puller = Arc::clone(&puller);
+        Box::pin(async move {
+            puller.tick().await;
+        })
+    });
+    let scheduler = crate::schedule::start("INPS", expression, tick).await?;
+    tracing::info!(target: "raccordo::inps", schedule = expression, "INPS pull scheduled (Europe/Rome)");
+    Ok(scheduler)
+}
+
 impl Puller {
-    /// A puller for the configuration's `[inps]`: reads the keys and builds the HTTP client.
-    pub fn new(state: Arc<AppState>) -> Result<Puller, Error> {
-        let inps = state
-            .config
-            .inps
-            .clone()
-            .ok_or_else(|| pull_error(ErrorCode::PullNotConfigured, "the configuration has no [inps] section"))?;
+    /// A puller for the configuration's `[inps]`, on the gateway's INPS client and key.
+    pub fn new(state: Arc<Gateway>) -> Result<Puller, Error> {
+        let not_configured = || pull_error(ErrorCode::PullNotConfigured, "the configuration has no [inps] section");
+        let inps = state.config.inps.clone().ok_or_else(not_configured)?;
+        let keys = state.keys.inps.as_ref().ok_or_else(not_configured)?;
         let party = state
-            .config
             .parties
-            .iter()
-            .find(|p| p.id == inps.party)
+            .get(&inps.party)
             .cloned()
             .ok_or_else(|| Error::Internal("the inps party vanished from a checked configuration".into()))?;
-        let timeout = Duration::from_secs(inps.timeout_secs);
-        let mut builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
-        let config_error = |key: &str, reason: String| Error::Config { file: "config".into(), key: key.into(), reason };
-        let read =
-            |path: &std::path::PathBuf| std::fs::read(path).map_err(|source| Error::Io { path: path.clone(), source });
-        if let Some(tls) = &inps.tls {
-            if let Some(ca) = &tls.server_ca {
-                let certificate = reqwest::Certificate::from_pem(&read(ca)?)
-                    .map_err(|e| config_error("inps.tls.server_ca", e.to_string()))?;
-                builder = builder.add_root_certificate(certificate);
-            }
-            if let (Some(certificate), Some(key)) = (&tls.certificate, &tls.private_key) {
-                let identity = reqwest::Identity::from_pkcs8_pem(&read(certificate)?, &read(key)?)
-                    .map_err(|_| config_error("inps.tls", "the certificate or its key is not PEM (PKCS#8)".into()))?;
-                builder = builder.identity(identity);
-            }
-        }
-        let http = builder.build().map_err(|e| Error::Internal(format!("HTTP client: {e}")))?;
-        let backoff = Backoff {
+        let backoff = RetryPolicy {
             initial: Duration::from_millis(inps.backoff_initial_ms),
             max: Duration::from_secs(inps.backoff_max_secs),
             max_attempts: inps.max_attempts,
         };
-        let pdnd = PdndClient::new(inps.pdnd.clone(), http.clone(), backoff.clone())?;
+        let http = keys.http.clone();
+        let pdnd = PdndClient::new(
+            inps.pdnd.clone(),
+            keys.pdnd_key.clone(),
+            http.clone(),
+            backoff.clone(),
+            state.clock.clone(),
+        );
         Ok(Puller { state, inps, party, http, pdnd, backoff })
+    }
+
+    /// One scheduled run: skipped when another is under way; a failed run is recorded
+    /// and the next tick tries again from its cursor.
+    pub async fn tick(&self) -> Option<PullRun> {
+        match self.pull(Trigger::Schedule, Range::default(), &|_| {}).await {
+            Ok(run) => Some(run),
+            Err(error) if error.code() == ErrorCode::PullInProgress => {
+                tracing::info!(target: "raccordo::inps", "a scheduled pull skipped: the previous run is still going");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     fn intake(&self) -> Intake<'_> {
@@ -240,12 +230,12 @@ impl Puller {
 
     async fn begin(&self, trigger: Trigger, cursor: Option<i64>) -> Result<PullRun, Error> {
         let run = PullRun {
-            id: uuid::Uuid::now_v7().to_string(),
+            id: self.state.ids.next(),
             job: JOB.to_owned(),
-            trigger: trigger.as_str().to_owned(),
+            trigger,
             started_at: self.state.clock.now_millis(),
             finished_at: None,
-            status: "running".into(),
+            status: RunStatus::Running,
             pages: 0,
             records: 0,
             accepted: 0,
@@ -282,7 +272,7 @@ impl Puller {
         let now = self.state.clock.now_millis();
         match result {
             Ok(()) => {
-                store.finish_run(&run.id, "succeeded", None, now).await?;
+                store.finish_run(&run.id, RunStatus::Succeeded, None, now).await?;
                 let stored = store.pull_runs(JOB, 20).await?.into_iter().find(|r| r.id == run.id);
                 let stored = stored.ok_or_else(|| Error::Internal("a run vanished".into()))?;
                 tracing::info!(target: "raccordo::inps", run = %run.id, records = stored.records, accepted = stored.accepted,
@@ -293,7 +283,7 @@ impl Puller {
                 let text = format!("{}: {error}", error.code().id());
                 tracing::warn!(target: "raccordo::inps", run = %run.id, "INPS pull failed: {text}");
                 // The run's failure is what matters; a store that can't record it is logged.
-                if let Err(storing) = store.finish_run(&run.id, "failed", Some(&text), now).await {
+                if let Err(storing) = store.finish_run(&run.id, RunStatus::Failed, Some(&text), now).await {
                     tracing::warn!(target: "raccordo::inps", "recording the failure: {storing}");
                 }
                 Err(error)
@@ -317,7 +307,7 @@ impl Puller {
                 );
                 self.state.store.audit(&[entry]).await?;
             }
-            let response = send_with_retries(&self.backoff, "the INPS e-service", || {
+            let response = send_with_retries(&self.state.clock, &self.backoff, "the INPS e-service", || {
                 self.http.get(&self.inps.eservice_url).query(&query).bearer_auth(&voucher)
             })
             .await?;
@@ -398,10 +388,13 @@ impl Puller {
         }
         let now = self.state.clock.now_rfc3339();
         let profile = self.state.catalog.profile(&self.inps.profile)?;
-        let outcomes = self.state.catalog.to_canonical(profile, bytes, &self.party.urn(), &now);
+        let outcomes = self.state.catalog.to_canonical(profile, bytes, &self.party.urn, &now);
         let mut by_index: Vec<Option<Outcome>> = vec![None; heads.len()];
         for outcome in outcomes {
-            let index = outcome.label.rsplit('/').next().and_then(|n| n.parse::<usize>().ok());
+            let index = match outcome.label {
+                Label::Item { index, .. } => Some(index),
+                _ => None,
+            };
             match index.filter(|i| *i < by_index.len()) {
                 Some(index) => by_index[index] = Some(outcome),
                 None => {
@@ -421,7 +414,7 @@ impl Puller {
         for (index, outcome) in by_index.into_iter().enumerate().take(taken) {
             let outcome = outcome.unwrap_or_else(|| {
                 Outcome::failed(
-                    String::new(),
+                    Label::Whole,
                     Diagnostic::error(ErrorCode::Internal, "", "the record was not translated"),
                 )
             });
@@ -452,9 +445,9 @@ impl Puller {
                 let errors: Vec<WireDiagnostic> = diagnostics.iter().map(WireDiagnostic::from).collect();
                 commit.quarantined.push(Quarantined {
                     seq: 0,
-                    id: uuid::Uuid::now_v7().to_string(),
+                    id: self.state.ids.next(),
                     run_id: Some(commit.run_id.clone()),
-                    source: self.party.urn(),
+                    source: self.party.urn.clone(),
                     record_key: record.code.filter(|c| !c.is_empty()).unwrap_or_else(|| digest_key(record.raw)),
                     profile: profile.to_owned(),
                     message_type: record.outcome.message_type,
@@ -513,7 +506,7 @@ impl Puller {
                 return Ok(());
             }
             let now = self.state.clock.now_rfc3339();
-            let outcomes = self.state.catalog.to_canonical(profile, &chunk, &self.party.urn(), &now);
+            let outcomes = self.state.catalog.to_canonical(profile, &chunk, &self.party.urn, &now);
             let chunk_lines: Vec<&[u8]> = chunk.split(|b| *b == b'\n').collect();
             let mut commit = PageCommit {
                 run_id: run_id.to_owned(),
@@ -525,7 +518,7 @@ impl Puller {
             };
             let offset = first_line - 1;
             for outcome in outcomes {
-                let Some(line) = outcome.label.strip_prefix("line ").and_then(|n| n.parse::<u64>().ok()) else {
+                let Label::Line(line) = outcome.label else {
                     // A chunk that can't be decoded at all (its encoding): report it as a whole.
                     return Err(pull_error(
                         ErrorCode::PullPageUnreadable,

@@ -5,16 +5,18 @@
 //!
 //! The private key is read once, at start; it never appears in logs or errors.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openssl::pkey::{PKey, Private};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{send_with_retries, Backoff};
+use super::http::send_with_retries;
+use crate::clock::Clock;
 use crate::config::PdndConfig;
 use crate::error::{Error, ErrorCode};
 use crate::jose;
+use crate::retry::RetryPolicy;
 
 /// The `client_assertion_type` of RFC 7523, the only one PDND takes.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -25,7 +27,8 @@ const ASSERTION_TTL_SECS: i64 = 300;
 #[derive(Debug, Clone)]
 struct Voucher {
     token: String,
-    renew_at: Instant,
+    /// Unix milliseconds.
+    renew_at: i64,
 }
 
 /// Gets and caches PDND vouchers for one client.
@@ -33,7 +36,8 @@ pub struct PdndClient {
     config: PdndConfig,
     key: PKey<Private>,
     http: reqwest::Client,
-    backoff: Backoff,
+    backoff: RetryPolicy,
+    clock: Clock,
     voucher: tokio::sync::Mutex<Option<Voucher>>,
 }
 
@@ -51,23 +55,15 @@ struct TokenAnswer {
 }
 
 impl PdndClient {
-    pub fn new(config: PdndConfig, http: reqwest::Client, backoff: Backoff) -> Result<PdndClient, Error> {
-        let pem = std::fs::read(&config.private_key)
-            .map_err(|source| Error::Io { path: config.private_key.clone(), source })?;
-        let key = PKey::private_key_from_pem(&pem).map_err(|_| Error::Config {
-            file: "config".into(),
-            key: "inps.pdnd.private_key".into(),
-            // openssl's reason could quote the file; say only what is wrong.
-            reason: format!("{} is not a PEM private key", config.private_key.display()),
-        })?;
-        if key.rsa().is_err() {
-            return Err(Error::Config {
-                file: "config".into(),
-                key: "inps.pdnd.private_key".into(),
-                reason: "PDND client assertions are RS256: the key must be RSA".into(),
-            });
-        }
-        Ok(PdndClient { config, key, http, backoff, voucher: tokio::sync::Mutex::new(None) })
+    /// A client signing with `key` (loaded and checked with the gateway's keys).
+    pub fn new(
+        config: PdndConfig,
+        key: PKey<Private>,
+        http: reqwest::Client,
+        backoff: RetryPolicy,
+        clock: Clock,
+    ) -> PdndClient {
+        PdndClient { config, key, http, backoff, clock, voucher: tokio::sync::Mutex::new(None) }
     }
 
     /// A fresh client assertion, valid for five minutes from `now` (Unix seconds).
@@ -90,7 +86,8 @@ impl PdndClient {
     /// the private key signed a new assertion for it (an event the audit log records).
     pub async fn voucher(&self) -> Result<(String, bool), Error> {
         let mut cached = self.voucher.lock().await;
-        if let Some(voucher) = cached.as_ref().filter(|v| Instant::now() < v.renew_at) {
+        let now = self.clock.now_millis();
+        if let Some(voucher) = cached.as_ref().filter(|v| now < v.renew_at) {
             return Ok((voucher.token.clone(), false));
         }
         let voucher = self.fetch().await?;
@@ -110,16 +107,15 @@ impl PdndClient {
     }
 
     async fn fetch(&self) -> Result<Voucher, Error> {
-        let now = chrono::Utc::now().timestamp();
-        let assertion = self.assertion(now)?;
+        let started = self.clock.now_millis();
+        let assertion = self.assertion(started / 1000)?;
         let form = [
             ("client_id", self.config.client_id.as_str()),
             ("client_assertion", assertion.as_str()),
             ("client_assertion_type", ASSERTION_TYPE),
             ("grant_type", "client_credentials"),
         ];
-        let started = Instant::now();
-        let response = send_with_retries(&self.backoff, "the PDND token endpoint", || {
+        let response = send_with_retries(&self.clock, &self.backoff, "the PDND token endpoint", || {
             self.http.post(&self.config.token_url).form(&form)
         })
         .await?;
@@ -136,11 +132,12 @@ impl PdndClient {
             code: ErrorCode::PullTokenRefused,
             reason: format!("the token endpoint's answer is not a voucher: {e}"),
         })?;
-        // A day at most, whatever the endpoint says: Instant arithmetic must not overflow.
+        // A day at most, whatever the endpoint says.
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(600).min(86_400));
         let margin = Duration::from_secs(self.config.renew_before_secs).min(lifetime / 2);
         tracing::info!(client_id = %self.config.client_id, expires_in = lifetime.as_secs(), "PDND voucher obtained");
-        Ok(Voucher { token: answer.access_token, renew_at: started + lifetime - margin })
+        let valid_for = i64::try_from((lifetime - margin).as_millis()).unwrap_or(0);
+        Ok(Voucher { token: answer.access_token, renew_at: started + valid_for })
     }
 }
 
@@ -173,8 +170,8 @@ mod tests {
             private_key: path,
             renew_before_secs: 60,
         };
-        let backoff = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(1), max_attempts: 1 };
-        let client = PdndClient::new(config, reqwest::Client::new(), backoff).unwrap();
+        let backoff = RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(1), max_attempts: 1 };
+        let client = PdndClient::new(config, key.clone(), reqwest::Client::new(), backoff, Clock::System);
         assert!(!format!("{client:?}").contains("PRIVATE"));
         let token = client.assertion(1_800_000_000).unwrap();
         let public = PKey::public_key_from_pem(&key.public_key_to_pem().unwrap()).unwrap();
@@ -188,24 +185,5 @@ mod tests {
         assert_eq!((claims["iat"].as_i64(), claims["exp"].as_i64()), (Some(1_800_000_000), Some(1_800_000_300)));
         let other = client.assertion(1_800_000_000).unwrap();
         assert_ne!(jose::peek(&other).unwrap().claims["jti"], claims["jti"], "jti must be unique");
-    }
-
-    #[test]
-    fn a_key_that_is_not_rsa_is_a_config_error_that_quotes_no_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("client.key");
-        std::fs::write(&path, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n").unwrap();
-        let config = PdndConfig {
-            token_url: "https://127.0.0.1:1/token.oauth2".into(),
-            audience: "a".into(),
-            client_id: "c".into(),
-            purpose_id: "p".into(),
-            kid: "k".into(),
-            private_key: path,
-            renew_before_secs: 60,
-        };
-        let backoff = Backoff { initial: Duration::from_millis(1), max: Duration::from_millis(1), max_attempts: 1 };
-        let error = PdndClient::new(config, reqwest::Client::new(), backoff).unwrap_err().to_string();
-        assert!(error.contains("inps.pdnd.private_key") && !error.contains("not a key"), "{error}");
     }
 }

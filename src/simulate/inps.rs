@@ -230,8 +230,9 @@ pub async fn serve(
     let app = simulator.router();
     match tls {
         Some(tls) => {
-            let acceptor = crate::api::tls::acceptor(tls)?;
-            crate::api::tls::serve(listener, acceptor, app, shutdown).await;
+            let acceptor = crate::gateway::tls_acceptor(tls)?;
+            let timeouts = crate::api::server::Timeouts::for_request(std::time::Duration::from_secs(30));
+            crate::api::server::serve(listener, Some(acceptor.context().to_owned()), app, timeouts, shutdown).await;
             Ok(())
         }
         None => axum::serve(listener, app)
@@ -250,7 +251,7 @@ struct TokenForm {
 }
 
 /// The client certificate of the connection, when it came over mTLS.
-type Certificate = Option<axum::Extension<crate::api::tls::ClientCertificate>>;
+type Certificate = Option<axum::Extension<crate::api::server::ClientCertificate>>;
 
 fn certificate_missing(simulator: &Simulator, certificate: &Certificate) -> Option<Response> {
     (simulator.settings.require_client_certificate && certificate.is_none()).then(|| {

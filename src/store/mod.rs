@@ -20,8 +20,10 @@ mod audit;
 mod pull;
 pub mod retention;
 pub mod seal;
+mod states;
 pub use audit::{entry_hash, AuditEntry, Verification, GENESIS};
 pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined};
+pub use states::{DeliveryStatus, EventKind, MessageStatus, RunStatus, Trigger};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
@@ -128,7 +130,7 @@ pub struct NewDelivery {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
     pub at: i64,
-    pub kind: String,
+    pub kind: EventKind,
     pub party: Option<String>,
     /// A JSON object.
     pub detail: String,
@@ -163,8 +165,8 @@ pub struct MessageSummary {
     pub message_type: String,
     pub profile: String,
     pub received_at: i64,
-    /// `accepted` (deliveries pending), `delivered` (all acknowledged), `failed` (some dead).
-    pub status: String,
+    /// From its deliveries.
+    pub status: MessageStatus,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,7 +174,7 @@ pub struct DeliveryState {
     pub id: String,
     pub party: String,
     pub profile: String,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
@@ -205,7 +207,7 @@ pub enum Finish {
 #[derive(Debug, Clone, Default)]
 pub struct ListFilter {
     pub message_type: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<MessageStatus>,
     /// Sent by or delivered to this party.
     pub party: Option<String>,
     pub since: Option<i64>,
@@ -406,7 +408,7 @@ impl Store {
                 id: row.try_get("id")?,
                 party: row.try_get("party")?,
                 profile: row.try_get("profile")?,
-                status: row.try_get("status")?,
+                status: states::column(row, "status", DeliveryStatus::parse)?,
                 attempts: row.try_get::<i64, _>("attempts")?,
                 next_attempt_at: row.try_get("next_attempt_at")?,
                 last_error: row.try_get("last_error")?,
@@ -424,7 +426,7 @@ impl Store {
             .map(|row| {
                 Ok(Event {
                     at: row.try_get("at")?,
-                    kind: row.try_get("kind")?,
+                    kind: states::column(row, "kind", EventKind::parse)?,
                     party: row.try_get("party")?,
                     detail: row.try_get("detail")?,
                 })
@@ -465,7 +467,7 @@ impl Store {
         }
         if let Some(status) = &filter.status {
             next += 1;
-            text_binds.push(status.clone());
+            text_binds.push(status.as_str().to_owned());
             conditions.push(format!("({STATUS_SQL}) = ${next}"));
         }
         let sql = format!(
@@ -705,15 +707,15 @@ async fn write_finish_group(pool: &AnyPool, dialect: Dialect, group: &[PendingFi
     let mut audited = Vec::new();
     for pending in group {
         let (status, next, error, finished) = match &pending.finish {
-            Finish::Delivered => ("delivered", pending.now, None, Some(pending.now)),
-            Finish::Retry { at, error } => ("pending", *at, Some(error.clone()), None),
-            Finish::Dead { error } => ("dead", pending.now, Some(error.clone()), Some(pending.now)),
+            Finish::Delivered => (DeliveryStatus::Delivered, pending.now, None, Some(pending.now)),
+            Finish::Retry { at, error } => (DeliveryStatus::Pending, *at, Some(error.clone()), None),
+            Finish::Dead { error } => (DeliveryStatus::Dead, pending.now, Some(error.clone()), Some(pending.now)),
         };
         let row = sqlx::query(
             "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
              WHERE id = $5 AND lease_owner = $6 AND status = 'in_flight' RETURNING message_seq",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(next)
         .bind(error)
         .bind(finished)
@@ -957,7 +959,8 @@ async fn write_messages(
         let sql = format!("INSERT INTO events (message_seq, at, kind, party, detail) VALUES {}", values.join(", "));
         let mut query = sqlx::query(&sql);
         for (seq, event) in chunk {
-            query = query.bind(*seq).bind(event.at).bind(&event.kind).bind(event.party.clone()).bind(&event.detail);
+            query =
+                query.bind(*seq).bind(event.at).bind(event.kind.as_str()).bind(event.party.clone()).bind(&event.detail);
         }
         query.execute(&mut **transaction).await.map_err(storage_error("inserting events"))?;
     }
@@ -972,7 +975,7 @@ async fn insert_event(
     sqlx::query("INSERT INTO events (message_seq, at, kind, party, detail) VALUES ($1, $2, $3, $4, $5)")
         .bind(message_seq)
         .bind(event.at)
-        .bind(&event.kind)
+        .bind(event.kind.as_str())
         .bind(event.party.clone())
         .bind(&event.detail)
         .execute(&mut **transaction)
@@ -992,7 +995,7 @@ fn summary(row: &AnyRow) -> Result<MessageSummary, Error> {
             message_type: row.try_get("type")?,
             profile: row.try_get("profile")?,
             received_at: row.try_get("received_at")?,
-            status: row.try_get("status")?,
+            status: states::column(row, "status", MessageStatus::parse)?,
         })
     };
     read().map_err(storage_error("reading a message"))

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use sqlx::any::AnyRow;
 use sqlx::{Connection, Row};
 
+use super::states::{self, RunStatus, Trigger};
 use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Store};
 use crate::error::Error;
 
@@ -17,11 +18,11 @@ pub struct PullRun {
     pub id: String,
     pub job: String,
     /// `schedule`, `command` or `import`.
-    pub trigger: String,
+    pub trigger: Trigger,
     pub started_at: i64,
     pub finished_at: Option<i64>,
     /// `running`, `succeeded`, `failed`, or `interrupted` (the process stopped mid-run).
-    pub status: String,
+    pub status: RunStatus,
     pub pages: i64,
     pub records: i64,
     pub accepted: i64,
@@ -117,10 +118,10 @@ fn run(row: &AnyRow) -> Result<PullRun, Error> {
         Ok(PullRun {
             id: row.try_get("id")?,
             job: row.try_get("job")?,
-            trigger: row.try_get("trigger")?,
+            trigger: states::column(row, "trigger", Trigger::parse)?,
             started_at: row.try_get("started_at")?,
             finished_at: row.try_get("finished_at")?,
-            status: row.try_get("status")?,
+            status: states::column(row, "status", RunStatus::parse)?,
             pages: row.try_get("pages")?,
             records: row.try_get("records")?,
             accepted: row.try_get("accepted")?,
@@ -203,7 +204,7 @@ impl Store {
         )
         .bind(&run.id)
         .bind(&run.job)
-        .bind(&run.trigger)
+        .bind(run.trigger.as_str())
         .bind(run.started_at)
         .bind(run.cursor)
         .execute(&mut *transaction)
@@ -292,10 +293,10 @@ impl Store {
     }
 
     /// Ends a run as `succeeded` or `failed` (with the error).
-    pub async fn finish_run(&self, id: &str, status: &str, error: Option<&str>, now: i64) -> Result<(), Error> {
+    pub async fn finish_run(&self, id: &str, status: RunStatus, error: Option<&str>, now: i64) -> Result<(), Error> {
         let _writing = self.write_lock.hold().await;
         sqlx::query("UPDATE pull_runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
-            .bind(status)
+            .bind(status.as_str())
             .bind(error.map(str::to_owned))
             .bind(now)
             .bind(id)

@@ -108,33 +108,30 @@ pub fn example_config(catalog: &raccordo::ingest::Catalog) -> raccordo::config::
 /// The parties `message` is written for in `profile`: its sender, and the example's first
 /// party receiving that profile (as `raccordo profiles --coverage` does).
 pub fn example_parties<'c>(
-    config: &'c raccordo::config::Config,
+    directory: &'c raccordo::parties::Directory,
     profile: &str,
     message: &serde_json::Value,
 ) -> raccordo::mapping::apply::Parties<'c> {
-    let recipient = config
-        .parties
+    let recipient = directory
         .iter()
         .find(|party| party.receives.as_ref().is_some_and(|receives| receives.profile == profile))
         .map(|party| party.id.as_str());
-    raccordo::routing::parties(config, message, recipient)
+    directory.parties_of(message, recipient)
 }
 
-/// The gateway's state for API tests: `config`, a store on SQLite in `dir`, a fixed clock.
+/// The gateway for API tests: `config`, a store on SQLite in `dir`, no keys, a fixed clock
+/// and ids counted from 1.
 pub async fn app_state(
     catalog: raccordo::ingest::Catalog,
     config: raccordo::config::Config,
     dir: &Path,
-) -> raccordo::api::AppState {
+) -> raccordo::gateway::Gateway {
     let store = raccordo::store::Store::open(&format!("sqlite://{}/raccordo.db", dir.display())).await.unwrap();
-    raccordo::api::AppState {
-        limits: raccordo::api::limits::PartyLimits::new(&config),
-        catalog,
-        config,
-        store,
-        clock: raccordo::clock::Clock::Fixed("2026-03-02T10:00:00Z".into()),
-        gateway: "urn:raccordo:gateway:test".into(),
-        metrics: Default::default(),
-        signing: None,
-    }
+    // The example's keys are not made here: what these tests serve needs none.
+    let keys = raccordo::gateway::Keys::default();
+    let mut gateway =
+        raccordo::gateway::Gateway::assemble(catalog, config, store, "urn:raccordo:gateway:test".into(), keys);
+    gateway.clock = raccordo::clock::Clock::fixed("2026-03-02T10:00:00Z").unwrap();
+    gateway.ids = raccordo::clock::Ids::sequential();
+    gateway
 }

@@ -1,26 +1,15 @@
-//! When to try a delivery again: the backoff policy, and what a recipient's answer means.
-//! The only place that interprets remote HTTP statuses.
+//! When to try again: the backoff policy both the delivery workers and the INPS pull use,
+//! and what a remote HTTP status means. The only place that interprets remote statuses;
+//! it depends on neither of its users.
 
 use std::time::Duration;
 
-use crate::config::DeliveryConfig;
-
-/// The compiled retry policy.
+/// A retry policy: exponential backoff with jitter, and a number of attempts.
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
     pub initial: Duration,
     pub max: Duration,
     pub max_attempts: u32,
-}
-
-impl From<&DeliveryConfig> for RetryPolicy {
-    fn from(config: &DeliveryConfig) -> Self {
-        RetryPolicy {
-            initial: Duration::from_millis(config.backoff_initial_ms),
-            max: Duration::from_secs(config.backoff_max_secs),
-            max_attempts: config.max_attempts,
-        }
-    }
 }
 
 /// What an attempt's result calls for.

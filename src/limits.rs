@@ -1,6 +1,7 @@
 //! Limits on abuse, per party: a request rate (governor's GCRA, with a burst) and a number
-//! of requests in flight. A party over either gets 429 with `Retry-After`; other parties'
-//! limits are their own, so one party's flood never slows another's intake.
+//! of requests in flight. A party over either is refused (the API answers 429 with
+//! `Retry-After`); other parties' limits are their own, so one party's flood never slows
+//! another's intake.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -10,9 +11,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::Problem;
 use crate::config::Config;
-use crate::error::ErrorCode;
 
 struct PartyLimit {
     rate: Option<DefaultDirectRateLimiter>,
@@ -29,6 +28,13 @@ impl std::fmt::Debug for PartyLimits {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PartyLimits").field("parties", &self.parties.len()).finish()
     }
+}
+
+/// Why a request was not let through, and how long to wait before the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub retry_after_seconds: u64,
 }
 
 /// A request let through; dropping it frees its place among those in flight.
@@ -59,20 +65,23 @@ impl PartyLimits {
         PartyLimits { parties, clock: DefaultClock::default() }
     }
 
-    /// Lets a request of `party` through, or refuses it with 429 and how long to wait.
-    pub fn admit(&self, party: &str) -> Result<Admission, Problem> {
+    /// Lets a request of `party` through, or says why not and how long to wait.
+    pub fn admit(&self, party: &str) -> Result<Admission, Refusal> {
         let Some(limit) = self.parties.get(party) else { return Ok(Admission { _permit: None }) };
         if let Some(rate) = &limit.rate {
             if let Err(not_until) = rate.check() {
                 let wait = not_until.wait_time_from(self.clock.now());
                 let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                return Err(Problem::of(ErrorCode::RateLimited, "this party sends faster than its limit")
-                    .retry_after(seconds.max(1)));
+                return Err(Refusal {
+                    reason: "this party sends faster than its limit",
+                    retry_after_seconds: seconds.max(1),
+                });
             }
         }
         let permit = match &limit.in_flight {
-            Some(semaphore) => Some(Arc::clone(semaphore).try_acquire_owned().map_err(|_| {
-                Problem::of(ErrorCode::RateLimited, "this party has too many requests in flight").retry_after(1)
+            Some(semaphore) => Some(Arc::clone(semaphore).try_acquire_owned().map_err(|_| Refusal {
+                reason: "this party has too many requests in flight",
+                retry_after_seconds: 1,
             })?),
             None => None,
         };
@@ -114,7 +123,7 @@ mod tests {
             drop(limits.admit("b").unwrap());
         }
         let refused = limits.admit("b").unwrap_err();
-        assert_eq!(refused.retry_after_seconds(), Some(1));
+        assert_eq!(refused.retry_after_seconds, 1);
         drop(limits.admit("a").unwrap());
     }
 }
