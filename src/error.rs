@@ -146,8 +146,10 @@ error_codes! {
     RequiredMissing = (3001, "required-missing", 422, Never),
     /// A value has the wrong JSON type (for example a number where a string is expected).
     WrongType = (3002, "wrong-type", 422, Never),
-    /// A property that the schema does not define is present. Within v1, receivers refuse
-    /// unknown properties so that a typo never passes unnoticed.
+    /// A property that the schema does not define is present. A message whose type is
+    /// exactly `….v1` is refused for it by the gateway and by every receiver, so that a typo
+    /// never passes unnoticed; in a minor version (`….v1.<n>`) properties the v1 schema does
+    /// not define are ignored instead (docs/STANDARD.md, section 7.1).
     UnknownProperty = (3003, "unknown-property", 422, Never),
     /// A value is not one of those the schema allows (an `enum` or `const`).
     ValueNotAllowed = (3004, "value-not-allowed", 422, Never),
@@ -195,7 +197,8 @@ error_codes! {
     /// (A, AS, B, BS, C, CS, D, DS).
     CcnlLevelUnknown = (3130, "ccnl-level-unknown", 422, Never),
     /// Weekly hours exceed the domestic-work CCNL limit: 54 hours for a live-in worker
-    /// (convivente), 40 for a worker who does not live in.
+    /// (convivente), 40 for a worker who does not live in (`liveIn` false). When the message
+    /// does not say (`liveIn` absent, as in the CO), the live-in limit of 54 applies.
     WeeklyHoursOverLimit = (3131, "weekly-hours-over-limit", 422, Never),
     /// A worker whose citizenship is outside the EU, EEA and Switzerland has no residence
     /// permit (permesso di soggiorno) in the message.

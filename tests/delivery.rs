@@ -31,6 +31,8 @@ use serde_json::json;
 struct Recipient {
     calls: Arc<AtomicU32>,
     keys: Arc<Mutex<Vec<String>>>,
+    /// The `ce-source` and `ce-id` headers of each acknowledged delivery.
+    identities: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 async fn recipient(answer: fn(u32) -> (StatusCode, u64)) -> (Recipient, String) {
@@ -38,7 +40,11 @@ async fn recipient(answer: fn(u32) -> (StatusCode, u64)) -> (Recipient, String) 
 }
 
 async fn recipient_at(address: std::net::SocketAddr, answer: fn(u32) -> (StatusCode, u64)) -> (Recipient, String) {
-    let recipient = Recipient { calls: Arc::new(AtomicU32::new(0)), keys: Arc::new(Mutex::new(Vec::new())) };
+    let recipient = Recipient {
+        calls: Arc::new(AtomicU32::new(0)),
+        keys: Arc::new(Mutex::new(Vec::new())),
+        identities: Arc::new(Mutex::new(Vec::new())),
+    };
     let state = recipient.clone();
     let app = Router::new().route(
         "/in",
@@ -51,6 +57,9 @@ async fn recipient_at(address: std::net::SocketAddr, answer: fn(u32) -> (StatusC
                 if status.is_success() {
                     let key = headers.get("idempotency-key").unwrap().to_str().unwrap().to_owned();
                     state.keys.lock().unwrap().push(key);
+                    let header = |name: &str| headers.get(name).map_or("", |v| v.to_str().unwrap()).to_owned();
+                    assert_eq!(header("ce-specversion"), "1.0");
+                    state.identities.lock().unwrap().push((header("ce-source"), header("ce-id")));
                 }
                 (status, axum::Json(json!({ "data": { "status": "accepted" } })))
             }
@@ -119,9 +128,11 @@ async fn scenario(storage: String) {
     let intake = state.intake();
     let mut generator = Generator::new(9);
     let mut ids = Vec::new();
+    let mut identities = Vec::new();
     for _ in 0..3 {
         let mut message = generator.message("employment.started").unwrap();
         message["source"] = json!(sender.urn);
+        identities.push((sender.urn.clone(), message["id"].as_str().unwrap().to_owned()));
         let answers = intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
         let Answer::Accepted { body, .. } = &answers[0] else { panic!("rejected: {answers:?}") };
         ids.push(body["id"].as_str().unwrap().to_owned());
@@ -171,6 +182,12 @@ async fn scenario(storage: String) {
         let keys = recipient.keys.lock().unwrap();
         let unique: std::collections::HashSet<&String> = keys.iter().collect();
         assert_eq!((keys.len(), unique.len()), (3, 3));
+        // The ce- headers name each message as its sender did (XCH-01).
+        let mut named = recipient.identities.lock().unwrap().clone();
+        named.sort();
+        let mut sent = identities.clone();
+        sent.sort();
+        assert_eq!(named, sent);
     }
     let dead = state.store.dead_letters(None, 0, 100).await.unwrap();
     assert_eq!(dead.len(), 6);

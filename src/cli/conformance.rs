@@ -40,6 +40,14 @@ pub struct ServeArgs {
     /// Where the session is recorded (appended), one JSON line per message.
     #[arg(long, value_name = "FILE", default_value = "conformance-session.jsonl")]
     session: PathBuf,
+    /// Your system's URN, which canonical messages carry as `source`. Default:
+    /// `urn:raccordo:<the profile's party kind>:SANDBOX`.
+    #[arg(long, value_name = "URN")]
+    source: Option<String>,
+    /// The bearer token your system sends (at least 16 characters). Default: a random one,
+    /// printed at start.
+    #[arg(long)]
+    token: Option<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +62,9 @@ pub struct ReportArgs {
 /// Where reports are written, besides the terminal summary.
 #[derive(Debug, clap::Args)]
 pub struct ReportFiles {
+    /// The system under test, as the reports name it (e.g. "Cartella Sociale 4.2").
+    #[arg(long, value_name = "NAME")]
+    system: Option<String>,
     /// Write a JUnit XML report (one testcase per case).
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
@@ -115,27 +126,40 @@ pub fn run(assets: &Assets, command: Command) -> Result<Outcome, Error> {
         Command::Serve(args) => serve(assets, suite, args),
         Command::Report(args) => {
             let report = crate::conformance::sandbox::report(&suite, &args.session)?;
-            finish(&suite, &report, &args.files)
+            finish(&suite, report, &args.files)
         }
     }
 }
 
 fn serve(assets: &Assets, suite: Suite, args: ServeArgs) -> Result<Outcome, Error> {
+    use crate::conformance::sandbox;
     let catalog = Catalog::load(assets)?;
     if args.profile != CANONICAL {
         catalog.profile(&args.profile)?;
     }
-    let app = crate::conformance::sandbox::router(catalog, suite, &args.profile, &args.session)?;
+    let token = args.token.clone().unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    let settings = sandbox::Settings {
+        source: args.source.clone().unwrap_or_else(|| sandbox::default_source(&catalog, &args.profile)),
+        profile: args.profile.clone(),
+        token,
+        store: PathBuf::from(format!("{}.db", args.session.display())),
+        session: args.session.clone(),
+    };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Error::Internal(format!("runtime: {e}")))?;
     runtime.block_on(async {
+        let app = sandbox::router(catalog, suite, &settings).await?;
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|source| Error::Io { path: address.to_string().into(), source })?;
         println!(
-            "conformance sandbox ({}) on http://{address}/v1/messages, recording into {}; Ctrl-C stops",
-            args.profile,
-            args.session.display()
+            "conformance sandbox: the gateway on http://{address}/v1/messages for {} sending {}\n\
+             send with Authorization: Bearer {} (and Raccordo-Profile: {}); recording into {}; Ctrl-C stops",
+            settings.source,
+            settings.profile,
+            settings.token,
+            settings.profile,
+            settings.session.display()
         );
         axum::serve(listener, app)
             .with_graceful_shutdown(async {
@@ -148,7 +172,9 @@ fn serve(assets: &Assets, suite: Suite, args: ServeArgs) -> Result<Outcome, Erro
 }
 
 /// Writes the report files asked for, prints the summary, and says whether it passed.
-fn finish(suite: &Suite, report: &RunReport, files: &ReportFiles) -> Result<Outcome, Error> {
+fn finish(suite: &Suite, mut report: RunReport, files: &ReportFiles) -> Result<Outcome, Error> {
+    report.system.clone_from(&files.system);
+    let report = &report;
     let write = |path: &PathBuf, text: String| {
         std::fs::write(path, text).map_err(|source| Error::Io { path: path.clone(), source })
     };
@@ -161,7 +187,7 @@ fn finish(suite: &Suite, report: &RunReport, files: &ReportFiles) -> Result<Outc
     if let Some(path) = &files.json {
         write(path, report::json(report)?)?;
     }
-    super::print(&report::summary(report))?;
+    super::print(&report::summary(report, suite))?;
     Ok(if report.passed() { Outcome::Success } else { Outcome::Invalid })
 }
 
@@ -180,10 +206,18 @@ fn list(suite: &Suite, args: ListArgs) -> Result<Outcome, Error> {
                     Kind::Resend => "same answer twice".to_owned(),
                     Kind::Invalid => case.errors.iter().map(|e| e.code.as_str()).collect::<Vec<_>>().join(" "),
                     Kind::Undeliverable => format!("not written: {}", case.requirement),
+                    Kind::MediaType => "415".to_owned(),
                 };
                 out.push_str(&format!("{:<8} {:<72} {expected}\n", case.requirement, case.id));
             }
-            out.push_str(&format!("{} cases, {} requirements\n", cases.len(), suite.requirements.len()));
+            let checked: std::collections::BTreeSet<&str> = cases.iter().map(|c| c.requirement.as_str()).collect();
+            out.push_str(&format!(
+                "{} cases checking {} of the suite's {} requirements (suite {})\n",
+                cases.len(),
+                checked.len(),
+                suite.requirements.len(),
+                suite.version
+            ));
             super::print(&out)?;
         }
     }
@@ -234,5 +268,5 @@ fn run_suite(assets: &Assets, suite: &Suite, args: RunArgs) -> Result<Outcome, E
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    finish(suite, &report, &args.files)
+    finish(suite, report, &args.files)
 }

@@ -75,6 +75,10 @@ pub enum Kind {
     Invalid,
     /// Sent twice, the input gets the same answer both times (exchange only).
     Resend,
+    /// A valid input sent with a Content-Type its profile does not take (`text/html`): it is
+    /// refused with 415 (exchange only).
+    #[serde(rename = "media-type")]
+    MediaType,
     /// A canonical message valid in the standard that the profile can't be written with:
     /// raccordo refuses to write it (and the gateway to accept it) with exactly `errors`,
     /// naming the per-profile requirement the case checks.
@@ -123,6 +127,9 @@ pub struct Suite {
     pub cases: Vec<Case>,
     /// Error code (printed form) → requirement id.
     by_code: BTreeMap<String, String>,
+    /// `1-` and the first 12 hex digits of the SHA-256 of the requirements and the
+    /// manifest as shipped: the same suite gives the same version.
+    pub version: String,
 }
 
 impl Suite {
@@ -131,7 +138,13 @@ impl Suite {
         let requirements = load_requirements(assets)?;
         let text = String::from_utf8_lossy(&assets.read(SUITE)?).into_owned();
         let file: SuiteFile = toml::from_str(&text).map_err(|e| Error::asset(SUITE, e))?;
-        Suite::new(requirements, file.cases)
+        let mut suite = Suite::new(requirements, file.cases)?;
+        let mut digest = openssl::sha::Sha256::new();
+        digest.update(&assets.read(REQUIREMENTS)?);
+        digest.update(text.as_bytes());
+        let hex: String = digest.finish().iter().take(6).map(|b| format!("{b:02x}")).collect();
+        suite.version = format!("1-{hex}");
+        Ok(suite)
     }
 
     fn new(requirements: Vec<Requirement>, cases: Vec<Case>) -> Result<Suite, Error> {
@@ -148,7 +161,7 @@ impl Suite {
                 return Err(Error::asset(SUITE, format!("case {} names no known requirement", case.id)));
             }
         }
-        Ok(Suite { requirements, cases, by_code })
+        Ok(Suite { requirements, cases, by_code, version: String::new() })
     }
 
     /// The requirement an error code reports a breach of.
@@ -190,6 +203,7 @@ impl Kind {
             Kind::Invalid => "invalid",
             Kind::Resend => "resend",
             Kind::Undeliverable => "undeliverable",
+            Kind::MediaType => "media-type",
         }
     }
 }
@@ -214,17 +228,31 @@ pub fn discover(assets: &Assets) -> Result<Vec<Case>, Error> {
             cases.extend(cases_in(assets, &suite, &folder, &profile, &message_type)?);
         }
     }
-    // Exchange cases: a resend of a valid message gets the first answer.
-    let mut resends = Vec::new();
+    // Exchange cases: a resend of a valid message gets the first answer; a valid message in
+    // a media type its profile does not take is refused. Receipts are answers, never sent.
+    let mut exchange = Vec::new();
     let mut per_profile: BTreeMap<&str, usize> = BTreeMap::new();
-    for case in cases.iter().filter(|c| c.kind == Kind::Valid) {
+    for case in cases.iter().filter(|c| c.kind == Kind::Valid && c.message_type != "receipt") {
         let count = per_profile.entry(case.profile.as_str()).or_default();
+        let name = case.id.rsplit('/').next().unwrap_or_default();
+        if *count == 0 {
+            exchange.push(Case {
+                id: format!("{}/{}/media-type/{name}", case.profile, case.message_type),
+                title: format!("{name} sent as text/html is refused with 415"),
+                requirement: "XCH-04".into(),
+                kind: Kind::MediaType,
+                output: None,
+                errors: Vec::new(),
+                ..case.clone()
+            });
+        }
         if *count < RESENDS_PER_PROFILE {
             *count += 1;
-            let name = case.id.rsplit('/').next().unwrap_or_default();
-            resends.push(Case {
+            exchange.push(Case {
                 id: format!("{}/{}/resend/{name}", case.profile, case.message_type),
-                title: format!("sent twice, {name} gets the first answer"),
+                title: format!(
+                    "{name}, a message of its own, sent twice with the same Idempotency-Key and ce-id, gets the first answer"
+                ),
                 requirement: "XCH-03".into(),
                 kind: Kind::Resend,
                 output: None,
@@ -233,7 +261,7 @@ pub fn discover(assets: &Assets) -> Result<Vec<Case>, Error> {
             });
         }
     }
-    cases.extend(resends);
+    cases.extend(exchange);
     Ok(cases)
 }
 

@@ -12,11 +12,44 @@ use super::run::{RunReport, Status};
 use super::Suite;
 use crate::error::Error;
 
-/// Where docs/STANDARD.md is read online; the HTML report links each requirement there.
-pub const STANDARD_URL: &str = "https://github.com/raccordo/raccordo/blob/main/docs/STANDARD.md";
+/// Where docs/STANDARD.md of the raccordo `version` that checked is read online: the
+/// reports link each requirement to the text it was checked against.
+pub fn standard_url(version: &str) -> String {
+    format!("https://github.com/raccordo/raccordo/blob/v{version}/docs/STANDARD.md")
+}
 
-/// The terminal summary: counts, then each failure on a few lines.
-pub fn summary(report: &RunReport) -> String {
+/// What the report is evidence of, in one line: who was checked, by what, when.
+fn provenance(report: &RunReport) -> String {
+    format!(
+        "system under test: {}; checked by raccordo {} with suite {} on {}",
+        report.system.as_deref().unwrap_or("not named (--system)"),
+        report.raccordo,
+        report.suite,
+        report.started
+    )
+}
+
+/// The verdict in words, claiming no more than was checked.
+fn verdict(report: &RunReport) -> String {
+    let (passed, failed, skipped) =
+        (report.count(Status::Pass), report.count(Status::Fail), report.count(Status::Skip));
+    let should = report.results.iter().filter(|r| r.status == Status::Fail && !r.mandatory).count();
+    match (&report.stopped, report.passed()) {
+        (Some(why), _) => format!("STOPPED: {why}"),
+        (None, true) => format!(
+            "PASSED: {passed} of {} cases passed, no mandatory case failed ({skipped} not applicable here, {should} should-level failures)",
+            report.results.len()
+        ),
+        (None, false) => format!(
+            "FAILED: {failed} of {} cases failed ({passed} passed, {skipped} not applicable here)",
+            report.results.len()
+        ),
+    }
+}
+
+/// The terminal summary: who and what was checked, the failures grouped by requirement,
+/// then each failure on a few lines.
+pub fn summary(report: &RunReport, suite: &Suite) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -29,6 +62,18 @@ pub fn summary(report: &RunReport) -> String {
         report.count(Status::Fail),
         report.count(Status::Skip)
     );
+    let _ = writeln!(out, "{}", provenance(report));
+    let groups = report.failures_by_requirement();
+    if !groups.is_empty() {
+        let _ = writeln!(out, "failures by requirement:");
+    }
+    for group in &groups {
+        let title = suite.requirement(&group.requirement).map_or("", |r| r.title.as_str());
+        let _ = writeln!(out, "  {} ({} cases) {title}", group.requirement, group.cases.len());
+        if let Some(finding) = group.first_finding {
+            let _ = writeln!(out, "      fix first: {}", finding.message);
+        }
+    }
     for result in report.results.iter().filter(|r| r.status == Status::Fail) {
         let level = if result.mandatory { "" } else { " (should)" };
         let _ = writeln!(out, "FAIL {} [{}]{level}", result.id, result.requirement);
@@ -39,8 +84,7 @@ pub fn summary(report: &RunReport) -> String {
             let _ = writeln!(out, "     {} {code} {} {}", finding.requirement, finding.path, finding.message);
         }
     }
-    let verdict = if report.passed() { "PASSED: every mandatory case passed" } else { "FAILED" };
-    let _ = writeln!(out, "{verdict}");
+    let _ = writeln!(out, "{}", verdict(report));
     out
 }
 
@@ -69,6 +113,23 @@ pub fn junit(report: &RunReport) -> Result<String, Error> {
     suites.push_attribute(("time", time.as_str()));
     suites.push_attribute(("timestamp", report.started.as_str()));
     writer.write_event(Event::Start(suites)).map_err(xml)?;
+    writer.write_event(Event::Start(BytesStart::new("properties"))).map_err(xml)?;
+    let system = report.system.clone().unwrap_or_default();
+    let stopped = report.stopped.clone().unwrap_or_default();
+    for (name, value) in [
+        ("system", system.as_str()),
+        ("raccordo", report.raccordo.as_str()),
+        ("suite", report.suite.as_str()),
+        ("profile", report.profile.as_str()),
+        ("subject", report.subject.as_str()),
+        ("stopped", stopped.as_str()),
+    ] {
+        let mut property = BytesStart::new("property");
+        property.push_attribute(("name", name));
+        property.push_attribute(("value", value));
+        writer.write_event(Event::Empty(property)).map_err(xml)?;
+    }
+    writer.write_event(Event::End(BytesEnd::new("properties"))).map_err(xml)?;
     for result in &report.results {
         let mut case = BytesStart::new("testcase");
         let time = format!("{:.3}", result.millis as f64 / 1000.0);
@@ -148,8 +209,10 @@ code {{ font: 13px ui-monospace, monospace; }} dt {{ font-weight: 600; }} dd {{ 
 <h1>raccordo conformance report</h1>
 <p class="verdict {verdict}" id="verdict">{verdict_text}</p>
 <table id="summary">
+<tr><th>system under test</th><td id="system">{system}</td></tr>
 <tr><th>profile</th><td>{profile}</td></tr>
 <tr><th>checked</th><td>{mode}: {subject}</td></tr>
+<tr><th>checked by</th><td>raccordo {raccordo}, suite {suite_version}</td></tr>
 <tr><th>started</th><td>{started}</td></tr>
 <tr><th>cases</th><td>{total}</td></tr>
 <tr><th>passed</th><td class="passed">{passed}</td></tr>
@@ -159,32 +222,50 @@ code {{ font: 13px ui-monospace, monospace; }} dt {{ font-weight: 600; }} dd {{ 
 "#,
         profile = escape(&report.profile),
         verdict = verdict,
-        verdict_text = if report.passed() {
-            "Passed: every mandatory case passed.".to_owned()
-        } else {
-            format!("Failed: {failed} cases failed.")
+        verdict_text = match (&report.stopped, report.passed()) {
+            (Some(why), _) => format!("Stopped: {}", escape(why)),
+            (None, true) => format!(
+                "Passed: {passed} of {total} cases passed; no mandatory case failed ({skipped} not applicable here).",
+                total = report.results.len()
+            ),
+            (None, false) => format!("Failed: {failed} cases failed."),
         },
+        system = escape(report.system.as_deref().unwrap_or("not named")),
+        raccordo = escape(&report.raccordo),
+        suite_version = escape(&report.suite),
         mode = escape(&report.mode),
         subject = escape(&report.subject),
         started = escape(&report.started),
         total = report.results.len(),
     );
+    let standard = standard_url(&report.raccordo);
+    let link = |id: &str| {
+        suite.requirement(id).map_or_else(
+            || escape(id),
+            |r| format!(r#"<a href="{standard}#{}">{} — {}</a>"#, escape(&r.anchor()), escape(&r.id), escape(&r.title)),
+        )
+    };
+    let groups = report.failures_by_requirement();
+    if !groups.is_empty() {
+        page.push_str(
+            "<h2>Failures by requirement</h2>\n<table id=\"requirements\"><tr><th>requirement</th><th>cases</th><th>what to fix first</th></tr>\n",
+        );
+        for group in &groups {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                link(&group.requirement),
+                group.cases.len(),
+                escape(group.first_finding.map_or("", |f| f.message.as_str()))
+            );
+        }
+        page.push_str("</table>\n");
+    }
     if failed > 0 {
         page.push_str("<h2>Failures</h2>\n");
     }
     for result in report.results.iter().filter(|r| r.status == Status::Fail) {
-        let requirement = suite.requirement(&result.requirement);
-        let link = requirement.map_or_else(
-            || escape(&result.requirement),
-            |r| {
-                format!(
-                    r#"<a href="{STANDARD_URL}#{}">{} — {}</a>"#,
-                    escape(&r.anchor()),
-                    escape(&r.id),
-                    escape(&r.title)
-                )
-            },
-        );
+        let link = link(&result.requirement);
         let _ = write!(
             page,
             "<section class=\"failure\"><h3><code>{id}</code></h3><p>{title}</p><dl>\n\

@@ -59,11 +59,63 @@ pub struct RunReport {
     pub profile: String,
     /// The endpoint, folder or session file checked.
     pub subject: String,
+    /// The system under test, as the vendor names it (`--system`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    /// The raccordo version that ran the checks; its documents state the requirements.
+    pub raccordo: String,
+    /// The suite's version: the standard's major version and a digest of the requirements
+    /// and cases, which changes whenever a case or a requirement does.
+    pub suite: String,
     pub started: String,
+    /// Why the run stopped before its last case (a systemic failure), if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     pub results: Vec<CaseResult>,
 }
 
+/// The failures of one requirement, as the reports group them.
+#[derive(Debug, Clone)]
+pub struct Group<'a> {
+    pub requirement: String,
+    pub cases: Vec<&'a CaseResult>,
+    /// The finding most cases share: where to start fixing.
+    pub first_finding: Option<&'a Finding>,
+}
+
 impl RunReport {
+    pub fn new(mode: &str, profile: &str, subject: &str, suite: &Suite, results: Vec<CaseResult>) -> RunReport {
+        RunReport {
+            mode: mode.into(),
+            profile: profile.into(),
+            subject: subject.into(),
+            system: None,
+            raccordo: env!("CARGO_PKG_VERSION").into(),
+            suite: suite.version.clone(),
+            started: now(),
+            stopped: None,
+            results,
+        }
+    }
+
+    /// Failed cases grouped by the requirement they check, the largest group first.
+    pub fn failures_by_requirement(&self) -> Vec<Group<'_>> {
+        let mut groups: Vec<Group<'_>> = Vec::new();
+        for result in self.results.iter().filter(|r| r.status == Status::Fail) {
+            let requirement =
+                result.findings.first().map_or_else(|| result.requirement.clone(), |f| f.requirement.clone());
+            match groups.iter_mut().find(|g| g.requirement == requirement) {
+                Some(group) => group.cases.push(result),
+                None => groups.push(Group { requirement, cases: vec![result], first_finding: None }),
+            }
+        }
+        for group in &mut groups {
+            group.first_finding = group.cases.iter().find_map(|c| c.findings.first());
+        }
+        groups.sort_by(|a, b| b.cases.len().cmp(&a.cases.len()).then_with(|| a.requirement.cmp(&b.requirement)));
+        groups
+    }
+
     pub fn count(&self, status: Status) -> usize {
         self.results.iter().filter(|r| r.status == status).count()
     }
@@ -78,6 +130,7 @@ fn expected_text(case: &Case) -> String {
     match case.kind {
         Kind::Valid => "accepted".into(),
         Kind::Resend => "the same answer twice".into(),
+        Kind::MediaType => "refused with 415 (RAC-8004)".into(),
         Kind::Invalid => {
             let errors: Vec<String> = case.errors.iter().map(|e| format!("{} at {}", e.code, e.path)).collect();
             format!("rejected with {}", errors.join(", "))
@@ -197,7 +250,7 @@ pub fn suite(
     for (index, case) in cases.iter().enumerate() {
         progress(index, cases.len());
         let started = std::time::Instant::now();
-        if case.kind == Kind::Resend {
+        if matches!(case.kind, Kind::Resend | Kind::MediaType) {
             results.push(result(
                 suite,
                 case,
@@ -226,7 +279,7 @@ pub fn suite(
         results.push(result(suite, case, status, actual, findings, millis));
     }
     progress(cases.len(), cases.len());
-    Ok(RunReport { mode: "suite".into(), profile: profile.into(), subject: "raccordo".into(), started: now(), results })
+    Ok(RunReport::new("suite", profile, "raccordo", suite, results))
 }
 
 /// Checks a vendor's own produced messages: every file of `dir` (not its subfolders),
@@ -274,13 +327,7 @@ pub fn messages(
         });
     }
     progress(files.len(), files.len());
-    Ok(RunReport {
-        mode: "messages".into(),
-        profile: profile.into(),
-        subject: dir.display().to_string(),
-        started: now(),
-        results,
-    })
+    Ok(RunReport::new("messages", profile, &dir.display().to_string(), suite, results))
 }
 
 /// How raccordo reaches the vendor's endpoint.
@@ -291,8 +338,9 @@ pub struct TargetOptions {
     pub server_ca: Option<std::path::PathBuf>,
     pub certificate: Option<std::path::PathBuf>,
     pub private_key: Option<std::path::PathBuf>,
-    /// For canonical cases: the `source` valid messages are sent with (the URN the
-    /// endpoint knows this sender by). Each run also gives valid messages fresh ids.
+    /// The `source` messages are sent with (the URN the endpoint knows this sender by).
+    /// Default: `urn:raccordo:<the profile's party kind>:CONFORMANCE`, or the canonical
+    /// case's own.
     pub source: Option<String>,
     pub timeout: Duration,
 }
@@ -301,6 +349,8 @@ pub struct TargetOptions {
 #[derive(Debug, Clone, Default)]
 struct Reply {
     status: u16,
+    /// The answer's media type, lower case, without parameters.
+    media_type: String,
     accepted: bool,
     codes: BTreeSet<String>,
     receipt: Option<Value>,
@@ -309,16 +359,17 @@ struct Reply {
     problem: Option<String>,
 }
 
-fn read_reply(status: u16, body: &[u8]) -> Reply {
+fn read_reply(status: u16, media_type: &str, body: &[u8]) -> Reply {
     // A 2xx accepts, unless a receipt in it says otherwise.
-    let mut reply = Reply { status, accepted: (200..300).contains(&status), ..Reply::default() };
+    let mut reply =
+        Reply { status, media_type: media_type.to_owned(), accepted: (200..300).contains(&status), ..Reply::default() };
     let Ok(json) = serde_json::from_slice::<Value>(body) else {
         reply.problem = Some("the answer is not JSON".into());
         return reply;
     };
     let receipt = if json["receipt"].is_object() {
         Some(json["receipt"].clone())
-    } else if json["type"] == "it.raccordo.receipt.v1" {
+    } else if json["type"].as_str().is_some_and(|t| t.starts_with("it.raccordo.receipt.v1")) {
         Some(json.clone())
     } else {
         None
@@ -329,6 +380,10 @@ fn read_reply(status: u16, body: &[u8]) -> Reply {
         })
     };
     reply.codes = codes_of(&json["errors"]);
+    if let Some(code) = json["code"].as_str().filter(|_| json["errors"].as_array().is_none_or(Vec::is_empty)) {
+        // A problem document with no list: its own code is the error.
+        reply.codes.insert(code.to_owned());
+    }
     if let Some(receipt) = &receipt {
         reply.codes.extend(codes_of(&receipt["data"]["errors"]));
         reply.identity = json["id"].as_str().or(receipt["id"].as_str()).map(str::to_owned);
@@ -338,6 +393,26 @@ fn read_reply(status: u16, body: &[u8]) -> Reply {
     reply.receipt = receipt;
     reply
 }
+
+/// What one case sends: the body and the identity of the message it carries, as the
+/// gateway's deliveries give it (docs/STANDARD.md, XCH-01).
+#[derive(Debug, Clone)]
+struct Sending {
+    body: Vec<u8>,
+    content_type: &'static str,
+    /// `ce-id`, `ce-source`, `ce-type`: the canonical message's identity.
+    id: String,
+    source: String,
+    type_id: Option<String>,
+    /// `Raccordo-Message-Id`: the id the gateway would give the message.
+    gateway_id: String,
+    /// `Idempotency-Key`: one per case, the same when the case is sent again.
+    key: String,
+}
+
+/// Consecutive answers of the same systemic kind (no connection, 401, 403, 404, 405, 407)
+/// after which the run stops: every further case would fail for the same reason.
+const SYSTEMIC_AFTER: usize = 3;
 
 /// Sends each applicable case to `target` in `profile` and checks the answers.
 pub async fn target(
@@ -353,6 +428,10 @@ pub async fn target(
     let cases: Vec<&Case> = suite.cases_of(profile).collect();
     let run = uuid::Uuid::now_v7().simple().to_string();
     let mut results = Vec::with_capacity(cases.len());
+    // The same systemic answer, case after case, since this index of `results`.
+    let mut systemic: Vec<String> = Vec::new();
+    let mut systemic_from = 0;
+    let mut stopped = None;
     for (index, case) in cases.iter().enumerate() {
         progress(index, cases.len());
         let started = std::time::Instant::now();
@@ -366,59 +445,97 @@ pub async fn target(
             results.push(result(suite, case, status, actual, findings, started.elapsed().as_millis() as u64));
             continue;
         }
-        let body = prepare(profile, case, bytes, options, &run);
-        let key = format!("conformance-{run}-{}", case.id.replace('/', "-"));
-        let first = send(&client, target, profile, &body, &key, options).await;
+        if case.message_type == "receipt" {
+            let actual = "not sent: a receipt is an answer, never delivered (XCH-01); checked without --target".into();
+            results.push(result(suite, case, Status::Skip, actual, Vec::new(), 0));
+            continue;
+        }
+        let sending = prepare(catalog, profile, case, bytes, options, &run, index);
+        let first = send(&client, target, profile, case, &sending, options).await;
+        match systemic_kind(&first) {
+            Some(kind) if systemic.iter().all(|k| *k == kind) => {
+                if systemic.is_empty() {
+                    systemic_from = results.len();
+                }
+                systemic.push(kind);
+            }
+            _ => systemic.clear(),
+        }
+        if systemic.len() >= SYSTEMIC_AFTER {
+            stopped = Some(format!(
+                "stopped after {} cases: every answer was {}; {}",
+                systemic.len(),
+                systemic[0],
+                advice(&systemic[0])
+            ));
+            results.truncate(systemic_from);
+            results.push(CaseResult {
+                id: "exchange/reachable".into(),
+                title: "the endpoint can be reached and takes this sender's messages".into(),
+                requirement: "XCH-01".into(),
+                mandatory: true,
+                status: Status::Fail,
+                expected: "answers that judge the messages".into(),
+                actual: format!("every answer was {}", systemic[0]),
+                findings: vec![Finding {
+                    requirement: "XCH-01".into(),
+                    code: None,
+                    path: String::new(),
+                    message: advice(&systemic[0]),
+                }],
+                millis: started.elapsed().as_millis() as u64,
+            });
+            break;
+        }
         let mut findings = Vec::new();
         let actual = match &first {
             Ok(reply) => describe(reply),
             Err(error) => format!("no answer: {error}"),
         };
         match (&first, case.kind) {
-            (Err(error), _) => findings.push(Finding {
-                requirement: "XCH-01".into(),
-                code: None,
-                path: String::new(),
-                message: format!("the endpoint did not answer: {error}"),
-            }),
-            (Ok(reply), Kind::Valid) => check_accepted(reply, &mut findings),
-            (Ok(reply), Kind::Invalid | Kind::Undeliverable) => check_rejected(suite, case, reply, &mut findings),
+            (Err(error), _) => findings.push(finding_of("XCH-01", format!("the endpoint did not answer: {error}"))),
+            (Ok(reply), Kind::Valid) => check_accepted(catalog, &sending, reply, &mut findings),
+            (Ok(reply), Kind::Invalid | Kind::Undeliverable) => {
+                check_rejected(catalog, suite, case, &sending, reply, &mut findings)
+            }
+            (Ok(reply), Kind::MediaType) => check_media_type(reply, &mut findings),
             (Ok(reply), Kind::Resend) => {
-                check_accepted(reply, &mut findings);
-                match send(&client, target, profile, &body, &key, options).await {
-                    Ok(again) if again.identity.is_none() => findings.push(Finding {
-                        requirement: "XCH-03".into(),
-                        code: None,
-                        path: String::new(),
-                        message: "the answer to the resend carries no id to compare with the first".into(),
-                    }),
-                    Ok(again) if again.status == reply.status && again.identity == reply.identity => {}
-                    Ok(again) => findings.push(Finding {
-                        requirement: "XCH-03".into(),
-                        code: None,
-                        path: String::new(),
-                        message: format!(
-                            "the resend was answered {} ({}), the first sending {} ({})",
-                            again.status,
-                            again.identity.as_deref().unwrap_or("no id"),
-                            reply.status,
-                            reply.identity.as_deref().unwrap_or("no id")
-                        ),
-                    }),
-                    Err(error) => findings.push(Finding {
-                        requirement: "XCH-03".into(),
-                        code: None,
-                        path: String::new(),
-                        message: format!("the resend got no answer: {error}"),
-                    }),
-                }
+                check_accepted(catalog, &sending, reply, &mut findings);
+                let again = send(&client, target, profile, case, &sending, options).await;
+                check_resend(reply, again, &mut findings);
             }
         }
         let status = if findings.is_empty() { Status::Pass } else { Status::Fail };
         results.push(result(suite, case, status, actual, findings, started.elapsed().as_millis() as u64));
     }
     progress(cases.len(), cases.len());
-    Ok(RunReport { mode: "target".into(), profile: profile.into(), subject: target.into(), started: now(), results })
+    Ok(RunReport { stopped, ..RunReport::new("target", profile, target, suite, results) })
+}
+
+fn finding_of(requirement: &str, message: String) -> Finding {
+    Finding { requirement: requirement.into(), code: None, path: String::new(), message }
+}
+
+/// The kind of a failure that says nothing about the case, only about the exchange.
+fn systemic_kind(reply: &Result<Reply, String>) -> Option<String> {
+    match reply {
+        Err(_) => Some("no connection".into()),
+        Ok(reply) if matches!(reply.status, 401 | 403 | 404 | 405 | 407) => Some(format!("HTTP {}", reply.status)),
+        Ok(_) => None,
+    }
+}
+
+fn advice(kind: &str) -> String {
+    match kind {
+        "HTTP 401" | "HTTP 407" => {
+            "the endpoint does not take the credentials: check --token, or --cert and --key".into()
+        }
+        "HTTP 403" => "the endpoint refuses this sender: check --source and what the endpoint grants it".into(),
+        "HTTP 404" | "HTTP 405" => {
+            "nothing receives messages at this URL: check --target (the full URL, with its path)".into()
+        }
+        _ => "the endpoint cannot be reached: check --target, that the system is running, and --ca for TLS".into(),
+    }
 }
 
 fn describe(reply: &Reply) -> String {
@@ -432,7 +549,62 @@ fn describe(reply: &Reply) -> String {
     }
 }
 
-fn check_accepted(reply: &Reply, findings: &mut Vec<Finding>) {
+/// The answer is JSON, as XCH-01 and XCH-02 want it, with a Content-Type saying so.
+fn check_json(reply: &Reply, findings: &mut Vec<Finding>, requirement: &str) {
+    if let Some(problem) = &reply.problem {
+        findings.push(finding_of(requirement, problem.clone()));
+    } else if !(reply.media_type == "application/json" || reply.media_type.ends_with("+json")) {
+        let shown = if reply.media_type.is_empty() { "missing" } else { reply.media_type.as_str() };
+        findings.push(finding_of(
+            requirement,
+            format!("the answer's Content-Type is {shown}: application/json or application/problem+json"),
+        ));
+    }
+}
+
+/// A receipt valid against `receipt.v1` that names the message sent: its id and source,
+/// and the id again as its `causationid`.
+fn check_receipt(
+    catalog: &Catalog,
+    sending: &Sending,
+    receipt: &Value,
+    findings: &mut Vec<Finding>,
+    requirement: &str,
+) {
+    let validation = catalog.standard.validate(receipt);
+    if validation.message_type.as_deref() != Some("receipt") && validation.message_type.is_some() {
+        findings.push(finding_of(requirement, "the answer's receipt is not of the type it.raccordo.receipt.v1".into()));
+    }
+    for diagnostic in validation.diagnostics.iter().filter(|d| d.severity == crate::error::Severity::Error) {
+        findings.push(Finding {
+            requirement: requirement.into(),
+            code: Some(diagnostic.code.id()),
+            path: format!("receipt{}", diagnostic.path),
+            message: format!("the receipt is not valid against receipt.v1: {}", diagnostic.message),
+        });
+    }
+    let named = [
+        ("/data/messageId", sending.id.as_str(), "ce-id"),
+        ("/data/messageSource", sending.source.as_str(), "ce-source"),
+        ("/causationid", sending.id.as_str(), "ce-id"),
+    ];
+    for (pointer, expected, header) in named {
+        match receipt.pointer(pointer).and_then(Value::as_str) {
+            Some(found) if found == expected => {}
+            found => findings.push(Finding {
+                requirement: requirement.into(),
+                code: None,
+                path: format!("receipt{pointer}"),
+                message: format!(
+                    "the receipt does not name the message: {} where the {header} header (and the message) says {expected:?}",
+                    found.map_or_else(|| "nothing".to_owned(), |f| format!("{f:?}"))
+                ),
+            }),
+        }
+    }
+}
+
+fn check_accepted(catalog: &Catalog, sending: &Sending, reply: &Reply, findings: &mut Vec<Finding>) {
     if !reply.accepted {
         findings.push(Finding {
             requirement: "XCH-01".into(),
@@ -440,25 +612,40 @@ fn check_accepted(reply: &Reply, findings: &mut Vec<Finding>) {
             path: String::new(),
             message: format!("a valid message was refused (HTTP {})", reply.status),
         });
-    } else if reply.receipt.is_none() {
-        findings.push(Finding {
-            requirement: "XCH-01".into(),
-            code: None,
-            path: String::new(),
-            message: reply.problem.clone().unwrap_or_else(|| "the answer carries no receipt".into()),
-        });
+        return;
+    }
+    check_json(reply, findings, "XCH-01");
+    match &reply.receipt {
+        Some(receipt) => check_receipt(catalog, sending, receipt, findings, "XCH-01"),
+        None if reply.problem.is_none() => findings.push(finding_of("XCH-01", "the answer carries no receipt".into())),
+        None => {}
     }
 }
 
-fn check_rejected(suite: &Suite, case: &Case, reply: &Reply, findings: &mut Vec<Finding>) {
+fn check_rejected(
+    catalog: &Catalog,
+    suite: &Suite,
+    case: &Case,
+    sending: &Sending,
+    reply: &Reply,
+    findings: &mut Vec<Finding>,
+) {
     if reply.accepted {
-        findings.push(Finding {
-            requirement: "XCH-02".into(),
-            code: None,
-            path: String::new(),
-            message: format!("an invalid message was accepted (HTTP {})", reply.status),
-        });
+        findings.push(finding_of("XCH-02", format!("an invalid message was accepted (HTTP {})", reply.status)));
         return;
+    }
+    if reply.status >= 500 {
+        findings.push(finding_of(
+            "XCH-02",
+            format!(
+                "refused with HTTP {}: the gateway retries a 5xx, a message that will never be accepted gets a 4xx",
+                reply.status
+            ),
+        ));
+    }
+    check_json(reply, findings, "XCH-02");
+    if let Some(receipt) = &reply.receipt {
+        check_receipt(catalog, sending, receipt, findings, "XCH-02");
     }
     // Codes are compared, not locations: a vendor may locate a problem in its own terms.
     for expected in &case.errors {
@@ -473,21 +660,117 @@ fn check_rejected(suite: &Suite, case: &Case, reply: &Reply, findings: &mut Vec<
     }
 }
 
-/// The bytes to send: canonical valid messages get the configured source and a fresh id.
-fn prepare(profile: &str, case: &Case, bytes: Vec<u8>, options: &TargetOptions, run: &str) -> Vec<u8> {
-    if profile != CANONICAL || case.kind == Kind::Invalid {
-        return bytes;
+fn check_media_type(reply: &Reply, findings: &mut Vec<Finding>) {
+    if reply.status != 415 {
+        findings.push(Finding {
+            requirement: "XCH-04".into(),
+            code: Some("RAC-8004".into()),
+            path: String::new(),
+            message: format!("a body sent as text/html was answered HTTP {}, not 415", reply.status),
+        });
     }
-    let Ok(mut message) = serde_json::from_slice::<Value>(&bytes) else { return bytes };
-    if let Some(source) = &options.source {
-        message["source"] = Value::String(source.clone());
+}
+
+fn check_resend(first: &Reply, again: Result<Reply, String>, findings: &mut Vec<Finding>) {
+    match again {
+        Ok(again) if again.identity.is_none() => findings
+            .push(finding_of("XCH-03", "the answer to the resend carries no id to compare with the first".into())),
+        Ok(again) if again.status == first.status && again.identity == first.identity => {}
+        Ok(again) => findings.push(finding_of(
+            "XCH-03",
+            format!(
+                "the resend was answered {} ({}), the first sending {} ({})",
+                again.status,
+                again.identity.as_deref().unwrap_or("no id"),
+                first.status,
+                first.identity.as_deref().unwrap_or("no id")
+            ),
+        )),
+        Err(error) => findings.push(finding_of("XCH-03", format!("the resend got no answer: {error}"))),
     }
-    if let Some(id) = message["id"].as_str() {
-        let mut fresh = format!("{}-{}", &run[..12], id);
-        fresh.truncate(128);
-        message["id"] = Value::String(fresh);
+}
+
+/// The bytes to send and the identity they carry. Valid messages (and resends) get an id
+/// of their own, so that no two cases, and no two runs, send the same message: in the
+/// canonical body (with the configured `source`), in a JSON profile's field that carries
+/// the id, and always in the `ce-id` header. Invalid inputs are sent as they are.
+fn prepare(
+    catalog: &Catalog,
+    profile: &str,
+    case: &Case,
+    bytes: Vec<u8>,
+    options: &TargetOptions,
+    run: &str,
+    index: usize,
+) -> Sending {
+    let fresh = format!("conformance-{}-{index:04}", &run[..12]);
+    let kind = catalog.profiles.get(profile).map_or("cpi", |p| p.party_kind.as_str());
+    let default_source = options.source.clone().unwrap_or_else(|| format!("urn:raccordo:{kind}:CONFORMANCE"));
+    let gateway_id = uuid::Uuid::now_v7().to_string();
+    let key = format!("conformance-{}-{}", &run[..12], case.id.replace('/', "-"));
+    let content_type = match case.kind {
+        Kind::MediaType => "text/html",
+        _ => content_type(profile, &bytes),
+    };
+    let mut sending = Sending {
+        body: bytes,
+        content_type,
+        id: fresh.clone(),
+        source: default_source.clone(),
+        type_id: None,
+        gateway_id,
+        key,
+    };
+    let renew = matches!(case.kind, Kind::Valid | Kind::Resend | Kind::MediaType);
+    if profile == CANONICAL {
+        let Ok(mut message) = serde_json::from_slice::<Value>(&sending.body) else { return sending };
+        if renew {
+            message["id"] = Value::String(fresh);
+            message["source"] = Value::String(
+                options
+                    .source
+                    .clone()
+                    .unwrap_or_else(|| message["source"].as_str().map_or(default_source, str::to_owned)),
+            );
+            if let Ok(body) = serde_json::to_vec(&message) {
+                sending.body = body;
+            }
+        }
+        sending.id = message["id"].as_str().map_or(sending.id, str::to_owned);
+        sending.source = message["source"].as_str().map_or(sending.source, str::to_owned);
+        sending.type_id = message["type"].as_str().map(str::to_owned);
+        return sending;
     }
-    serde_json::to_vec(&message).unwrap_or(bytes)
+    // A party profile: the field whose value became the canonical id carries the new one
+    // (an id derived from the bytes has no field: `ce-id` alone carries it).
+    let Some(found) = catalog.profiles.get(profile) else { return sending };
+    let translated = catalog.to_canonical(found, &sending.body, &sending.source, TIME);
+    let canonical = translated.first().and_then(|o| o.output.as_ref());
+    sending.type_id = canonical.and_then(|m| m["type"].as_str()).map(str::to_owned);
+    let carried = canonical.and_then(|m| m["id"].as_str()).filter(|id| !id.starts_with("raccordo-"));
+    if let (true, Some(old)) = (renew, carried) {
+        if let Some(body) = with_id(&sending.body, old, &sending.id) {
+            sending.body = body;
+        }
+    }
+    sending
+}
+
+/// `body` with the party's id `old` replaced by `new`: in a JSON document, the top-level
+/// members holding it; in an XML document, the elements whose whole text it is. `None`
+/// when the body holds it nowhere.
+fn with_id(body: &[u8], old: &str, new: &str) -> Option<Vec<u8>> {
+    if let Ok(Value::Object(mut members)) = serde_json::from_slice::<Value>(body) {
+        let names: Vec<String> =
+            members.iter().filter(|(_, value)| value.as_str() == Some(old)).map(|(name, _)| name.clone()).collect();
+        for name in &names {
+            members.insert(name.clone(), Value::String(new.to_owned()));
+        }
+        return (!names.is_empty()).then(|| serde_json::to_vec(&Value::Object(members)).ok()).flatten();
+    }
+    let text = std::str::from_utf8(body).ok()?;
+    let element = format!(">{old}<");
+    text.contains(&element).then(|| text.replace(&element, &format!(">{new}<")).into_bytes())
 }
 
 fn content_type(profile: &str, body: &[u8]) -> &'static str {
@@ -520,23 +803,38 @@ async fn send(
     client: &reqwest::Client,
     target: &str,
     profile: &str,
-    body: &[u8],
-    key: &str,
+    case: &Case,
+    sending: &Sending,
     options: &TargetOptions,
 ) -> Result<Reply, String> {
     let mut request = client
         .post(target)
-        .header(reqwest::header::CONTENT_TYPE, content_type(profile, body))
+        .header(reqwest::header::CONTENT_TYPE, sending.content_type)
+        .header("Idempotency-Key", &sending.key)
+        .header("Raccordo-Message-Id", &sending.gateway_id)
         .header("Raccordo-Profile", profile)
-        .header("Idempotency-Key", key)
-        .body(body.to_vec());
+        .header("Raccordo-Conformance-Case", &case.id)
+        .header("ce-specversion", "1.0")
+        .header("ce-id", &sending.id)
+        .header("ce-source", &sending.source)
+        .body(sending.body.clone());
+    if let Some(type_id) = &sending.type_id {
+        request = request.header("ce-type", type_id);
+    }
     if let Some(token) = &options.token {
         request = request.bearer_auth(token);
     }
     let response = request.send().await.map_err(|e| e.without_url().to_string())?;
     let status = response.status().as_u16();
+    let media_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
     let bytes = response.bytes().await.map_err(|e| e.without_url().to_string())?;
-    Ok(read_reply(status, &bytes))
+    Ok(read_reply(status, &media_type, &bytes))
 }
 
 fn now() -> String {
@@ -550,17 +848,17 @@ mod tests {
     #[test]
     fn replies_are_read_from_gateway_answers_receipts_and_problems() {
         let accepted = br#"{"id":"m1","status":"accepted","receipt":{"id":"r1","type":"it.raccordo.receipt.v1","data":{"status":"accepted"}}}"#;
-        let reply = read_reply(202, accepted);
+        let reply = read_reply(202, "application/json", accepted);
         assert!(reply.accepted && reply.receipt.is_some());
         assert_eq!(reply.identity.as_deref(), Some("m1"));
         let problem = br#"{"status":422,"errors":[{"code":"RAC-3101","path":"/data"}]}"#;
-        let reply = read_reply(422, problem);
+        let reply = read_reply(422, "application/problem+json", problem);
         assert!(!reply.accepted);
         assert!(reply.codes.contains("RAC-3101"));
         let rejected = br#"{"id":"r2","type":"it.raccordo.receipt.v1","data":{"status":"rejected","errors":[{"code":"RAC-3001"}]}}"#;
-        let reply = read_reply(200, rejected);
+        let reply = read_reply(200, "application/json", rejected);
         assert!(!reply.accepted && reply.codes.contains("RAC-3001"));
-        let bare = read_reply(200, b"ok");
+        let bare = read_reply(200, "text/plain", b"ok");
         assert!(bare.accepted && bare.receipt.is_none() && bare.problem.is_some());
     }
 }

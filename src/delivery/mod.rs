@@ -161,6 +161,12 @@ impl Deliverer {
         if let Some(fields) = self.state.routes.projection(&party.id, short_type) {
             message = crate::routing::project(&message, fields);
         }
+        // The message's identity, in every profile (CloudEvents' HTTP binary mode headers):
+        // what the recipient's receipt names (docs/STANDARD.md, XCH-01).
+        let identity: Vec<(&str, String)> = ["id", "source", "type"]
+            .into_iter()
+            .filter_map(|name| message[name].as_str().map(|value| (name, value.to_owned())))
+            .collect();
         let (body, content_type) = match self.encode(&claimed.profile, &message, &party.id) {
             Ok(encoded) => encoded,
             Err(reason) => return Verdict::Permanent(reason),
@@ -185,7 +191,11 @@ impl Deliverer {
             .header("Idempotency-Key", &claimed.delivery_id)
             .header("Raccordo-Message-Id", &claimed.message_id)
             .header("Raccordo-Profile", &claimed.profile)
+            .header("ce-specversion", "1.0")
             .body(body);
+        for (name, value) in identity {
+            request = request.header(format!("ce-{name}"), value);
+        }
         if let Some((digest, jws)) = signature {
             request = request.header("Digest", digest).header(crate::modi::SIGNATURE_HEADER, jws);
         }

@@ -239,6 +239,12 @@ impl Standard {
                 message_type.validator.iter_errors(message).flat_map(|error| diagnose(&error)).collect();
             diagnostics.sort_by(|a, b| a.path.cmp(&b.path).then(a.code.cmp(&b.code)));
             diagnostics.dedup();
+            // A minor version of v1 may carry optional properties this schema does not know
+            // yet: they are ignored, the rest is checked (docs/STANDARD.md, section 7).
+            // A property the schema forbids by name (`"changed": false`) is still refused.
+            if major_type(type_id) != type_id {
+                diagnostics.retain(|d| !(d.code == ErrorCode::UnknownProperty && d.message == NO_SUCH_PROPERTY));
+            }
             diagnostics
         };
         Validation { message_type: Some(message_type.name.clone()), diagnostics }
@@ -266,6 +272,10 @@ fn major_type(type_id: &str) -> &str {
 
 /// Turns one jsonschema error into diagnostics with our codes and messages. Messages name
 /// what the schema expected, never the value found: a value may be a codice fiscale.
+/// The message of a property outside the schema (`additionalProperties: false`), as opposed
+/// to one the schema forbids by name.
+const NO_SUCH_PROPERTY: &str = "the schema defines no such property";
+
 pub fn diagnose(error: &ValidationError<'_>) -> Vec<Diagnostic> {
     let path = error.instance_path().as_str().to_owned();
     let one = |code: ErrorCode, message: String| vec![Diagnostic::error(code, path.clone(), message)];
@@ -285,7 +295,7 @@ pub fn diagnose(error: &ValidationError<'_>) -> Vec<Diagnostic> {
                 Diagnostic::error(
                     ErrorCode::UnknownProperty,
                     format!("{path}/{}", escape_pointer(name)),
-                    "the schema defines no such property",
+                    NO_SUCH_PROPERTY,
                 )
             })
             .collect(),
@@ -398,6 +408,35 @@ impl Retrieve for SharedRetriever {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_minor_version_may_carry_properties_v1_refuses() {
+        let standard = Standard::load(&Assets::Embedded).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/conformance/standard/worker.registered/valid/basic-course-hour-limits.json"
+        ))
+        .unwrap();
+        let mut message: Value = serde_json::from_str(&text).unwrap();
+        message["data"]["addedInV1_1"] = Value::Bool(true);
+        let strict = standard.validate(&message);
+        assert_eq!(strict.diagnostics.len(), 1, "{:?}", strict.diagnostics);
+        assert_eq!(strict.diagnostics[0].code, ErrorCode::UnknownProperty);
+        message["type"] = Value::String("it.raccordo.worker.registered.v1.1".into());
+        assert!(standard.validate(&message).diagnostics.is_empty());
+        // A property forbidden by name is not unknown: still refused.
+        let mut forbidden = message.clone();
+        forbidden["data"]["changed"] = Value::Bool(false);
+        let refused = standard.validate(&forbidden).diagnostics;
+        assert!(
+            refused.iter().any(|d| d.path == "/data/changed" && d.code == ErrorCode::UnknownProperty),
+            "{refused:?}"
+        );
+        assert!(!refused.is_empty());
+        // Everything else is still checked.
+        message["data"]["person"] = Value::Null;
+        assert!(!standard.validate(&message).diagnostics.is_empty());
+    }
 
     #[test]
     fn field_kinds_follow_refs_all_of_and_items() {
