@@ -60,8 +60,10 @@ impl Store {
         conditions.push(format!("m.received_at >= {from}"));
         conditions.scope(scope);
         let sql = format!(
+            // Minute first: grouped by type first, SQLite would read the type index whole
+            // rather than the day's range of the time index.
             "SELECT m.type AS type, m.received_at / 60000 AS minute, COUNT(*) AS n FROM messages m {} \
-             GROUP BY m.type, m.received_at / 60000",
+             GROUP BY m.received_at / 60000, m.type",
             conditions.clause()
         );
         let rows = conditions.query(&sql).fetch_all(&self.pool).await.map_err(storage_error("counting messages"))?;

@@ -209,10 +209,13 @@ pub enum Finish {
     Dead { error: String },
 }
 
-const STATUS_SQL: &str = "CASE \
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status = 'dead') THEN 'failed' \
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status <> 'delivered') THEN 'accepted' \
-    ELSE 'delivered' END";
+/// A message `m`'s status, from its deliveries. One aggregate over the message's own
+/// deliveries (through their index), rather than `EXISTS` tests: PostgreSQL turns those
+/// into hashes of every dead and unfinished delivery in the table, built at each query.
+const STATUS_SQL: &str = "(SELECT CASE \
+    WHEN MAX(CASE WHEN d.status = 'dead' THEN 1 ELSE 0 END) = 1 THEN 'failed' \
+    WHEN MIN(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) = 0 THEN 'accepted' \
+    ELSE 'delivered' END FROM deliveries d WHERE d.message_seq = m.seq)";
 
 fn storage_error(context: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
     move |error| Error::Storage(format!("{context}: {error}"))
