@@ -69,7 +69,6 @@ pub async fn overview(State(state): State<Arc<Gateway>>, signed: Signed) -> Resu
         let runs = store.pull_runs(crate::inps::JOB, 1).await.map_err(Problem::from_error)?;
         let cursor = store.pull_cursor(crate::inps::JOB).await.map_err(Problem::from_error)?;
         json!({
-            "configured": state.config.inps.is_some(),
             "quarantined": quarantined,
             "cursor": cursor.map(rfc3339),
             "lastRun": runs.first().map(|run| json!({
@@ -79,7 +78,7 @@ pub async fn overview(State(state): State<Arc<Gateway>>, signed: Signed) -> Resu
             })),
         })
     } else {
-        json!({ "configured": false, "quarantined": 0, "cursor": null, "lastRun": null })
+        json!({ "quarantined": 0, "cursor": null, "lastRun": null })
     };
     signed.audit(&state, "console.overview.read", None, json!({})).await?;
     Ok(Json(json!({
