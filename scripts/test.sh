@@ -13,7 +13,17 @@ log() { printf '== %s\n' "$*"; }
 source scripts/deps.sh
 extra=()
 command -v chromium >/dev/null 2>&1 || extra+=(chromium)
+command -v python3 >/dev/null 2>&1 || extra+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || extra+=(python3-pip)
 install_missing "${extra[@]}"
+# Playwright for Python drives that Chromium in the console's browser tests
+# (tests/browser/console.py): the Python package only, never its browser downloads.
+if ! python3 -c "import playwright" >/dev/null 2>&1; then
+  log "installing Playwright for Python"
+  # Debian 12 marks its Python as externally managed; the package goes in beside it.
+  python3 -m pip install --quiet playwright==1.49.0 2>/dev/null ||
+    python3 -m pip install --quiet --break-system-packages playwright==1.49.0
+fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
 done

@@ -42,6 +42,9 @@ pub struct Config {
     /// People and tools that operate the gateway: they may list and replay dead letters.
     #[serde(default)]
     pub operators: Vec<OperatorConfig>,
+    /// The operator console served at `/console/`.
+    #[serde(default)]
+    pub console: ConsoleConfig,
     /// Pulling INPS's domestic-work communications through PDND. Absent: nothing is pulled.
     pub inps: Option<InpsConfig>,
     /// Signed messages (ModI INTEGRITY_REST_01): raccordo's signing identity, and the CAs
@@ -169,12 +172,44 @@ pub struct ClientTlsConfig {
     pub private_key: Option<PathBuf>,
 }
 
+/// Someone who operates the gateway: through the API with a bearer token, or in the
+/// operator console (`/console/`), signing in with the same token.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OperatorConfig {
+    /// Unique; the audit log names the operator's console actions by it.
     pub name: String,
-    /// Bearer tokens of this operator, at least 16 characters.
+    /// Bearer tokens of this operator, at least 16 characters. Removing one ends the
+    /// console sessions opened with it.
     pub tokens: Vec<String>,
+    /// Party ids this operator sees, in the console and the API: messages they sent or
+    /// receive, deliveries to them, their endpoints' health. Empty: every party.
+    #[serde(default)]
+    pub parties: Vec<String>,
+    /// Message types (short names) this operator sees. Empty: every type.
+    #[serde(default)]
+    pub types: Vec<String>,
+    /// Whether the operator may search messages by codice fiscale in the console (through
+    /// the blind index, so `storage.encryption.index_key` is needed too). Off by default:
+    /// finding every message about one person is a data subject's business, not routine.
+    #[serde(default)]
+    pub codice_fiscale_search: bool,
+}
+
+/// The operator console.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// Minutes a console session lasts from sign-in, whatever is done in it (8 hours by
+    /// default); then the operator signs in again.
+    #[serde(default = "default_session_minutes")]
+    pub session_minutes: u32,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig { session_minutes: default_session_minutes() }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -499,6 +534,9 @@ fn default_pull_backoff_max() -> u64 {
 fn default_renew_before() -> u64 {
     60
 }
+fn default_session_minutes() -> u32 {
+    480
+}
 
 impl Config {
     /// Reads and checks a configuration file.
@@ -655,15 +693,38 @@ impl Config {
                 problems.push((key("fields"), format!("{field:?} is not a JSON pointer under /data")));
             }
         }
+        let mut operator_names = HashSet::new();
         for (index, operator) in self.operators.iter().enumerate() {
+            let key = |field: &str| format!("operators[{index}].{field}");
+            if !operator_names.insert(operator.name.as_str()) {
+                problems.push((key("name"), format!("the name {:?} is used twice", operator.name)));
+            }
             for token in &operator.tokens {
                 if token.len() < 16 || !tokens.insert(token.as_str()) {
-                    problems.push((
-                        format!("operators[{index}].tokens"),
-                        "tokens need 16 characters and must be unique".into(),
-                    ));
+                    problems.push((key("tokens"), "tokens need 16 characters and must be unique".into()));
                 }
             }
+            for party in &operator.parties {
+                if !self.parties.iter().any(|p| &p.id == party) {
+                    problems.push((key("parties"), format!("no party {party:?}")));
+                }
+            }
+            for message_type in &operator.types {
+                if catalog.standard.message_type(message_type).is_none() {
+                    problems.push((key("types"), format!("no message type {message_type:?}")));
+                }
+            }
+            if operator.codice_fiscale_search
+                && self.storage.encryption.as_ref().is_none_or(|encryption| encryption.index_key.is_none())
+            {
+                problems.push((
+                    key("codice_fiscale_search"),
+                    "searching by codice fiscale needs the blind index: storage.encryption.index_key".into(),
+                ));
+            }
+        }
+        if !(1..=10_080).contains(&self.console.session_minutes) {
+            problems.push(("console.session_minutes".into(), "from 1 to 10080 (a week)".into()));
         }
         if self.delivery.concurrency == 0 || self.delivery.max_attempts == 0 {
             problems.push(("delivery".into(), "concurrency and max_attempts must be at least 1".into()));

@@ -287,7 +287,9 @@ error_codes! {
     /// The request carries no valid credentials: no client certificate or bearer token that
     /// the configuration maps to a party.
     Unauthenticated = (8001, "unauthenticated", 401, Never),
-    /// The party may not send this message type or profile (the configuration's `sends`).
+    /// The caller may not do this: a party sending a message type or profile its `sends`
+    /// does not grant, a party asking for what only operators see, an operator searching by
+    /// codice fiscale without `codice_fiscale_search` in its configuration.
     NotAllowed = (8002, "not-allowed", 403, Never),
     /// A canonical message's `source` is not the sending party's URN.
     SourceMismatch = (8003, "source-mismatch", 403, Never),
@@ -306,6 +308,17 @@ error_codes! {
     /// The request took longer than `limits.request_timeout_secs` (30 s by default), reading
     /// its body included; nothing of it was stored. Send it again, at a steadier pace.
     RequestTimeout = (8009, "request-timeout", 408, Later),
+    /// A request of the operator console has no valid session: none was given, it expired
+    /// (`console.session_minutes` after sign-in), the operator logged out, or the token it
+    /// was opened with is no longer in the configuration. Sign in again at `/console/login`.
+    SessionRequired = (8010, "session-required", 401, Never),
+    /// A console action (a POST under `/console/`) lacks its session's `X-CSRF-Token`
+    /// header, or was sent by a page of another origin. Nothing was done.
+    CsrfRefused = (8011, "csrf-refused", 403, Never),
+    /// A replay was asked of something with nothing to send again: every delivery of the
+    /// message was acknowledged, or is still being attempted, or its payload was purged.
+    /// The problem's detail says which.
+    NothingToReplay = (8012, "nothing-to-replay", 409, Never),
 
     /// The party must sign what it sends (ModI INTEGRITY_REST_01: `sends.signed` in the
     /// configuration) and the `Digest` or `Agid-JWT-Signature` header is missing.

@@ -8,8 +8,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::config::{Config, PartyConfig};
+use crate::config::{Config, OperatorConfig, PartyConfig};
 use crate::mapping::apply::{Parties, PartyCodes};
+use crate::store::Scope;
 
 /// A configured party, with what is derived from its configuration once.
 #[derive(Debug)]
@@ -29,12 +30,27 @@ impl std::ops::Deref for Party {
     }
 }
 
+/// An operator, with what the configuration lets it see.
+#[derive(Debug)]
+pub struct Operator {
+    pub config: OperatorConfig,
+    /// Its parties and types, as the store filters by them.
+    pub scope: Scope,
+}
+
+impl std::ops::Deref for Operator {
+    type Target = OperatorConfig;
+
+    fn deref(&self) -> &OperatorConfig {
+        &self.config
+    }
+}
+
 /// Who a bearer token belongs to.
 #[derive(Debug, Clone)]
 pub enum Holder {
     Party(Arc<Party>),
-    /// An operator, by name.
-    Operator(String),
+    Operator(Arc<Operator>),
 }
 
 /// Every party and operator, indexed.
@@ -69,14 +85,24 @@ impl Directory {
             }
             directory.parties.push(party);
         }
-        for operator in &config.operators {
+        for config in &config.operators {
+            // An empty list restricts nothing.
+            let listed = |items: &[String]| (!items.is_empty()).then(|| items.to_vec());
+            let scope = Scope { types: listed(&config.types), parties: listed(&config.parties) };
+            let operator = Arc::new(Operator { config: config.clone(), scope });
             for token in &operator.tokens {
                 directory
                     .by_token
-                    .insert(openssl::sha::sha256(token.as_bytes()), Holder::Operator(operator.name.clone()));
+                    .insert(openssl::sha::sha256(token.as_bytes()), Holder::Operator(Arc::clone(&operator)));
             }
         }
         directory
+    }
+
+    /// Who holds the token whose SHA-256 is `digest` (a console session remembers the
+    /// digest of the token it was opened with, never the token).
+    pub fn by_token_digest(&self, digest: &[u8; 32]) -> Option<&Holder> {
+        self.by_token.get(digest)
     }
 
     /// Every party, in the configuration's order.
@@ -135,7 +161,7 @@ mod tests {
             [[operators]]\nname = \"ops\"\ntokens = [\"token-of-ops-0123456789\"]\n";
         let directory = Directory::compile(&Config::parse(text, "t.toml", &catalog).unwrap());
         assert!(matches!(directory.by_token("token-of-a-0123456789"), Some(Holder::Party(p)) if p.id == "a"));
-        assert!(matches!(directory.by_token("token-of-ops-0123456789"), Some(Holder::Operator(n)) if n == "ops"));
+        assert!(matches!(directory.by_token("token-of-ops-0123456789"), Some(Holder::Operator(o)) if o.name == "ops"));
         assert!(directory.by_token("token-of-a-012345678").is_none(), "a prefix is no token");
         assert_eq!(directory.by_fingerprint("ABCDEF").map(|p| p.id.as_str()), Some("a"));
         assert_eq!(directory.by_urn("urn:raccordo:cpi:A").map(|p| p.id.as_str()), Some("a"));

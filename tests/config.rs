@@ -37,6 +37,26 @@ fn the_bundled_example_loads() {
 }
 
 #[test]
+fn operators_restrictions_name_what_exists() {
+    let operator = |extra: &str| {
+        format!("{PARTY}\n[[operators]]\nname = \"o\"\ntokens = [\"operator-token-0123456789\"]\n{extra}")
+    };
+    check(&operator("parties = [\"b\"]\n"), "operators[0].parties", "no party \"b\"");
+    check(&operator("types = [\"worker.hired\"]\n"), "operators[0].types", "no message type \"worker.hired\"");
+    check(&operator("codice_fiscale_search = true\n"), "operators[0].codice_fiscale_search", "index_key");
+    check(
+        &format!("{}\n[[operators]]\nname = \"o\"\ntokens = [\"operator-token-9876543210\"]\n", operator("")),
+        "operators[1].name",
+        "used twice",
+    );
+    check("[console]\nsession_minutes = 0\n", "console.session_minutes", "from 1");
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    assert!(
+        Config::parse(&operator("parties = [\"a\"]\ntypes = [\"worker.registered\"]\n"), "o.toml", &catalog).is_ok()
+    );
+}
+
+#[test]
 fn each_mistake_names_its_key() {
     check("listen = \"127.0.0.1:8470\"\nlisten_port = 1\n", "line 2", "unknown field `listen_port`");
     check(

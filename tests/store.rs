@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::each_store;
+
 use std::collections::HashSet;
 
 use raccordo::store::{Event, Finish, Inserted, ListFilter, NewDelivery, NewMessage, Store};
@@ -41,19 +43,6 @@ fn delivery(id: &str, party: &str, key: Option<&str>) -> NewDelivery {
 
 fn event(kind: &str) -> Event {
     Event { at: T0, kind: raccordo::store::EventKind::parse(kind).unwrap(), party: None, detail: "{}".to_owned() }
-}
-
-/// Runs `check` against a fresh SQLite file and a fresh PostgreSQL schema.
-async fn each_store<F, Fut>(check: F)
-where
-    F: Fn(Store) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
-    check(sqlite).await;
-    let postgres = Store::open(&common::postgres_url().await).await.unwrap();
-    check(postgres).await;
 }
 
 #[tokio::test]

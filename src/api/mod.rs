@@ -2,6 +2,7 @@
 //! resource has its handlers here; `problem` turns refusals into RFC 9457 problem
 //! documents.
 
+mod console;
 mod problem;
 pub mod server;
 
@@ -24,8 +25,10 @@ use crate::gateway::Gateway;
 use crate::ingest::CANONICAL;
 use crate::intake::Answer;
 use crate::mapping::spec::FormatKind;
-use crate::parties::{Holder, Party};
-use crate::store::{AuditEntry, DeliveryStatus, EventKind, ListFilter, MessageStatus, Trigger};
+use crate::parties::{Holder, Operator, Party};
+use crate::store::{
+    AuditEntry, DeliveryStatus, EventKind, ListFilter, MessageStatus, MessageSummary, Scope, StoredMessage, Trigger,
+};
 pub use problem::Problem;
 use server::ClientCertificate;
 
@@ -72,6 +75,7 @@ pub fn router(state: Arc<Gateway>) -> Router {
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route("/openapi.json", get(|| async { ([(header::CONTENT_TYPE, "application/json")], OPENAPI) }))
+        .merge(console::routes())
         // Bodies above the limit are refused by axum before a handler runs; the handler
         // checks again so the answer is our problem document.
         .layer(DefaultBodyLimit::max(max_body.saturating_add(1)))
@@ -114,7 +118,7 @@ async fn time_limit(State(state): State<Arc<Gateway>>, request: Request, next: N
 /// Who is calling.
 enum Caller<'a> {
     Party(&'a Party),
-    Operator,
+    Operator(&'a Operator),
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {
@@ -134,23 +138,33 @@ fn caller<'a>(state: &'a Gateway, headers: &HeaderMap, certificate: &Certificate
         .ok_or_else(|| Problem::of(ErrorCode::Unauthenticated, "a bearer token or a client certificate is required"))?;
     match state.parties.by_token(token) {
         Some(Holder::Party(party)) => Ok(Caller::Party(party)),
-        Some(Holder::Operator(_)) => Ok(Caller::Operator),
+        Some(Holder::Operator(operator)) => Ok(Caller::Operator(operator)),
         None => Err(Problem::of(ErrorCode::Unauthenticated, "the credentials identify no party")),
     }
 }
 
 /// Refuses anyone but an operator, saying what only operators may do.
-fn operator(state: &Gateway, headers: &HeaderMap, certificate: &Certificate, only: &str) -> Result<(), Problem> {
+fn operator<'a>(
+    state: &'a Gateway,
+    headers: &HeaderMap,
+    certificate: &Certificate,
+    only: &str,
+) -> Result<&'a Operator, Problem> {
     match caller(state, headers, certificate)? {
-        Caller::Operator => Ok(()),
+        Caller::Operator(operator) => Ok(operator),
         Caller::Party(_) => Err(Problem::of(ErrorCode::NotAllowed, only.to_owned())),
     }
+}
+
+/// How an operator is named in the audit log.
+fn actor(operator: &Operator) -> String {
+    format!("operator:{}", operator.name)
 }
 
 fn party<'a>(state: &'a Gateway, headers: &HeaderMap, certificate: &Certificate) -> Result<&'a Party, Problem> {
     match caller(state, headers, certificate)? {
         Caller::Party(party) => Ok(party),
-        Caller::Operator => Err(Problem::of(ErrorCode::NotAllowed, "operators do not send messages")),
+        Caller::Operator(_) => Err(Problem::of(ErrorCode::NotAllowed, "operators do not send messages")),
     }
 }
 
@@ -325,12 +339,25 @@ async fn check_signature(
     Ok(Some(signed.jti))
 }
 
-/// Whether `party` may see a message: it sent it, or it is one of its recipients.
-fn visible(caller: &Caller<'_>, sender: &str, recipients: &[String]) -> bool {
+/// Whether the caller may see a message: a party that sent it or is one of its
+/// recipients, an operator whose scope takes it in.
+fn visible(caller: &Caller<'_>, message: &StoredMessage) -> bool {
+    let sender = message.summary.sender.as_str();
+    let mut recipients = message.deliveries.iter().map(|d| d.party.as_str());
     match caller {
-        Caller::Operator => true,
-        Caller::Party(party) => sender == party.id || recipients.iter().any(|r| r == &party.id),
+        Caller::Operator(operator) => operator.scope.sees_message(&message.summary.message_type, sender, recipients),
+        Caller::Party(party) => sender == party.id || recipients.any(|r| r == party.id),
     }
+}
+
+/// The URNs (the `source` of what they send) of the parties `scope` sees; `None` for all.
+fn sources(state: &Gateway, scope: &Scope) -> Option<Vec<String>> {
+    scope.parties.as_ref().map(|ids| ids.iter().filter_map(|id| state.parties.get(id)).map(|p| p.urn.clone()).collect())
+}
+
+/// Whether `scope` sees the INPS pull: every party, or the one INPS's records come from.
+fn sees_inps(state: &Gateway, scope: &Scope) -> bool {
+    state.config.inps.as_ref().is_none_or(|inps| scope.sees_party(&inps.party))
 }
 
 async fn get_message(
@@ -342,44 +369,58 @@ async fn get_message(
     let caller = caller(&state, &headers, &certificate)?;
     let not_found = || Problem::of(ErrorCode::NotFound, "no such message");
     let message = state.store.message(&id).await.map_err(Problem::from_error)?.ok_or_else(not_found)?;
-    let recipients: Vec<String> = message.deliveries.iter().map(|d| d.party.clone()).collect();
-    if !visible(&caller, &message.summary.sender, &recipients) {
+    if !visible(&caller, &message) {
         return Err(not_found());
     }
     let reader = match &caller {
-        Caller::Party(party) => party.id.as_str(),
-        Caller::Operator => "operator",
+        Caller::Party(party) => party.id.clone(),
+        Caller::Operator(operator) => actor(operator),
     };
-    let entry = AuditEntry::new(state.clock.now_millis(), "message.read", Some(reader), Some(&id), json!({}));
+    let entry = AuditEntry::new(state.clock.now_millis(), "message.read", Some(&reader), Some(&id), json!({}));
     state.store.audit(&[entry]).await.map_err(Problem::from_error)?;
-    let summary = &message.summary;
-    Ok(Json(json!({
-        "id": summary.id,
-        "source": summary.source,
-        "messageId": summary.message_id,
-        "sender": summary.sender,
-        "type": summary.message_type,
-        "profile": summary.profile,
-        "receivedAt": rfc3339(summary.received_at),
-        "status": summary.status,
-        "deliveries": message.deliveries.iter().map(|d| json!({
-            "id": d.id,
-            "party": d.party,
-            "profile": d.profile,
-            "status": d.status,
-            "attempts": d.attempts,
-            "nextAttemptAt": (d.status == DeliveryStatus::Pending).then(|| rfc3339(d.next_attempt_at)),
-            "lastError": d.last_error,
-            "finishedAt": d.finished_at.map(rfc3339),
-        })).collect::<Vec<_>>(),
-        "timeline": message.events.iter().map(|e| json!({
-            "at": rfc3339(e.at),
-            "event": e.kind,
-            "party": e.party,
-            "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
-        })).collect::<Vec<_>>(),
-    }))
-    .into_response())
+    Ok(Json(message_json(&message)).into_response())
+}
+
+/// A message's summary as lists show it.
+fn summary_json(m: &MessageSummary) -> Value {
+    json!({
+        "id": m.id, "source": m.source, "messageId": m.message_id, "sender": m.sender, "type": m.message_type,
+        "profile": m.profile, "receivedAt": rfc3339(m.received_at), "status": m.status,
+    })
+}
+
+/// A message with its deliveries and timeline, as `GET /v1/messages/{id}` answers.
+fn message_json(message: &StoredMessage) -> Value {
+    let mut body = summary_json(&message.summary);
+    body["deliveries"] = message
+        .deliveries
+        .iter()
+        .map(|d| {
+            json!({
+                "id": d.id,
+                "party": d.party,
+                "profile": d.profile,
+                "status": d.status,
+                "attempts": d.attempts,
+                "nextAttemptAt": (d.status == DeliveryStatus::Pending).then(|| rfc3339(d.next_attempt_at)),
+                "lastError": d.last_error,
+                "finishedAt": d.finished_at.map(rfc3339),
+            })
+        })
+        .collect();
+    body["timeline"] = message
+        .events
+        .iter()
+        .map(|e| {
+            json!({
+                "at": rfc3339(e.at),
+                "event": e.kind,
+                "party": e.party,
+                "detail": serde_json::from_str::<Value>(&e.detail).unwrap_or(Value::Null),
+            })
+        })
+        .collect();
+    body
 }
 
 #[derive(Debug, Deserialize)]
@@ -411,10 +452,11 @@ async fn list_messages(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, Problem> {
     let caller = caller(&state, &headers, &certificate)?;
-    // A party sees its own messages only, whatever `party` it asks for.
-    let party = match &caller {
-        Caller::Party(party) => Some(party.id.clone()),
-        Caller::Operator => query.party.clone(),
+    // A party sees its own messages only, whatever `party` it asks for; an operator, those
+    // of its scope.
+    let (party, scope) = match &caller {
+        Caller::Party(party) => (Some(party.id.clone()), Scope::default()),
+        Caller::Operator(operator) => (query.party.clone(), operator.scope.clone()),
     };
     let after = query
         .cursor
@@ -434,16 +476,15 @@ async fn list_messages(
         party,
         since: instant(&query.since, "since")?,
         until: instant(&query.until, "until")?,
+        scope,
         after,
         limit,
+        ..ListFilter::default()
     };
     let messages = state.store.list(&filter).await.map_err(Problem::from_error)?;
     let next = (messages.len() as i64 == limit).then(|| messages.last().map(|m| m.seq.to_string())).flatten();
     Ok(Json(json!({
-        "messages": messages.iter().map(|m| json!({
-            "id": m.id, "source": m.source, "messageId": m.message_id, "sender": m.sender, "type": m.message_type,
-            "profile": m.profile, "receivedAt": rfc3339(m.received_at), "status": m.status,
-        })).collect::<Vec<_>>(),
+        "messages": messages.iter().map(summary_json).collect::<Vec<_>>(),
         "next": next,
     }))
     .into_response())
@@ -455,10 +496,16 @@ async fn replay(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    operator(&state, &headers, &certificate, "only operators replay messages")?;
+    let operator = operator(&state, &headers, &certificate, "only operators replay messages")?;
+    if !operator.scope.is_everything() {
+        let message = state.store.message(&id).await.map_err(Problem::from_error)?;
+        if !message.is_some_and(|message| visible(&Caller::Operator(operator), &message)) {
+            return Err(Problem::of(ErrorCode::NotFound, "no such message"));
+        }
+    }
     let now = state.clock.now_millis();
     let event = crate::store::Event { at: now, kind: EventKind::Replayed, party: None, detail: "{}".into() };
-    let count = state.store.replay(&id, now, &event).await.map_err(Problem::from_error)?;
+    let count = state.store.replay_as(&actor(operator), &id, now, &event).await.map_err(Problem::from_error)?;
     Ok(Json(json!({ "id": id, "requeued": count })).into_response())
 }
 
@@ -475,13 +522,16 @@ async fn dead_letters(
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
 ) -> Result<Response, Problem> {
-    operator(&state, &headers, &certificate, "only operators list dead letters")?;
+    let operator = operator(&state, &headers, &certificate, "only operators list dead letters")?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let dead = state
-        .store
-        .dead_letters(query.party.as_deref(), query.cursor.unwrap_or(0), limit)
-        .await
-        .map_err(Problem::from_error)?;
+    let filter = crate::store::DeadFilter {
+        party: query.party.clone(),
+        scope: operator.scope.clone(),
+        after: query.cursor.unwrap_or(0),
+        limit,
+        ..Default::default()
+    };
+    let dead = state.store.find_dead_letters(&filter).await.map_err(Problem::from_error)?;
     let next = (dead.len() as i64 == limit).then(|| dead.last().map(|d| d.seq)).flatten();
     Ok(Json(json!({
         "deadLetters": dead.iter().map(|d| json!({
@@ -505,12 +555,20 @@ async fn inps_runs(
     headers: HeaderMap,
     Query(query): Query<RunsQuery>,
 ) -> Result<Response, Problem> {
-    operator(&state, &headers, &certificate, "only operators see the INPS pull's runs")?;
-    let limit = query.limit.unwrap_or(20).clamp(1, 1000);
+    let operator = operator(&state, &headers, &certificate, "only operators see the INPS pull's runs")?;
+    Ok(Json(runs_of(&state, &operator.scope, query.limit.unwrap_or(20)).await?).into_response())
+}
+
+/// The INPS pull's cursor and latest runs (at most `limit`, 1 to 1000), or none when
+/// `scope` leaves out the INPS party.
+async fn runs_of(state: &Gateway, scope: &Scope, limit: i64) -> Result<Value, Problem> {
+    if !sees_inps(state, scope) {
+        return Ok(json!({ "cursor": null, "runs": [] }));
+    }
     let store = &state.store;
-    let runs = store.pull_runs(crate::inps::JOB, limit).await.map_err(Problem::from_error)?;
+    let runs = store.pull_runs(crate::inps::JOB, limit.clamp(1, 1000)).await.map_err(Problem::from_error)?;
     let cursor = store.pull_cursor(crate::inps::JOB).await.map_err(Problem::from_error)?;
-    Ok(Json(json!({
+    Ok(json!({
         "cursor": cursor.map(rfc3339),
         "runs": runs.iter().map(|r| json!({
             "id": r.id, "trigger": r.trigger, "status": r.status, "startedAt": rfc3339(r.started_at),
@@ -519,7 +577,6 @@ async fn inps_runs(
             "cursor": r.cursor.filter(|_| r.trigger != Trigger::Import).map(rfc3339), "error": r.error,
         })).collect::<Vec<_>>(),
     }))
-    .into_response())
 }
 
 /// Records pulled or imported that could not become messages, with their errors.
@@ -529,9 +586,15 @@ async fn quarantine(
     headers: HeaderMap,
     Query(query): Query<DeadQuery>,
 ) -> Result<Response, Problem> {
-    operator(&state, &headers, &certificate, "only operators list quarantined records")?;
+    let operator = operator(&state, &headers, &certificate, "only operators list quarantined records")?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let records = state.store.quarantined(query.cursor.unwrap_or(0), limit).await.map_err(Problem::from_error)?;
+    let scope = &operator.scope;
+    let sources = sources(&state, scope);
+    let records = state
+        .store
+        .quarantined_from(sources.as_deref(), scope.types.as_deref(), query.cursor.unwrap_or(0), limit)
+        .await
+        .map_err(Problem::from_error)?;
     let next = (records.len() as i64 == limit).then(|| records.last().map(|r| r.seq)).flatten();
     Ok(Json(json!({
         "quarantined": records.iter().map(|r| json!({
@@ -560,11 +623,16 @@ async fn schema(State(state): State<Arc<Gateway>>, Path(name): Path<String>) -> 
 }
 
 async fn profiles(State(state): State<Arc<Gateway>>) -> Json<Value> {
-    Json(json!({ "profiles": state.catalog.profiles.iter().map(|p| json!({
+    Json(profiles_of(&state))
+}
+
+/// The profiles, their formats and the types each translates, as `GET /v1/profiles` lists them.
+fn profiles_of(state: &Gateway) -> Value {
+    json!({ "profiles": state.catalog.profiles.iter().map(|p| json!({
         "name": p.name, "title": p.title, "partyKind": p.party_kind,
         "format": format!("{:?}", p.format).to_lowercase(),
         "types": p.types.iter().map(|t| json!({ "type": t.message_type, "toCanonical": t.to_canonical, "fromCanonical": t.from_canonical })).collect::<Vec<_>>(),
-    })).collect::<Vec<_>>() }))
+    })).collect::<Vec<_>>() })
 }
 
 fn record_intake(state: &Gateway, profile: &str, answers: &[Answer], elapsed: std::time::Duration) {

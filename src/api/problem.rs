@@ -47,6 +47,21 @@ impl Problem {
         Problem { code, detail, errors: diagnostics.iter().map(WireDiagnostic::from).collect(), retry_after: None }
     }
 
+    /// Malformed request parameters (`bad-query`, 400): each as an error whose `path` is the
+    /// parameter's name, so a form can mark its field.
+    pub fn parameters(problems: &[(String, String)]) -> Problem {
+        let names: Vec<&str> = problems.iter().map(|(name, _)| name.as_str()).collect();
+        Problem {
+            code: ErrorCode::BadQuery,
+            detail: format!("malformed parameter(s): {}", names.join(", ")),
+            errors: problems
+                .iter()
+                .map(|(name, reason)| WireDiagnostic::from(&Diagnostic::error(ErrorCode::BadQuery, name, reason)))
+                .collect(),
+            retry_after: None,
+        }
+    }
+
     /// An operational failure: the store is unavailable, or raccordo itself failed.
     pub fn from_error(error: Error) -> Problem {
         let code = error.code();

@@ -152,22 +152,17 @@ impl Deliverer {
         if let Some(reason) = &claimed.unreadable {
             return Verdict::Permanent(format!("the stored message can't be read: {reason}"));
         }
-        let mut message: Value = match serde_json::from_str(&claimed.canonical) {
+        let message: Value = match serde_json::from_str(&claimed.canonical) {
             Ok(message) => message,
             Err(error) => return Verdict::Permanent(format!("stored message unreadable: {error}")),
         };
-        // Least data: only the fields the recipient's routes grant leave the gateway.
-        let short_type = message["type"].as_str().and_then(crate::standard::short_name).unwrap_or_default();
-        if let Some(fields) = self.state.routes.projection(&party.id, short_type) {
-            message = crate::routing::project(&message, fields);
-        }
         // The message's identity, in every profile (CloudEvents' HTTP binary mode headers):
         // what the recipient's receipt names (docs/STANDARD.md, XCH-01).
         let identity: Vec<(&str, String)> = ["id", "source", "type"]
             .into_iter()
             .filter_map(|name| message[name].as_str().map(|value| (name, value.to_owned())))
             .collect();
-        let (body, content_type) = match self.encode(&claimed.profile, &message, &party.id) {
+        let (body, content_type) = match render(&self.state, &party.id, &claimed.profile, &message) {
             Ok(encoded) => encoded,
             Err(reason) => return Verdict::Permanent(reason),
         };
@@ -227,28 +222,45 @@ impl Deliverer {
             other => other,
         }
     }
+}
 
-    /// The message in the recipient's profile, with its content type.
-    fn encode(&self, profile: &str, message: &Value, recipient: &str) -> Result<(Vec<u8>, &'static str), String> {
-        if profile == CANONICAL {
-            return serde_json::to_vec(message).map(|body| (body, "application/json")).map_err(|e| e.to_string());
-        }
-        let catalog = &self.state.catalog;
-        let profile = catalog.profile(profile).map_err(|e| e.to_string())?;
-        let parties = self.state.parties.parties_of(message, Some(recipient));
-        let (mut documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message), &parties);
-        let codes: Vec<String> = outcomes.iter().flat_map(|o| o.diagnostics.iter().map(|d| d.code.id())).collect();
-        if !codes.is_empty() || documents.len() != 1 {
-            return Err(format!("cannot be written in profile {}: {}", profile.name, codes.join(", ")));
-        }
-        let content_type = match profile.format {
-            FormatKind::Xml => "application/xml",
-            FormatKind::Json => "application/json",
-            FormatKind::Csv => "text/csv",
-            FormatKind::Fixed => "text/plain",
-        };
-        Ok((documents.remove(0), content_type))
+/// A canonical message as `recipient` receives it in `profile`, with its content type:
+/// only the fields the recipient's routes grant (least data), written in its profile. What
+/// every attempt sends, and what the operator console shows; an `Err` says why it can't be
+/// written.
+pub fn render(
+    state: &Gateway,
+    recipient: &str,
+    profile: &str,
+    message: &Value,
+) -> Result<(Vec<u8>, &'static str), String> {
+    let short_type = message["type"].as_str().and_then(crate::standard::short_name).unwrap_or_default();
+    match state.routes.projection(recipient, short_type) {
+        Some(fields) => encode(state, profile, &crate::routing::project(message, fields), recipient),
+        None => encode(state, profile, message, recipient),
     }
+}
+
+/// The message in the recipient's profile, with its content type.
+fn encode(state: &Gateway, profile: &str, message: &Value, recipient: &str) -> Result<(Vec<u8>, &'static str), String> {
+    if profile == CANONICAL {
+        return serde_json::to_vec(message).map(|body| (body, "application/json")).map_err(|e| e.to_string());
+    }
+    let catalog = &state.catalog;
+    let profile = catalog.profile(profile).map_err(|e| e.to_string())?;
+    let parties = state.parties.parties_of(message, Some(recipient));
+    let (mut documents, outcomes) = catalog.from_canonical(profile, std::slice::from_ref(message), &parties);
+    let codes: Vec<String> = outcomes.iter().flat_map(|o| o.diagnostics.iter().map(|d| d.code.id())).collect();
+    if !codes.is_empty() || documents.len() != 1 {
+        return Err(format!("cannot be written in profile {}: {}", profile.name, codes.join(", ")));
+    }
+    let content_type = match profile.format {
+        FormatKind::Xml => "application/xml",
+        FormatKind::Json => "application/json",
+        FormatKind::Csv => "text/csv",
+        FormatKind::Fixed => "text/plain",
+    };
+    Ok((documents.remove(0), content_type))
 }
 
 fn root_cause(error: &dyn std::error::Error) -> String {

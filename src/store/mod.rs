@@ -17,12 +17,18 @@ use sqlx::{AnyPool, Row};
 use crate::error::Error;
 
 mod audit;
+mod figures;
 mod pull;
 pub mod retention;
 pub mod seal;
+mod search;
+mod sessions;
 mod states;
 pub use audit::{entry_hash, AuditEntry, Verification, GENESIS};
+pub use figures::{Backlog, Count, Health, Traffic};
 pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined};
+pub use search::{DeadFilter, DeadLetter, DeliveryReplay, ListFilter, Scope};
+pub use sessions::Session;
 pub use states::{DeliveryStatus, EventKind, MessageStatus, RunStatus, Trigger};
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -203,36 +209,13 @@ pub enum Finish {
     Dead { error: String },
 }
 
-/// Which messages to list.
-#[derive(Debug, Clone, Default)]
-pub struct ListFilter {
-    pub message_type: Option<String>,
-    pub status: Option<MessageStatus>,
-    /// Sent by or delivered to this party.
-    pub party: Option<String>,
-    pub since: Option<i64>,
-    pub until: Option<i64>,
-    /// Only messages after this sequence number (the cursor).
-    pub after: Option<i64>,
-    pub limit: i64,
-}
-
-/// A dead letter: a delivery that gave up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeadLetter {
-    pub seq: i64,
-    pub delivery_id: String,
-    pub message_id: String,
-    pub party: String,
-    pub attempts: i64,
-    pub last_error: Option<String>,
-    pub finished_at: Option<i64>,
-}
-
-const STATUS_SQL: &str = "CASE \
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status = 'dead') THEN 'failed' \
-    WHEN EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.status <> 'delivered') THEN 'accepted' \
-    ELSE 'delivered' END";
+/// A message `m`'s status, from its deliveries. One aggregate over the message's own
+/// deliveries (through their index), rather than `EXISTS` tests: PostgreSQL turns those
+/// into hashes of every dead and unfinished delivery in the table, built at each query.
+const STATUS_SQL: &str = "(SELECT CASE \
+    WHEN MAX(CASE WHEN d.status = 'dead' THEN 1 ELSE 0 END) = 1 THEN 'failed' \
+    WHEN MIN(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END) = 0 THEN 'accepted' \
+    ELSE 'delivered' END FROM deliveries d WHERE d.message_seq = m.seq)";
 
 fn storage_error(context: &str) -> impl Fn(sqlx::Error) -> Error + '_ {
     move |error| Error::Storage(format!("{context}: {error}"))
@@ -436,55 +419,6 @@ impl Store {
         Ok(Some(StoredMessage { summary, original, canonical, deliveries, events }))
     }
 
-    /// Messages matching `filter`, oldest first, at most `filter.limit`.
-    pub async fn list(&self, filter: &ListFilter) -> Result<Vec<MessageSummary>, Error> {
-        let mut conditions = vec!["m.seq > $1".to_owned()];
-        let mut text_binds: Vec<String> = Vec::new();
-        let mut number_binds: Vec<i64> = vec![filter.after.unwrap_or(0)];
-        // Placeholders are numbered: numbers first ($1..), then texts, in a fixed order.
-        if let Some(since) = filter.since {
-            number_binds.push(since);
-            conditions.push(format!("m.received_at >= ${}", number_binds.len()));
-        }
-        if let Some(until) = filter.until {
-            number_binds.push(until);
-            conditions.push(format!("m.received_at < ${}", number_binds.len()));
-        }
-        number_binds.push(filter.limit.clamp(1, 1000));
-        let limit_placeholder = number_binds.len();
-        let mut next = number_binds.len();
-        if let Some(message_type) = &filter.message_type {
-            next += 1;
-            text_binds.push(message_type.clone());
-            conditions.push(format!("m.type = ${next}"));
-        }
-        if let Some(party) = &filter.party {
-            next += 1;
-            text_binds.push(party.clone());
-            conditions.push(format!(
-                "(m.sender = ${next} OR EXISTS (SELECT 1 FROM deliveries d WHERE d.message_seq = m.seq AND d.party = ${next}))"
-            ));
-        }
-        if let Some(status) = &filter.status {
-            next += 1;
-            text_binds.push(status.as_str().to_owned());
-            conditions.push(format!("({STATUS_SQL}) = ${next}"));
-        }
-        let sql = format!(
-            "SELECT m.seq, m.id, m.source, m.message_id, m.sender, m.type, m.profile, m.received_at, {STATUS_SQL} AS status \
-             FROM messages m WHERE {} ORDER BY m.seq LIMIT ${limit_placeholder}",
-            conditions.join(" AND ")
-        );
-        let mut query = sqlx::query(&sql);
-        for number in number_binds {
-            query = query.bind(number);
-        }
-        for text in text_binds {
-            query = query.bind(text);
-        }
-        query.fetch_all(&self.pool).await.map_err(storage_error("listing messages"))?.iter().map(summary).collect()
-    }
-
     /// Claims up to `limit` due deliveries for `owner` until `now + lease_ms`. A delivery
     /// whose route keeps order waits while an earlier one for the same party and subject is
     /// unfinished. On PostgreSQL, rows locked by another instance are skipped, so no two
@@ -592,6 +526,11 @@ impl Store {
 
     /// Puts a message's dead deliveries back in the queue. Returns how many.
     pub async fn replay(&self, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
+        self.replay_as("operator", message_id, now, event).await
+    }
+
+    /// `replay`, audited as done by `actor`.
+    pub async fn replay_as(&self, actor: &str, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
         let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         // A purged message has nothing left to send: it is not replayed.
@@ -619,7 +558,7 @@ impl Store {
             let entry = AuditEntry::new(
                 now,
                 "message.replayed",
-                Some("operator"),
+                Some(actor),
                 Some(message_id),
                 serde_json::json!({ "deliveries": result.rows_affected() }),
             );
@@ -627,35 +566,6 @@ impl Store {
         }
         transaction.commit().await.map_err(storage_error("commit"))?;
         Ok(result.rows_affected())
-    }
-
-    /// Dead letters, oldest first, after the cursor; for one party when given.
-    pub async fn dead_letters(&self, party: Option<&str>, after: i64, limit: i64) -> Result<Vec<DeadLetter>, Error> {
-        let rows = sqlx::query(
-            "SELECT d.seq, d.id, m.id AS message_id, d.party, d.attempts, d.last_error, d.finished_at \
-             FROM deliveries d JOIN messages m ON m.seq = d.message_seq \
-             WHERE d.status = 'dead' AND d.seq > $1 AND ($2 = '' OR d.party = $2) ORDER BY d.seq LIMIT $3",
-        )
-        .bind(after)
-        .bind(party.unwrap_or(""))
-        .bind(limit.clamp(1, 1000))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(storage_error("listing dead letters"))?;
-        rows.iter()
-            .map(|row| {
-                Ok(DeadLetter {
-                    seq: row.try_get("seq")?,
-                    delivery_id: row.try_get("id")?,
-                    message_id: row.try_get("message_id")?,
-                    party: row.try_get("party")?,
-                    attempts: row.try_get::<i64, _>("attempts")?,
-                    last_error: row.try_get("last_error")?,
-                    finished_at: row.try_get("finished_at")?,
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()
-            .map_err(storage_error("listing dead letters"))
     }
 
     /// Deliveries not yet finished, per party.

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use sqlx::any::AnyRow;
 use sqlx::{Connection, Row};
 
+use super::search::Conditions;
 use super::states::{self, RunStatus, Trigger};
 use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Store};
 use crate::error::Error;
@@ -322,15 +323,29 @@ impl Store {
 
     /// Quarantined records after `after` (a `seq`), oldest first.
     pub async fn quarantined(&self, after: i64, limit: i64) -> Result<Vec<Quarantined>, Error> {
-        let rows = sqlx::query(
-            "SELECT seq, id, run_id, source, record_key, profile, message_type, location, received_at, original, errors \
-             FROM quarantine WHERE seq > $1 ORDER BY seq LIMIT $2",
-        )
-        .bind(after)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(storage_error("listing quarantined records"))?;
+        self.quarantined_from(None, None, after, limit).await
+    }
+
+    /// `quarantined`, only from `sources` (URNs; `None`: any) and of `types` (`None`: any).
+    pub async fn quarantined_from(
+        &self,
+        sources: Option<&[String]>,
+        types: Option<&[String]>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<Quarantined>, Error> {
+        let mut conditions = Conditions::default();
+        let after = conditions.number(after);
+        conditions.push(format!("q.seq > {after}"));
+        conditions.quarantine_scope(sources, types);
+        let limit = conditions.number(limit);
+        let sql = format!(
+            "SELECT q.seq, q.id, q.run_id, q.source, q.record_key, q.profile, q.message_type, q.location, q.received_at, \
+             q.original, q.errors FROM quarantine q {} ORDER BY q.seq LIMIT {limit}",
+            conditions.clause()
+        );
+        let rows =
+            conditions.query(&sql).fetch_all(&self.pool).await.map_err(storage_error("listing quarantined records"))?;
         rows.iter()
             .map(|row| {
                 let read = || -> Result<Quarantined, sqlx::Error> {

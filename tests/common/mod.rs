@@ -73,6 +73,19 @@ pub async fn postgres_url() -> String {
     format!("{base}{separator}options=-c%20search_path%3D{schema}")
 }
 
+/// Runs `check` against a fresh SQLite file and a fresh PostgreSQL schema.
+pub async fn each_store<F, Fut>(check: F)
+where
+    F: Fn(raccordo::store::Store) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = raccordo::store::Store::open(&format!("sqlite://{}/raccordo.db", dir.path().display())).await.unwrap();
+    check(sqlite).await;
+    let postgres = raccordo::store::Store::open(&postgres_url().await).await.unwrap();
+    check(postgres).await;
+}
+
 /// Rewrites a case's `.expect.toml` with the pairs found, keeping its description: what
 /// `UPDATE_EXPECT=1` does when the codes change on purpose (reviewers read the diff).
 pub fn rewrite_expected(case: &Path, found: &BTreeSet<(String, String)>) {

@@ -43,9 +43,10 @@ export function leaveForLogin(reason = "expired") {
  * Calls the console API (`path` under /console/api/, or under /console/ with `outsideApi`,
  * for logout). Resolves with the parsed JSON body (null for 204); rejects with
  * ApiError for any other status, SessionLost for 401, and the fetch error when offline.
+ * `extraHeaders` carries what must not be in a URL (a codice fiscale searched for).
  */
-export async function api(path, { method = "GET", body, signal, outsideApi = false } = {}) {
-  const headers = { Accept: "application/json, application/problem+json" };
+export async function api(path, { method = "GET", body, signal, outsideApi = false, extraHeaders = {} } = {}) {
+  const headers = { ...extraHeaders, Accept: "application/json, application/problem+json" };
   if (method !== "GET" && method !== "HEAD") {
     // The session cookie alone must not be enough to change anything: see docs/SECURITY.md.
     if (csrf) headers["X-CSRF-Token"] = csrf;

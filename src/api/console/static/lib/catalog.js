@@ -24,7 +24,9 @@ export const MESSAGE_TYPES = [
   "receipt",
 ];
 
-export const MESSAGE_STATUSES = ["received", "pending", "delivered", "partial", "dead"];
+// A message's status, from its deliveries (src/store/states.rs): some still on their way
+// (accepted), every one acknowledged (delivered), or some given up as dead letters (failed).
+export const MESSAGE_STATUSES = ["accepted", "delivered", "failed"];
 
 let parties = null;
 let profiles = null;

@@ -72,7 +72,7 @@ const STATUS_KIND = {
   delivered: "success",
   succeeded: "success",
   ok: "success",
-  accepted: "success",
+  accepted: "warning",
   pending: "warning",
   running: "warning",
   partial: "warning",

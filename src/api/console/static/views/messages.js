@@ -99,12 +99,13 @@ export default {
     );
 
     // Every parameter of the URL goes to the API as it is: a malformed one is the API's to
-    // refuse, and its problem document is shown below the form.
+    // refuse, and its problem document is shown below the form. The codice fiscale goes in
+    // a header, never in a URL (which proxies log).
     const apiParams = Object.fromEntries(params);
-    if (codiceFiscale) apiParams.codiceFiscale = codiceFiscale;
+    const extraHeaders = codiceFiscale ? { "Raccordo-Codice-Fiscale": codiceFiscale } : {};
     let page;
     try {
-      page = await api(`messages${query(apiParams)}`, { signal: context.signal });
+      page = await api(`messages${query(apiParams)}`, { signal: context.signal, extraHeaders });
     } catch (error) {
       if (error instanceof SessionLost || !context.alive()) throw error;
       results.removeAttribute("aria-busy");

@@ -96,7 +96,7 @@ function build(data) {
       data.deadLetters > 0 ? "danger" : null,
     ),
     card(t("overview.pending"), formatNumber(pending), [
-      h("a", { href: "#/messages?status=pending", dataset: { key: "link-pending" } }, t("overview.seePending")),
+      h("a", { href: "#/messages?status=accepted", dataset: { key: "link-pending" } }, t("overview.seePending")),
     ]),
     card(
       t("overview.quarantined"),

@@ -35,11 +35,9 @@ export default {
     const href = (cursor) => `#/quarantine${query({ limit: params.get("limit"), after: cursor })}`;
     replace(
       results,
-      h(
-        "p",
-        { class: "result-count" },
-        records.length ? plural("quarantine.count", records.length) : t("quarantine.none"),
-      ),
+      records.length
+        ? h("p", { class: "result-count" }, plural("quarantine.count", records.length))
+        : h("p", { class: "empty" }, t("quarantine.none")),
       records.map((record) => {
         const headingId = `quarantine-${record.id}`;
         return h(
