@@ -4,6 +4,12 @@
 # example parties (raccordo simulate parties) — beside a bare axum server answering 202 to
 # the same load, measured in the same run. Installs wrk (Debian) when missing.
 #
+# For each store it also offers half the maximum canonical rate at a fixed pace (p50/p99
+# there), then waits for the delivery backlog to drain and says how long that took; on
+# PostgreSQL it runs a second gateway instance on the same database (the scale-out path)
+# and loads both at once. LOAD_SYNC=normal runs SQLite with synchronous=NORMAL instead of
+# the default FULL.
+#
 # Usage: benches/load.sh [seconds per run, default 10] [connections, default 32]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,15 +47,32 @@ open(p, "w").write(s)
 PY
 }
 
-run() {  # $1 label, $2 url, $3 body file, $4 content type, $5 profile, $6 token
-  local out
-  out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" \
-        wrk -t2 -c"$connections" -d"${seconds}s" --latency -s benches/load/post.lua "$2")
-  local rps p50 p99
-  rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+# run LABEL URL BODY CONTENT_TYPE PROFILE TOKEN [DELAY_MS [CONNECTIONS]]: prints a line and
+# leaves the rate in $last_rps.
+last_rps=0
+run() {
+  local out delay=${7:-} conns=${8:-$connections}
+  out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" DELAY_MS="$delay" \
+        wrk -t2 -c"$conns" -d"${seconds}s" --latency -s benches/load/post.lua "$2")
+  local p50 p99
+  last_rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
-  printf '%-44s %10s req/s   p50 %8s   p99 %8s   (%s)\n' "$1" "$rps" "$p50" "$p99" "$(echo "$out" | grep '^requests')"
+  printf '%-52s %10s req/s   p50 %8s   p99 %8s   (%s)\n' "$1" "$last_rps" "$p50" "$p99" "$(echo "$out" | grep '^requests')"
+}
+
+metric() {  # $1 port, $2 metric name, $3 label filter: the sum over its series
+  curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" -v f="$3" '$1 ~ "^"m && $0 ~ f {s+=$2} END {print s+0}'
+}
+
+# Waits for every delivery to be acknowledged; prints how long it took after the load.
+drain() {  # $1 port
+  local start=$SECONDS
+  for _ in $(seq 600); do
+    [ "$(metric "$1" raccordo_queue_depth "")" = 0 ] && { echo "$((SECONDS - start))"; return; }
+    sleep 0.5
+  done
+  echo "over 300"
 }
 
 wait_up() { for _ in $(seq 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "not up: $1" >&2; exit 1; }
@@ -71,15 +94,39 @@ if [[ " $stores " == *" postgres "* ]] && command -v pg_isready >/dev/null && pg
   storages+=("$pg_url?options=-c%20search_path%3D$schema")
 fi
 for storage in "${storages[@]}"; do
+  kind=${storage%%:*}
+  [ "$kind" = sqlite ] && [ -n "${LOAD_SYNC:-}" ] && storage="$storage?synchronous=$LOAD_SYNC"
   config "$storage"
   $bin simulate parties --config "$work/raccordo.toml" > "$work/parties.log" 2>&1 & parties=$!; pids+=($parties)
   RUST_LOG=warn $bin serve --config "$work/raccordo.toml" > "$work/serve.log" 2>&1 & serve=$!; pids+=($serve)
   wait_up http://127.0.0.1:8470/readyz
-  kind=${storage%%:*}
-  run "raccordo, canonical JSON, $kind" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull
-  run "raccordo, cpi-unilav XML, $kind" http://127.0.0.1:8470/v1/messages "$work/unilav.xml" application/xml cpi-unilav example-token-cpi-cremona
-  accepted=$(curl -s http://127.0.0.1:8470/metrics | awk '/^raccordo_messages_received_total/ && /outcome="accepted"/ {s+=$2} END {print s+0}')
-  delivered=$(curl -s http://127.0.0.1:8470/metrics | awk '/^raccordo_delivery_attempts_total/ && /outcome="delivered"/ {s+=$2} END {print s+0}')
-  echo "   $kind: $accepted messages accepted, $delivered deliveries acknowledged during the runs"
+  label="$kind${LOAD_SYNC:+ (synchronous=$LOAD_SYNC)}"
+  run "raccordo, canonical JSON, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull
+  max=$last_rps
+  run "raccordo, cpi-unilav XML, $label" http://127.0.0.1:8470/v1/messages "$work/unilav.xml" application/xml cpi-unilav example-token-cpi-cremona
+  echo "   drained the backlog in $(drain 8470) s"
+  # Half the maximum canonical rate, offered at a steady pace.
+  half=$(python3 -c "print(max(1, int(float('$max') / 2)))")
+  delay=$(python3 -c "print(max(1, round($connections * 1000 / $half)))")
+  run "raccordo, canonical JSON at ~$half req/s offered, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "$delay"
+  echo "   after the steady load: backlog $(metric 8470 raccordo_queue_depth "") deliveries, drained in $(drain 8470) s"
+  accepted=$(metric 8470 raccordo_messages_received_total 'outcome="accepted"')
+  delivered=$(metric 8470 raccordo_delivery_attempts_total 'outcome="delivered"')
+  echo "   $label: $accepted messages accepted, $delivered deliveries acknowledged"
+  if [ "$kind" = postgres ]; then
+    # The scale-out path: a second stateless instance on the same database.
+    sed 's|^listen = .*|listen = "127.0.0.1:8471"|' "$work/raccordo.toml" > "$work/second.toml"
+    RUST_LOG=warn $bin serve --config "$work/second.toml" > "$work/second.log" 2>&1 & second=$!; pids+=($second)
+    wait_up http://127.0.0.1:8471/readyz
+    half_conns=$((connections / 2))
+    run "  instance 1 of 2, canonical JSON, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "" "$half_conns" > "$work/one.txt" &
+    one=$!
+    run "  instance 2 of 2, canonical JSON, $label" http://127.0.0.1:8471/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "" "$half_conns" > "$work/two.txt"
+    wait "$one"
+    cat "$work/one.txt" "$work/two.txt"
+    total=$(cat "$work/one.txt" "$work/two.txt" | awk '{for (i = 1; i <= NF; i++) if ($(i+1) == "req/s") s += $i} END {print s}')
+    echo "   two instances on one PostgreSQL: $total req/s together; drained in $(drain 8470) s"
+    kill "$second"; wait "$second" 2>/dev/null || true
+  fi
   kill "$serve" "$parties"; wait "$serve" "$parties" 2>/dev/null || true
 done

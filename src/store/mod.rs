@@ -240,9 +240,16 @@ impl Store {
             return Err(Error::Storage(format!("{url:?} is neither sqlite:// nor postgres://")));
         };
         let sqlite_path = (dialect == Dialect::Sqlite).then(|| sqlite_file(url)).flatten();
-        let url = match dialect {
-            Dialect::Sqlite => sqlite_url(url)?,
-            Dialect::Postgres => url.to_owned(),
+        let (url, synchronous) = match dialect {
+            Dialect::Sqlite => {
+                let (url, synchronous) = take_synchronous(url)?;
+                (sqlite_url(&url)?, synchronous)
+            }
+            Dialect::Postgres => (url.to_owned(), Synchronous::Full),
+        };
+        let pragmas = match synchronous {
+            Synchronous::Full => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
+            Synchronous::Normal => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
         };
         let options = AnyConnectOptions::from_str(&url).map_err(storage_error("storage url"))?;
         let pool = AnyPoolOptions::new()
@@ -253,7 +260,7 @@ impl Store {
                 Box::pin(async move {
                     if dialect == Dialect::Sqlite {
                         use sqlx::Executor;
-                        connection.execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;").await?;
+                        connection.execute(pragmas).await?;
                     }
                     Ok(())
                 })
@@ -918,6 +925,41 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (path != ":memory:" && !path.is_empty() && !url.contains("mode=memory")).then(|| std::path::PathBuf::from(path))
 }
 
+/// How SQLite waits for the disk at a commit (its `synchronous` pragma, in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Synchronous {
+    /// The default: every commit is on disk before it returns, so a 202 survives a power
+    /// loss as well as a crash of the process.
+    Full,
+    /// `?synchronous=normal` in the URL: the WAL is synced at checkpoints only. A commit
+    /// survives a crash of the process, but the last ones may be lost with the power.
+    Normal,
+}
+
+/// The URL without raccordo's own `synchronous` parameter, and its value.
+fn take_synchronous(url: &str) -> Result<(String, Synchronous), Error> {
+    let Some((base, query)) = url.split_once('?') else { return Ok((url.to_owned(), Synchronous::Full)) };
+    let mut synchronous = Synchronous::Full;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("synchronous", value)) => {
+                synchronous = match value.to_ascii_lowercase().as_str() {
+                    "full" => Synchronous::Full,
+                    "normal" => Synchronous::Normal,
+                    _ => {
+                        return Err(Error::Storage(format!(
+                            "synchronous={value} in the storage URL: full (the default) or normal"
+                        )))
+                    }
+                }
+            }
+            _ => rest.push(pair),
+        }
+    }
+    Ok((if rest.is_empty() { base.to_owned() } else { format!("{base}?{}", rest.join("&")) }, synchronous))
+}
+
 /// A SQLite URL that creates the file, with its folder made ready.
 fn sqlite_url(url: &str) -> Result<String, Error> {
     let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
@@ -928,4 +970,27 @@ fn sqlite_url(url: &str) -> Result<String, Error> {
         }
     }
     Ok(if url.contains('?') { url.to_owned() } else { format!("{url}?mode=rwc") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn synchronous_of(url: &str) -> i64 {
+        let store = Store::open(url).await.unwrap();
+        let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+        store.close().await;
+        value
+    }
+
+    #[tokio::test]
+    async fn sqlite_commits_survive_a_power_loss_unless_told_otherwise() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        // 2 is FULL, 1 NORMAL.
+        assert_eq!(synchronous_of(&url).await, 2);
+        assert_eq!(synchronous_of(&format!("{url}?synchronous=normal")).await, 1);
+        assert_eq!(synchronous_of(&format!("{url}?mode=rwc&synchronous=FULL")).await, 2);
+        assert!(matches!(Store::open(&format!("{url}?synchronous=off")).await, Err(Error::Storage(_))));
+    }
 }
