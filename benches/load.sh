@@ -41,8 +41,11 @@ config() {  # $1 storage URL
   python3 - "$work/raccordo.toml" <<'PY'
 import sys
 p = sys.argv[1]
-s = open(p).read().replace('code = "CR01"\nname = "Centro per l\'Impiego di Cremona"\nsends = { profiles = ["canonical"] }',
-                           'code = "CR01"\nname = "Centro per l\'Impiego di Cremona"\nsends = { profiles = ["canonical", "cpi-unilav"] }')
+s = open(p).read()
+at = s.index('code = "CR01"')
+sends = 'sends = { profiles = ["canonical"] }'
+at = s.index(sends, at)
+s = s[:at] + 'sends = { profiles = ["canonical", "cpi-unilav"] }' + s[at + len(sends):]
 open(p, "w").write(s)
 PY
 }
