@@ -776,21 +776,7 @@ async fn pulled_with_a_quarantined_record(store: &Store) {
     use raccordo::store::{PageCommit, PullRun, Quarantined, RunStatus, Trigger};
     let now = chrono::Utc::now().timestamp_millis();
     let job = raccordo::inps::JOB.to_owned();
-    let run = PullRun {
-        id: "run-1".into(),
-        job: job.clone(),
-        trigger: Trigger::Command,
-        started_at: now,
-        finished_at: None,
-        status: RunStatus::Running,
-        pages: 0,
-        records: 0,
-        accepted: 0,
-        duplicates: 0,
-        quarantined: 0,
-        cursor: None,
-        error: None,
-    };
+    let run = PullRun::started("run-1".into(), &job, Trigger::Command, now, None);
     store.start_run(&run).await.unwrap();
     let errors = json!([{
         "code": "RAC-3101", "name": "cf-checksum", "severity": "error", "path": "/lavoratore/codiceFiscale",
@@ -814,6 +800,7 @@ async fn pulled_with_a_quarantined_record(store: &Store) {
         messages: Vec::new(),
         quarantined: vec![record],
         cursor: Some((job, now)),
+        pages: 1,
         records: 1,
         now,
     };

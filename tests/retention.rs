@@ -164,6 +164,7 @@ async fn with_a_blind_index_a_subject_is_found_in_messages_and_quarantined_recor
             errors: "[]".into(),
         }],
         cursor: None,
+        pages: 1,
         records: 1,
         now: 0,
     };

@@ -242,3 +242,70 @@ async fn two_instances_on_postgresql_never_claim_the_same_delivery() {
     assert_eq!(seen.len(), 200);
     assert!(!a.is_empty() && !b.is_empty(), "both instances took work: {} and {}", a.len(), b.len());
 }
+
+fn quarantined(id: &str, key: &str) -> raccordo::store::Quarantined {
+    raccordo::store::Quarantined {
+        seq: 0,
+        id: id.to_owned(),
+        run_id: Some("run-1".to_owned()),
+        source: "urn:raccordo:inps:INPS".to_owned(),
+        record_key: key.to_owned(),
+        profile: "inps-json".to_owned(),
+        message_type: None,
+        location: "/elenco_comunicazioni/0".to_owned(),
+        received_at: T0,
+        original: b"{}".to_vec(),
+        errors: "[]".to_owned(),
+    }
+}
+
+/// The INPS pull commits the pages that piled up while the previous commit ran in one
+/// transaction: whole pages, the cursor of the last, and a record repeated across them
+/// stored once.
+#[tokio::test]
+async fn pages_appended_commit_together_with_the_last_cursor() {
+    use raccordo::store::{PageCommit, PageOutcome, PullRun, Trigger};
+    each_store(|store| async move {
+        let run = PullRun::started("run-1".to_owned(), "inps", Trigger::Command, T0, None);
+        store.start_run(&run).await.unwrap();
+        let page = |messages: Vec<NewMessage>, quarantine: Vec<raccordo::store::Quarantined>, cursor: i64| PageCommit {
+            run_id: "run-1".to_owned(),
+            records: (messages.len() + quarantine.len()) as i64,
+            messages: messages
+                .into_iter()
+                .map(|m| {
+                    let deliveries = vec![delivery(&format!("d-{}", m.id), "sui", None)];
+                    (m, deliveries, vec![event("received")])
+                })
+                .collect(),
+            quarantined: quarantine,
+            cursor: Some(("inps".to_owned(), cursor)),
+            pages: 1,
+            now: T0,
+        };
+        let first = page(
+            vec![message("m1", "urn:raccordo:inps:INPS", "C-1"), message("m2", "urn:raccordo:inps:INPS", "C-2")],
+            vec![quarantined("q1", "C-9")],
+            100,
+        );
+        // The second page repeats C-1 (a message) and C-9 (a quarantined record).
+        let second = page(
+            vec![message("m3", "urn:raccordo:inps:INPS", "C-1")],
+            vec![quarantined("q2", "C-9"), quarantined("q3", "C-8")],
+            200,
+        );
+        let mut sealed = store.seal_page(first).unwrap();
+        sealed.append(store.seal_page(second).unwrap());
+        let outcome = store.commit_sealed(&sealed).await.unwrap();
+        assert_eq!(outcome, PageOutcome { accepted: 2, duplicates: 2, quarantined: 2 });
+        assert_eq!(store.pull_cursor("inps").await.unwrap(), Some(200));
+        let stored = store.pull_runs("inps", 1).await.unwrap().remove(0);
+        assert_eq!((stored.pages, stored.records, stored.cursor), (2, 6, Some(200)));
+        assert!(store.message("m3").await.unwrap().is_none());
+        let claimed = store.claim("w", T0, 60_000, 10).await.unwrap();
+        let mut ids: Vec<&str> = claimed.iter().map(|c| c.delivery_id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["d-m1", "d-m2"]);
+    })
+    .await;
+}

@@ -4,11 +4,16 @@
 //! A run takes the job's lock (one run at a time, across processes and gateway instances),
 //! reads the cursor, then asks the e-service for the page after it, with a PDND voucher
 //! (`pdnd`), through retries (`http`). Each record of a page is translated, validated and
-//! routed like a message a party sent; one that fails is quarantined with its errors. The
-//! page's messages, deliveries, quarantined records and the cursor past the page are
-//! committed in one transaction, so a crash resumes exactly after the last page committed;
-//! records are also keyed on INPS's codice comunicazione, so one stored is never stored
-//! again. `schedule` runs this from the configuration's cron expression.
+//! routed like a message a party sent; one that fails is quarantined with its errors. A
+//! commit holds the messages, deliveries and quarantined records of one or more whole pages
+//! and the cursor past the last of them, in one transaction, so a crash resumes exactly
+//! after the last page committed; records are also keyed on INPS's codice comunicazione,
+//! so one stored is never stored again. `schedule` runs this from the configuration's cron
+//! expression.
+//!
+//! The three steps are pipelined (`locked_pull`): while pages are committed, the next ones
+//! are fetched and translated, two at a time on blocking threads. Pages reach the commit in
+//! the order they were fetched, and a page's commit never precedes an earlier page's.
 
 pub mod http;
 pub mod pdnd;
@@ -32,7 +37,7 @@ use crate::parties::Party;
 use crate::report::WireDiagnostic;
 use crate::retry::RetryPolicy;
 pub use crate::store::Trigger;
-use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined, RunStatus};
+use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined, RunStatus, SealedPage};
 use http::send_with_retries;
 use pdnd::PdndClient;
 
@@ -41,6 +46,17 @@ pub const JOB: &str = "inps";
 
 /// Lines of a file translated and committed together by `import`.
 const IMPORT_CHUNK_LINES: usize = 500;
+
+/// Pages translated at once, each on a blocking thread: the cores of the machine the
+/// project measures on. More only queue for the same cores.
+const TRANSLATING_PAGES: usize = 2;
+
+/// Translated pages waiting for the commit; with those translating and those committing,
+/// this bounds what a run holds in memory whatever its length.
+const WAITING_PAGES: usize = 2;
+
+/// Most pages committed in one transaction: what has piled up while the previous commit ran.
+const PAGES_PER_COMMIT: usize = 4;
 
 /// The part of INPS's records a run takes, as Unix milliseconds of `ts_comunicazione`.
 /// Without `since`, the run continues from the job's cursor; with it (a backfill), from
@@ -64,8 +80,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    fn add(&mut self, records: i64, outcome: PageOutcome, cursor: Option<i64>) {
-        self.pages += 1;
+    fn add(&mut self, pages: i64, records: i64, outcome: PageOutcome, cursor: Option<i64>) {
+        self.pages += pages;
         self.records += records;
         self.accepted += outcome.accepted;
         self.duplicates += outcome.duplicates;
@@ -83,7 +99,7 @@ struct Page<'a> {
 }
 
 /// What the puller reads of each record itself; the mapping reads the rest.
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 struct RecordHead {
     codice_comunicazione: Option<String>,
     ts_comunicazione: Option<String>,
@@ -93,7 +109,7 @@ struct RecordHead {
 pub struct Puller {
     state: Arc<Gateway>,
     inps: InpsConfig,
-    party: Arc<Party>,
+    translator: Translator,
     http: reqwest::Client,
     pdnd: PdndClient,
     backoff: RetryPolicy,
@@ -149,7 +165,8 @@ impl Puller {
             backoff.clone(),
             state.clock.clone(),
         );
-        Ok(Puller { state, inps, party, http, pdnd, backoff })
+        let translator = Translator { state: Arc::clone(&state), party, profile: inps.profile.clone() };
+        Ok(Puller { state, inps, translator, http, pdnd, backoff })
     }
 
     /// One scheduled run: skipped when another is under way; a failed run is recorded
@@ -165,12 +182,8 @@ impl Puller {
         }
     }
 
-    fn intake(&self) -> Intake<'_> {
-        self.state.intake()
-    }
-
     /// One run: pages from the cursor (or `range.since`) until the e-service has no more
-    /// or `range.until` is passed. `progress` is told after every committed page.
+    /// or `range.until` is passed. `progress` is told after every commit.
     pub async fn pull(
         &self,
         trigger: Trigger,
@@ -201,49 +214,115 @@ impl Puller {
         };
         // The e-service lists records received after `since`; a start instant is inclusive.
         let start = range.since.or_else(|| self.inps.start.as_deref().and_then(parse_instant)).map_or(0, |s| s - 1);
-        let mut since = store.pull_cursor(&cursor_job).await?.unwrap_or(start);
+        let since = store.pull_cursor(&cursor_job).await?.unwrap_or(start);
         let run = self.begin(trigger, Some(since)).await?;
-        let mut done = Progress { cursor: Some(since), ..Progress::default() };
-        let result: Result<(), Error> = async {
-            loop {
-                if range.until.is_some_and(|until| since >= until) {
-                    return Ok(());
-                }
-                let bytes = self.fetch_page(since).await?;
-                let Some((commit, next, finished)) = self.page(&run.id, &bytes, since, range.until, &cursor_job)?
-                else {
-                    return Ok(());
+        let (fetched, mut to_translate) = tokio::sync::mpsc::channel::<Result<Fetched, Error>>(1);
+        let (translated, mut waiting) = tokio::sync::mpsc::channel::<Result<SealedPage, Error>>(WAITING_PAGES);
+        // Fetches each page as soon as the one before is scanned for the cursor after it.
+        let fetch = async move {
+            let mut next = Some(since);
+            while let Some(since) = next.filter(|since| range.until.is_none_or(|until| *since < until)) {
+                let scanned = match self.fetch_page(since).await {
+                    Ok(bytes) => scan(bytes, since, range.until),
+                    Err(error) => Err(error),
                 };
-                let outcome = store.commit_page(&commit).await?;
-                self.count(outcome, Some(next));
-                done.add(commit.records, outcome, Some(next));
-                progress(&done);
-                since = next;
-                if finished {
-                    return Ok(());
+                let page = match scanned {
+                    Ok(Some(page)) => {
+                        next = (!page.finished).then_some(page.next);
+                        Ok(page)
+                    }
+                    Ok(None) => return,
+                    Err(error) => {
+                        next = None;
+                        Err(error)
+                    }
+                };
+                // The translation ended (a failure): stop fetching.
+                if fetched.send(page).await.is_err() {
+                    return;
                 }
             }
-        }
-        .await;
+        };
+        // Translates `TRANSLATING_PAGES` pages at a time, each on a blocking thread, and
+        // hands them on in the order they were fetched.
+        let translate = {
+            let (run_id, cursor_job) = (run.id.clone(), cursor_job.clone());
+            async move {
+                let mut running = std::collections::VecDeque::with_capacity(TRANSLATING_PAGES);
+                let mut failure = None;
+                let mut more = true;
+                loop {
+                    while more && running.len() < TRANSLATING_PAGES {
+                        match to_translate.recv().await {
+                            Some(Ok(page)) => {
+                                let translator = self.translator.clone();
+                                let (run_id, cursor_job) = (run_id.clone(), cursor_job.clone());
+                                running.push_back(tokio::task::spawn_blocking(move || {
+                                    let page = translator.page(&run_id, &page, &cursor_job)?;
+                                    translator.state.store.seal_page(page)
+                                }));
+                            }
+                            Some(Err(error)) => {
+                                failure = Some(error);
+                                more = false;
+                            }
+                            None => more = false,
+                        }
+                    }
+                    let Some(oldest) = running.pop_front() else { break };
+                    let page = match oldest.await {
+                        Ok(page) => page,
+                        Err(error) => Err(Error::Internal(format!("translating a page: {error}"))),
+                    };
+                    let failed = page.is_err();
+                    // The commit ended (a failure), or this page failed: stop.
+                    if translated.send(page).await.is_err() || failed {
+                        return;
+                    }
+                }
+                if let Some(error) = failure {
+                    let _ = translated.send(Err(error)).await;
+                }
+            }
+        };
+        // Commits what is translated, in order, several pages at a time when they pile up;
+        // the first failure ends the run after the pages before it are committed.
+        let commit = async move {
+            let mut done = Progress { cursor: Some(since), ..Progress::default() };
+            let mut batch = Vec::with_capacity(PAGES_PER_COMMIT);
+            while waiting.recv_many(&mut batch, PAGES_PER_COMMIT).await > 0 {
+                let mut failure = None;
+                let mut pages: Option<SealedPage> = None;
+                for page in batch.drain(..) {
+                    match (page, pages.as_mut()) {
+                        (Err(error), _) => {
+                            failure = Some(error);
+                            break;
+                        }
+                        (Ok(page), Some(pages)) => pages.append(page),
+                        (Ok(page), None) => pages = Some(page),
+                    }
+                }
+                if let Some(pages) = pages {
+                    let outcome = store.commit_sealed(&pages).await?;
+                    let pages = pages.page();
+                    let cursor = pages.cursor.as_ref().map(|(_, since)| *since);
+                    self.count(outcome, cursor);
+                    done.add(pages.pages, pages.records, outcome, cursor);
+                    progress(&done);
+                }
+                if let Some(error) = failure {
+                    return Err(error);
+                }
+            }
+            Ok(())
+        };
+        let ((), (), result) = tokio::join!(fetch, translate, commit);
         self.end(run, result).await
     }
 
     async fn begin(&self, trigger: Trigger, cursor: Option<i64>) -> Result<PullRun, Error> {
-        let run = PullRun {
-            id: self.state.ids.next(),
-            job: JOB.to_owned(),
-            trigger,
-            started_at: self.state.clock.now_millis(),
-            finished_at: None,
-            status: RunStatus::Running,
-            pages: 0,
-            records: 0,
-            accepted: 0,
-            duplicates: 0,
-            quarantined: 0,
-            cursor,
-            error: None,
-        };
+        let run = PullRun::started(self.state.ids.next(), JOB, trigger, self.state.clock.now_millis(), cursor);
         self.state.store.start_run(&run).await?;
         tracing::info!(target: "raccordo::inps", run = %run.id, trigger = trigger.as_str(), "INPS pull started");
         Ok(run)
@@ -347,119 +426,6 @@ impl Puller {
         }
     }
 
-    /// Turns a page into what to commit, the cursor after it, and whether the run ends
-    /// with it (`until` passed). `None` when the page is empty: nothing more to take.
-    fn page(
-        &self,
-        run_id: &str,
-        bytes: &[u8],
-        since: i64,
-        until: Option<i64>,
-        cursor_job: &str,
-    ) -> Result<Option<(PageCommit, i64, bool)>, Error> {
-        let page: Page<'_> = serde_json::from_slice(bytes).map_err(|e| {
-            pull_error(ErrorCode::PullPageUnreadable, format!("a page is not a list of communications: {e}"))
-        })?;
-        if page.elenco_comunicazioni.is_empty() {
-            return Ok(None);
-        }
-        let heads: Vec<Option<RecordHead>> =
-            page.elenco_comunicazioni.iter().map(|raw| serde_json::from_str(raw.get()).ok()).collect();
-        let time = |head: &Option<RecordHead>| {
-            head.as_ref()
-                .and_then(|h| h.ts_comunicazione.as_deref())
-                .and_then(|ts| DateTime::parse_from_rfc3339(ts).ok())
-        };
-        // Records past `until` are left for a later run.
-        let taken = match until {
-            Some(until) => {
-                heads.iter().take_while(|head| time(head).is_none_or(|t| t.timestamp_millis() <= until)).count()
-            }
-            None => heads.len(),
-        };
-        let finished = taken < heads.len();
-        let next = if finished || page.next_since.is_none() {
-            heads[..taken].iter().rev().find_map(time).map(|t| t.timestamp_millis()).unwrap_or(since)
-        } else {
-            page.next_since.unwrap_or(since)
-        };
-        if next <= since && !finished {
-            return Err(pull_error(ErrorCode::PullPageUnreadable, format!("the cursor does not advance past {since}")));
-        }
-        let now = self.state.clock.now_rfc3339();
-        let profile = self.state.catalog.profile(&self.inps.profile)?;
-        let outcomes = self.state.catalog.to_canonical(profile, bytes, &self.party.urn, &now);
-        let mut by_index: Vec<Option<Outcome>> = vec![None; heads.len()];
-        for outcome in outcomes {
-            let index = match outcome.label {
-                Label::Item { index, .. } => Some(index),
-                _ => None,
-            };
-            match index.filter(|i| *i < by_index.len()) {
-                Some(index) => by_index[index] = Some(outcome),
-                None => {
-                    let reason = outcome.diagnostics.first().map_or_else(String::new, |d| d.message.clone());
-                    return Err(pull_error(ErrorCode::PullPageUnreadable, format!("the page can't be read: {reason}")));
-                }
-            }
-        }
-        let mut commit = PageCommit {
-            run_id: run_id.to_owned(),
-            messages: Vec::with_capacity(taken),
-            quarantined: Vec::new(),
-            cursor: Some((cursor_job.to_owned(), next)),
-            records: i64::try_from(taken).unwrap_or(i64::MAX),
-            now: self.state.clock.now_millis(),
-        };
-        for (index, outcome) in by_index.into_iter().enumerate().take(taken) {
-            let outcome = outcome.unwrap_or_else(|| {
-                Outcome::failed(
-                    Label::Whole,
-                    Diagnostic::error(ErrorCode::Internal, "", "the record was not translated"),
-                )
-            });
-            let record = Record {
-                raw: page.elenco_comunicazioni[index].get().as_bytes(),
-                code: heads[index].as_ref().and_then(|h| h.codice_comunicazione.clone()),
-                location: format!("/elenco_comunicazioni/{index}"),
-                outcome,
-                line_offset: 0,
-            };
-            self.take(&mut commit, &self.inps.profile, record, &now);
-        }
-        Ok(Some((commit, next, finished)))
-    }
-
-    /// Adds one translated record to the commit: as a message, or quarantined.
-    fn take(&self, commit: &mut PageCommit, profile: &str, record: Record<'_>, now: &str) {
-        match self.intake().prepare(&self.party, profile, record.raw, &record.outcome, now, false) {
-            Ok(prepared) => {
-                if let Some(message) = prepared.message {
-                    commit.messages.push((message, prepared.deliveries, prepared.events));
-                }
-            }
-            Err(mut diagnostics) => {
-                for diagnostic in &mut diagnostics {
-                    diagnostic.line = diagnostic.line.map(|line| line + record.line_offset);
-                }
-                let errors: Vec<WireDiagnostic> = diagnostics.iter().map(WireDiagnostic::from).collect();
-                commit.quarantined.push(Quarantined {
-                    seq: 0,
-                    id: self.state.ids.next(),
-                    run_id: Some(commit.run_id.clone()),
-                    source: self.party.urn.clone(),
-                    record_key: record.code.filter(|c| !c.is_empty()).unwrap_or_else(|| digest_key(record.raw)),
-                    profile: profile.to_owned(),
-                    message_type: record.outcome.message_type,
-                    location: record.location,
-                    received_at: commit.now,
-                    original: record.raw.to_vec(),
-                    errors: serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
-                });
-            }
-        }
-    }
-
     /// Imports a file in INPS's fixed-width layout (`inps-flat`), streaming it in chunks of
     /// lines, each chunk committed like a page. Records already stored (same codice
     /// comunicazione) are counted as duplicates, so importing a file again is harmless.
@@ -506,13 +472,14 @@ impl Puller {
                 return Ok(());
             }
             let now = self.state.clock.now_rfc3339();
-            let outcomes = self.state.catalog.to_canonical(profile, &chunk, &self.party.urn, &now);
+            let outcomes = self.state.catalog.to_canonical(profile, &chunk, &self.translator.party.urn, &now);
             let chunk_lines: Vec<&[u8]> = chunk.split(|b| *b == b'\n').collect();
             let mut commit = PageCommit {
                 run_id: run_id.to_owned(),
                 messages: Vec::with_capacity(lines),
                 quarantined: Vec::new(),
                 cursor: None,
+                pages: 1,
                 records: 0,
                 now: self.state.clock.now_millis(),
             };
@@ -536,14 +503,158 @@ impl Puller {
                 commit.records += 1;
                 let record =
                     Record { raw, code, location: format!("line {}", offset + line), outcome, line_offset: offset };
-                self.take(&mut commit, FILE_PROFILE, record, &now);
+                self.translator.take(&mut commit, FILE_PROFILE, record, &now);
             }
             let records = commit.records;
             let outcome = self.state.store.commit_page(&commit).await?;
             self.count(outcome, None);
             first_line += lines as u64;
-            done.add(records, outcome, Some(i64::try_from(first_line - 1).unwrap_or(i64::MAX)));
+            done.add(1, records, outcome, Some(i64::try_from(first_line - 1).unwrap_or(i64::MAX)));
             progress(&done);
+        }
+    }
+}
+
+/// A page as fetched, scanned for what the next fetch needs before it is translated.
+#[derive(Debug)]
+struct Fetched {
+    bytes: Vec<u8>,
+    /// Each record's codice comunicazione and time, when they can be read.
+    heads: Vec<Option<RecordHead>>,
+    /// How many records the run takes: those up to its `until`.
+    taken: usize,
+    /// The cursor after the page.
+    next: i64,
+    /// Whether the run ends with this page (it reached `until`).
+    finished: bool,
+}
+
+/// Reads a page's list of records and their heads for the cursor after it. `None` when
+/// the page is empty: nothing more to take.
+fn scan(bytes: Vec<u8>, since: i64, until: Option<i64>) -> Result<Option<Fetched>, Error> {
+    let page: Page<'_> = serde_json::from_slice(&bytes).map_err(|e| {
+        pull_error(ErrorCode::PullPageUnreadable, format!("a page is not a list of communications: {e}"))
+    })?;
+    if page.elenco_comunicazioni.is_empty() {
+        return Ok(None);
+    }
+    let heads: Vec<Option<RecordHead>> =
+        page.elenco_comunicazioni.iter().map(|raw| serde_json::from_str(raw.get()).ok()).collect();
+    let time = |head: &Option<RecordHead>| {
+        head.as_ref().and_then(|h| h.ts_comunicazione.as_deref()).and_then(|ts| DateTime::parse_from_rfc3339(ts).ok())
+    };
+    // Records past `until` are left for a later run.
+    let taken = match until {
+        Some(until) => heads.iter().take_while(|head| time(head).is_none_or(|t| t.timestamp_millis() <= until)).count(),
+        None => heads.len(),
+    };
+    let finished = taken < heads.len();
+    let next = if finished || page.next_since.is_none() {
+        heads[..taken].iter().rev().find_map(time).map(|t| t.timestamp_millis()).unwrap_or(since)
+    } else {
+        page.next_since.unwrap_or(since)
+    };
+    if next <= since && !finished {
+        return Err(pull_error(ErrorCode::PullPageUnreadable, format!("the cursor does not advance past {since}")));
+    }
+    drop(page);
+    Ok(Some(Fetched { bytes, heads, taken, next, finished }))
+}
+
+/// Translates, validates and routes records into what to commit; cloned onto the blocking
+/// threads that translate pages.
+#[derive(Clone)]
+struct Translator {
+    state: Arc<Gateway>,
+    party: Arc<Party>,
+    /// The e-service's profile.
+    profile: String,
+}
+
+impl Translator {
+    fn intake(&self) -> Intake<'_> {
+        self.state.intake()
+    }
+
+    /// A fetched page as what to commit: its messages, its quarantined records, and the
+    /// cursor after it.
+    fn page(&self, run_id: &str, fetched: &Fetched, cursor_job: &str) -> Result<PageCommit, Error> {
+        let page: Page<'_> = serde_json::from_slice(&fetched.bytes).map_err(|e| {
+            pull_error(ErrorCode::PullPageUnreadable, format!("a page is not a list of communications: {e}"))
+        })?;
+        let now = self.state.clock.now_rfc3339();
+        let profile = self.state.catalog.profile(&self.profile)?;
+        let outcomes = self.state.catalog.to_canonical(profile, &fetched.bytes, &self.party.urn, &now);
+        let mut by_index: Vec<Option<Outcome>> = vec![None; fetched.heads.len()];
+        for outcome in outcomes {
+            let index = match outcome.label {
+                Label::Item { index, .. } => Some(index),
+                _ => None,
+            };
+            match index.filter(|i| *i < by_index.len()) {
+                Some(index) => by_index[index] = Some(outcome),
+                None => {
+                    let reason = outcome.diagnostics.first().map_or_else(String::new, |d| d.message.clone());
+                    return Err(pull_error(ErrorCode::PullPageUnreadable, format!("the page can't be read: {reason}")));
+                }
+            }
+        }
+        let mut commit = PageCommit {
+            run_id: run_id.to_owned(),
+            messages: Vec::with_capacity(fetched.taken),
+            quarantined: Vec::new(),
+            cursor: Some((cursor_job.to_owned(), fetched.next)),
+            pages: 1,
+            records: i64::try_from(fetched.taken).unwrap_or(i64::MAX),
+            now: self.state.clock.now_millis(),
+        };
+        for (index, outcome) in by_index.into_iter().enumerate().take(fetched.taken) {
+            let outcome = outcome.unwrap_or_else(|| {
+                Outcome::failed(
+                    Label::Whole,
+                    Diagnostic::error(ErrorCode::Internal, "", "the record was not translated"),
+                )
+            });
+            let Some(raw) = page.elenco_comunicazioni.get(index) else { break };
+            let record = Record {
+                raw: raw.get().as_bytes(),
+                code: fetched.heads[index].as_ref().and_then(|h| h.codice_comunicazione.clone()),
+                location: format!("/elenco_comunicazioni/{index}"),
+                outcome,
+                line_offset: 0,
+            };
+            self.take(&mut commit, &self.profile, record, &now);
+        }
+        Ok(commit)
+    }
+
+    /// Adds one translated record to the commit: as a message, or quarantined.
+    fn take(&self, commit: &mut PageCommit, profile: &str, record: Record<'_>, now: &str) {
+        match self.intake().prepare(&self.party, profile, record.raw, &record.outcome, now, false) {
+            Ok(prepared) => {
+                if let Some(message) = prepared.message {
+                    commit.messages.push((message, prepared.deliveries, prepared.events));
+                }
+            }
+            Err(mut diagnostics) => {
+                for diagnostic in &mut diagnostics {
+                    diagnostic.line = diagnostic.line.map(|line| line + record.line_offset);
+                }
+                let errors: Vec<WireDiagnostic> = diagnostics.iter().map(WireDiagnostic::from).collect();
+                commit.quarantined.push(Quarantined {
+                    seq: 0,
+                    id: self.state.ids.next(),
+                    run_id: Some(commit.run_id.clone()),
+                    source: self.party.urn.clone(),
+                    record_key: record.code.filter(|c| !c.is_empty()).unwrap_or_else(|| digest_key(record.raw)),
+                    profile: profile.to_owned(),
+                    message_type: record.outcome.message_type,
+                    location: record.location,
+                    received_at: commit.now,
+                    original: record.raw.to_vec(),
+                    errors: serde_json::to_string(&errors).unwrap_or_else(|_| "[]".into()),
+                });
+            }
         }
     }
 }

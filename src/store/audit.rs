@@ -83,13 +83,8 @@ pub(super) async fn append(
         ),
         None => (0, GENESIS.to_owned()),
     };
-    for chunk in entries.chunks(dialect.rows_per_statement()) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let numbers: Vec<String> = (1..=8).map(|n| format!("${}", i * 8 + n)).collect();
-                format!("({})", numbers.join(", "))
-            })
-            .collect();
+    for chunk in entries.chunks(dialect.rows_per_statement(8)) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 8)).collect();
         let sql = format!(
             "INSERT INTO audit (seq, at, kind, actor, subject, detail, prev_hash, hash) VALUES {}",
             values.join(", ")

@@ -26,7 +26,7 @@ mod sessions;
 mod states;
 pub use audit::{entry_hash, AuditEntry, Verification, GENESIS};
 pub use figures::{Backlog, Count, Health, Traffic};
-pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined};
+pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined, SealedPage};
 pub use search::{DeadFilter, DeadLetter, DeliveryReplay, ListFilter, Scope};
 pub use sessions::Session;
 pub use states::{DeliveryStatus, EventKind, MessageStatus, RunStatus, Trigger};
@@ -78,6 +78,7 @@ impl WriteLock {
 #[derive(Debug)]
 struct PendingInsert {
     message: NewMessage,
+    payloads: Payloads,
     deliveries: Vec<NewDelivery>,
     events: Vec<Event>,
     reply: tokio::sync::oneshot::Sender<Result<Inserted, Error>>,
@@ -97,14 +98,69 @@ struct PendingFinish {
 /// Most inserts written in one transaction.
 const GROUP_COMMIT_MAX: usize = 64;
 impl Dialect {
-    /// Most rows in one multi-row INSERT. PostgreSQL takes hundreds (well under its bind
-    /// limit); SQLite looks each `$N` parameter up by a linear scan of the statement's
-    /// parameters, so binding costs the square of their number and small statements win.
-    fn rows_per_statement(self) -> usize {
+    /// Most rows of `width` parameters in one multi-row INSERT: under the database's limit
+    /// of parameters a statement (32,766 for SQLite, 65,535 for PostgreSQL), so that a
+    /// group or a page takes one statement a table. Each statement is a round trip to the
+    /// database (or to SQLite's worker thread), and on a busy machine every round trip
+    /// waits to be scheduled.
+    pub(crate) fn rows_per_statement(self, width: usize) -> usize {
+        let parameters = match self {
+            Dialect::Sqlite => 32_000,
+            Dialect::Postgres => 65_000,
+        };
+        (parameters / width.max(1)).min(500)
+    }
+
+    /// The `number`th bind parameter of a statement whose parameters are all bound in
+    /// order, each once. SQLite looks a named parameter (`$N`, `?N`) up by a linear scan
+    /// of the statement's names at every bind, so binding a multi-row INSERT with them
+    /// costs the square of its parameters; anonymous `?` parameters are bound by position.
+    pub(crate) fn parameter(self, number: usize) -> String {
         match self {
-            Dialect::Sqlite => 24,
-            Dialect::Postgres => 500,
+            Dialect::Sqlite => "?".to_owned(),
+            Dialect::Postgres => format!("${number}"),
         }
+    }
+
+    /// `(p, p, ...)` for row `row` of a multi-row INSERT of `width` parameters a row.
+    pub(crate) fn row_parameters(self, row: usize, width: usize) -> String {
+        let numbers: Vec<String> = (1..=width).map(|n| self.parameter(row * width + n)).collect();
+        format!("({})", numbers.join(", "))
+    }
+}
+
+/// A message's payloads as they are stored (sealed and bound to their row when a data key
+/// is configured) and the blind-index digests of the codici fiscali it names. Made before
+/// the write lock is taken, by the task that has the message: the lock is held for
+/// writing, not for cryptography.
+#[derive(Debug)]
+pub(crate) struct Payloads {
+    original: Vec<u8>,
+    canonical: String,
+    digests: Vec<String>,
+}
+
+impl Payloads {
+    pub(crate) fn of(sealer: Option<&seal::Sealer>, message: &NewMessage) -> Result<Payloads, Error> {
+        let row = seal::Row::message(&message.id);
+        let Some(sealer) = sealer else {
+            return Ok(Payloads {
+                original: message.original.clone(),
+                canonical: message.canonical.clone(),
+                digests: Vec::new(),
+            });
+        };
+        let mut digests = Vec::new();
+        if sealer.indexes() {
+            if let Ok(canonical) = serde_json::from_str::<serde_json::Value>(&message.canonical) {
+                digests = seal::codici_fiscali(&canonical["data"]).iter().filter_map(|cf| sealer.blind(cf)).collect();
+            }
+        }
+        Ok(Payloads {
+            original: sealer.seal(&message.original, row)?,
+            canonical: sealer.seal_text(&message.canonical, row)?,
+            digests,
+        })
     }
 }
 
@@ -283,13 +339,7 @@ impl Store {
         let write_lock =
             WriteLock((dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))));
         for _ in 0..writers {
-            tokio::spawn(write_groups(
-                pool.clone(),
-                dialect,
-                sealer.clone(),
-                std::sync::Arc::clone(&queue),
-                write_lock.clone(),
-            ));
+            tokio::spawn(write_groups(pool.clone(), dialect, std::sync::Arc::clone(&queue), write_lock.clone()));
         }
         let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(write_finishes(pool.clone(), dialect, finish_queue, write_lock.clone()));
@@ -363,8 +413,14 @@ impl Store {
         events: &[Event],
     ) -> Result<Inserted, Error> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let pending =
-            PendingInsert { message: message.clone(), deliveries: deliveries.to_vec(), events: events.to_vec(), reply };
+        let payloads = Payloads::of(self.sealer.as_deref(), message)?;
+        let pending = PendingInsert {
+            message: message.clone(),
+            payloads,
+            deliveries: deliveries.to_vec(),
+            events: events.to_vec(),
+            reply,
+        };
         self.inserts.send(pending).await.map_err(|_| Error::Storage("the store is closed".into()))?;
         answer.await.map_err(|_| Error::Storage("the store's writer stopped".into()))?
     }
@@ -674,7 +730,6 @@ async fn write_finish_group(pool: &AnyPool, dialect: Dialect, group: &[PendingFi
 async fn write_groups(
     pool: AnyPool,
     dialect: Dialect,
-    sealer: Option<std::sync::Arc<seal::Sealer>>,
     queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PendingInsert>>>,
     write_lock: WriteLock,
 ) {
@@ -686,7 +741,7 @@ async fn write_groups(
         }
         let outcome = {
             let _writing = write_lock.hold().await;
-            write_group(&pool, dialect, sealer.as_deref(), &group).await
+            write_group(&pool, dialect, &group).await
         };
         for (index, pending) in group.drain(..).enumerate() {
             let answer = match &outcome {
@@ -699,15 +754,11 @@ async fn write_groups(
     }
 }
 
-async fn write_group(
-    pool: &AnyPool,
-    dialect: Dialect,
-    sealer: Option<&seal::Sealer>,
-    group: &[PendingInsert],
-) -> Result<Vec<Inserted>, Error> {
+async fn write_group(pool: &AnyPool, dialect: Dialect, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
-    let items: Vec<_> = group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice())).collect();
-    let answers = write_messages(&mut transaction, dialect, sealer, &items).await?;
+    let items: Vec<_> =
+        group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice(), &p.payloads)).collect();
+    let answers = write_messages(&mut transaction, dialect, &items).await?;
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
 }
@@ -720,8 +771,8 @@ pub(crate) async fn index_subjects(
     digests: &[(String, i64)],
     column: &str,
 ) -> Result<(), Error> {
-    for chunk in digests.chunks(dialect.rows_per_statement()) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| format!("(${}, ${})", i * 2 + 1, i * 2 + 2)).collect();
+    for chunk in digests.chunks(dialect.rows_per_statement(2)) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 2)).collect();
         let sql = format!("INSERT INTO subject_index (digest, {column}) VALUES {}", values.join(", "));
         let mut query = sqlx::query(&sql);
         for (digest, seq) in chunk {
@@ -732,44 +783,28 @@ pub(crate) async fn index_subjects(
     Ok(())
 }
 
-/// A message to write with its deliveries and events.
-type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event]);
+/// A message to write with its deliveries, events and payloads as stored.
+type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event], &'a Payloads);
 
 /// Writes messages (skipping those whose (source, id) is stored), their deliveries and
 /// events, in the caller's transaction.
 async fn write_messages(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
     dialect: Dialect,
-    sealer: Option<&seal::Sealer>,
     items: &[Item<'_>],
 ) -> Result<Vec<Inserted>, Error> {
     // Messages go in multi-row statements too; the rows returned are those inserted, the
     // others were stored before (maybe earlier in this very batch).
     let mut inserted: std::collections::HashMap<&str, i64> = std::collections::HashMap::with_capacity(items.len());
-    for chunk in items.chunks(dialect.rows_per_statement()) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 10;
-                let numbers: Vec<String> = (1..=10).map(|n| format!("${}", b + n)).collect();
-                format!("({})", numbers.join(", "))
-            })
-            .collect();
+    for chunk in items.chunks(dialect.rows_per_statement(10)) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 10)).collect();
         let sql = format!(
             "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
              VALUES {} ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, id",
             values.join(", ")
         );
-        // Payloads as stored: sealed when a key is configured, each bound to its row.
-        let mut payloads = Vec::with_capacity(chunk.len());
-        for (message, _, _) in chunk {
-            let row = seal::Row::message(&message.id);
-            payloads.push(match sealer {
-                Some(sealer) => (sealer.seal(&message.original, row)?, sealer.seal_text(&message.canonical, row)?),
-                None => (message.original.clone(), message.canonical.clone()),
-            });
-        }
         let mut query = sqlx::query(&sql);
-        for ((message, _, _), (original, canonical)) in chunk.iter().zip(payloads) {
+        for (message, _, _, payloads) in chunk {
             query = query
                 .bind(&message.id)
                 .bind(&message.source)
@@ -778,35 +813,31 @@ async fn write_messages(
                 .bind(&message.message_type)
                 .bind(&message.profile)
                 .bind(message.received_at)
-                .bind(original)
-                .bind(canonical)
+                .bind(&payloads.original)
+                .bind(&payloads.canonical)
                 .bind(&message.answer);
         }
         let rows = query.fetch_all(&mut **transaction).await.map_err(storage_error("inserting messages"))?;
+        let ids: std::collections::HashSet<&str> = chunk.iter().map(|(message, ..)| message.id.as_str()).collect();
         for row in rows {
             let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
             let id: String = row.try_get("id").map_err(storage_error("message id"))?;
-            if let Some((message, _, _)) = chunk.iter().find(|(m, _, _)| m.id == id) {
-                inserted.insert(message.id.as_str(), seq);
+            if let Some(&id) = ids.get(id.as_str()) {
+                inserted.insert(id, seq);
             }
         }
     }
-    if let Some(sealer) = sealer.filter(|sealer| sealer.indexes()) {
-        let mut digests: Vec<(String, i64)> = Vec::new();
-        for (message, _, _) in items {
-            let Some(&seq) = inserted.get(message.id.as_str()) else { continue };
-            let Ok(canonical) = serde_json::from_str::<serde_json::Value>(&message.canonical) else { continue };
-            digests.extend(
-                seal::codici_fiscali(&canonical["data"]).iter().filter_map(|cf| sealer.blind(cf)).map(|d| (d, seq)),
-            );
-        }
-        index_subjects(transaction, dialect, &digests, "message_seq").await?;
-    }
+    let digests: Vec<(String, i64)> = items
+        .iter()
+        .filter_map(|(message, _, _, payloads)| Some((inserted.get(message.id.as_str())?, &payloads.digests)))
+        .flat_map(|(&seq, digests)| digests.iter().map(move |digest| (digest.clone(), seq)))
+        .collect();
+    index_subjects(transaction, dialect, &digests, "message_seq").await?;
     let mut answers = Vec::with_capacity(items.len());
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
     let mut events: Vec<(i64, &Event)> = Vec::new();
     let mut received = Vec::new();
-    for (message, message_deliveries, message_events) in items {
+    for (message, message_deliveries, message_events, _) in items {
         let Some(&seq) = inserted.get(message.id.as_str()) else {
             // Stored before: answer as the first time.
             let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
@@ -834,20 +865,12 @@ async fn write_messages(
     audit::append(transaction, dialect, &received).await?;
     // The group's deliveries and events go in one statement each (per chunk), not one per
     // row: round trips, not rows, are what a transaction spends its time on.
-    for chunk in deliveries.chunks(dialect.rows_per_statement()) {
+    for chunk in deliveries.chunks(dialect.rows_per_statement(7)) {
+        // A delivery is due when its message was received, and created then.
         let values: Vec<String> = (0..chunk.len())
             .map(|i| {
-                let b = i * 6;
-                format!(
-                    "(${}, ${}, ${}, ${}, 'pending', 0, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 5
-                )
+                let p: Vec<String> = (1..=7).map(|n| dialect.parameter(i * 7 + n)).collect();
+                format!("({}, {}, {}, {}, 'pending', 0, {}, {}, {})", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
             })
             .collect();
         let sql = format!(
@@ -862,17 +885,13 @@ async fn write_messages(
                 .bind(&delivery.party)
                 .bind(&delivery.profile)
                 .bind(*at)
-                .bind(delivery.ordering_key.clone());
+                .bind(delivery.ordering_key.clone())
+                .bind(*at);
         }
         query.execute(&mut **transaction).await.map_err(storage_error("inserting deliveries"))?;
     }
-    for chunk in events.chunks(dialect.rows_per_statement()) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 5;
-                format!("(${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5)
-            })
-            .collect();
+    for chunk in events.chunks(dialect.rows_per_statement(5)) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 5)).collect();
         let sql = format!("INSERT INTO events (message_seq, at, kind, party, detail) VALUES {}", values.join(", "));
         let mut query = sqlx::query(&sql);
         for (seq, event) in chunk {

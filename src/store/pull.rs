@@ -10,7 +10,7 @@ use sqlx::{Connection, Row};
 
 use super::search::Conditions;
 use super::states::{self, RunStatus, Trigger};
-use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Store};
+use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Payloads, Store};
 use crate::error::Error;
 
 /// A run of a pull job, as `inps status` shows it.
@@ -62,11 +62,68 @@ pub struct PageCommit {
     pub run_id: String,
     pub messages: Vec<(NewMessage, Vec<NewDelivery>, Vec<Event>)>,
     pub quarantined: Vec<Quarantined>,
-    /// The job's cursor after this page, when the run keeps one.
+    /// The job's cursor after the last of its pages, when the run keeps one.
     pub cursor: Option<(String, i64)>,
+    /// Pages (or chunks of a file) it holds, whole.
+    pub pages: i64,
     /// Records the page held (including any not taken because they were past the run's end).
     pub records: i64,
     pub now: i64,
+}
+
+impl PullRun {
+    /// A run just started: running, nothing taken yet.
+    pub fn started(id: String, job: &str, trigger: Trigger, at: i64, cursor: Option<i64>) -> PullRun {
+        PullRun {
+            id,
+            job: job.to_owned(),
+            trigger,
+            started_at: at,
+            finished_at: None,
+            status: RunStatus::Running,
+            pages: 0,
+            records: 0,
+            accepted: 0,
+            duplicates: 0,
+            quarantined: 0,
+            cursor,
+            error: None,
+        }
+    }
+}
+
+impl PageCommit {
+    /// Adds the page after this one: its rows, and the cursor after it.
+    pub fn append(&mut self, next: PageCommit) {
+        self.messages.extend(next.messages);
+        self.quarantined.extend(next.quarantined);
+        self.cursor = next.cursor.or(self.cursor.take());
+        self.pages += next.pages;
+        self.records += next.records;
+        self.now = next.now;
+    }
+}
+
+/// A page (or several) sealed by `Store::seal_page`, ready for `Store::commit_sealed`.
+#[derive(Debug)]
+pub struct SealedPage {
+    page: PageCommit,
+    payloads: Vec<Payloads>,
+    /// Each quarantined record's original as stored, and its blind-index digests.
+    quarantined: Vec<(Vec<u8>, Vec<String>)>,
+}
+
+impl SealedPage {
+    pub fn page(&self) -> &PageCommit {
+        &self.page
+    }
+
+    /// Adds the page after this one (see `PageCommit::append`).
+    pub fn append(&mut self, next: SealedPage) {
+        self.page.append(next.page);
+        self.payloads.extend(next.payloads);
+        self.quarantined.extend(next.quarantined);
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -217,50 +274,87 @@ impl Store {
     /// Stores a page's messages (with their deliveries), its quarantined records, the
     /// job's new cursor and the run's counts, all in one transaction.
     pub async fn commit_page(&self, page: &PageCommit) -> Result<PageOutcome, Error> {
+        let sealed = self.seal_page(page.clone())?;
+        self.commit_sealed(&sealed).await
+    }
+
+    /// A page with its payloads sealed and its blind-index digests made, ready for
+    /// `commit_sealed`: the CPU work of a commit, done by the caller off the write lock
+    /// (the INPS pull does it on the threads that translate pages).
+    pub fn seal_page(&self, page: PageCommit) -> Result<SealedPage, Error> {
+        let sealer = self.sealer.as_deref();
+        let payloads =
+            page.messages.iter().map(|(message, _, _)| Payloads::of(sealer, message)).collect::<Result<Vec<_>, _>>()?;
+        let mut quarantined = Vec::with_capacity(page.quarantined.len());
+        for record in &page.quarantined {
+            let row = super::seal::Row::quarantined(&record.id);
+            quarantined.push(match sealer {
+                Some(sealer) => {
+                    // The record may not translate: its codici fiscali are found by shape.
+                    let found =
+                        if sealer.indexes() { super::seal::codici_fiscali_in(&record.original) } else { Vec::new() };
+                    (sealer.seal(&record.original, row)?, found.iter().filter_map(|cf| sealer.blind(cf)).collect())
+                }
+                None => (record.original.clone(), Vec::new()),
+            });
+        }
+        Ok(SealedPage { page, payloads, quarantined })
+    }
+
+    /// `commit_page` for a page sealed before.
+    pub async fn commit_sealed(&self, sealed: &SealedPage) -> Result<PageOutcome, Error> {
+        let page = &sealed.page;
+        let payloads = &sealed.payloads;
+        let quarantined = page
+            .quarantined
+            .iter()
+            .zip(&sealed.quarantined)
+            .map(|(record, (original, digests))| (record, original, digests));
         let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
-        let items: Vec<_> = page.messages.iter().map(|(m, d, e)| (m, d.as_slice(), e.as_slice())).collect();
+        let items: Vec<_> =
+            page.messages.iter().zip(payloads).map(|((m, d, e), p)| (m, d.as_slice(), e.as_slice(), p)).collect();
         let mut outcome = PageOutcome::default();
-        for inserted in write_messages(&mut transaction, self.dialect, self.sealer.as_deref(), &items).await? {
+        for inserted in write_messages(&mut transaction, self.dialect, &items).await? {
             match inserted {
                 Inserted::Created => outcome.accepted += 1,
                 Inserted::Duplicate { .. } => outcome.duplicates += 1,
             }
         }
+        let quarantined: Vec<_> = quarantined.collect();
         let mut digests = Vec::new();
-        for record in &page.quarantined {
-            let original = match self.sealer.as_deref() {
-                Some(sealer) => sealer.seal(&record.original, super::seal::Row::quarantined(&record.id))?,
-                None => record.original.clone(),
-            };
-            let written = sqlx::query(
+        for chunk in quarantined.chunks(self.dialect.rows_per_statement(10)) {
+            let values: Vec<String> = (0..chunk.len()).map(|i| self.dialect.row_parameters(i, 10)).collect();
+            let sql = format!(
                 "INSERT INTO quarantine (id, run_id, source, record_key, profile, message_type, location, received_at, original, errors) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (source, record_key) DO NOTHING RETURNING seq",
-            )
-            .bind(&record.id)
-            .bind(record.run_id.clone())
-            .bind(&record.source)
-            .bind(&record.record_key)
-            .bind(&record.profile)
-            .bind(record.message_type.clone())
-            .bind(&record.location)
-            .bind(record.received_at)
-            .bind(original)
-            .bind(&record.errors)
-            .fetch_optional(&mut *transaction)
-            .await
-            .map_err(storage_error("quarantining a record"))?;
-            match written {
-                Some(row) => {
-                    outcome.quarantined += 1;
-                    // The record may not translate: its codici fiscali are found by shape.
-                    if let Some(sealer) = self.sealer.as_deref().filter(|sealer| sealer.indexes()) {
-                        let seq: i64 = row.try_get("seq").map_err(storage_error("quarantine seq"))?;
-                        let found = super::seal::codici_fiscali_in(&record.original);
-                        digests.extend(found.iter().filter_map(|cf| sealer.blind(cf)).map(|d| (d, seq)));
-                    }
-                }
-                None => outcome.duplicates += 1,
+                 VALUES {} ON CONFLICT (source, record_key) DO NOTHING RETURNING seq, id",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for (record, original, _) in chunk {
+                query = query
+                    .bind(&record.id)
+                    .bind(record.run_id.clone())
+                    .bind(&record.source)
+                    .bind(&record.record_key)
+                    .bind(&record.profile)
+                    .bind(record.message_type.clone())
+                    .bind(&record.location)
+                    .bind(record.received_at)
+                    .bind(*original)
+                    .bind(&record.errors);
+            }
+            let written = query.fetch_all(&mut *transaction).await.map_err(storage_error("quarantining records"))?;
+            // Those not returned were quarantined (or stored) before.
+            let by_id: std::collections::HashMap<&str, &Vec<String>> =
+                chunk.iter().map(|(record, _, digests)| (record.id.as_str(), *digests)).collect();
+            outcome.quarantined += written.len() as i64;
+            outcome.duplicates += (chunk.len() - written.len()) as i64;
+            for row in written {
+                let seq: i64 = row.try_get("seq").map_err(storage_error("quarantine seq"))?;
+                let id: String = row.try_get("id").map_err(storage_error("quarantine id"))?;
+                let record_digests = by_id.get(id.as_str()).map(|d| d.as_slice()).unwrap_or_default();
+                digests.extend(record_digests.iter().map(|digest| (digest.clone(), seq)));
             }
         }
         super::index_subjects(&mut transaction, self.dialect, &digests, "quarantine_seq").await?;
@@ -277,9 +371,10 @@ impl Store {
             .map_err(storage_error("moving the cursor"))?;
         }
         sqlx::query(
-            "UPDATE pull_runs SET pages = pages + 1, records = records + $1, accepted = accepted + $2, \
-             duplicates = duplicates + $3, quarantined = quarantined + $4, cursor = COALESCE($5, cursor) WHERE id = $6",
+            "UPDATE pull_runs SET pages = pages + $1, records = records + $2, accepted = accepted + $3, \
+             duplicates = duplicates + $4, quarantined = quarantined + $5, cursor = COALESCE($6, cursor) WHERE id = $7",
         )
+        .bind(page.pages)
         .bind(page.records)
         .bind(outcome.accepted)
         .bind(outcome.duplicates)
