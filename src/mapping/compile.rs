@@ -298,14 +298,23 @@ fn tokenize(text: &str) -> Result<Vec<DatePart>, String> {
 
 /// Loads every profile under `mappings/` (a folder with a `profile.toml`).
 pub fn load_all(assets: &Assets, standard: &Standard) -> Result<Vec<Profile>, Error> {
-    let mut tables = TableCache::default();
-    let mut profiles = Vec::new();
-    for folder in assets.list_dirs("mappings")? {
-        if folder == "mappings/codes" {
-            continue;
-        }
-        profiles.push(load_profile(assets, &folder, standard, &mut tables)?);
-    }
+    let folders: Vec<String> =
+        assets.list_dirs("mappings")?.into_iter().filter(|folder| folder != "mappings/codes").collect();
+    // Compiling the profiles was nearly half of `serve`'s start-up: they are compiled on
+    // two threads (the machine's cores), each half in order with a table cache of its own,
+    // and joined in the folders' order.
+    let compile = |folders: &[String]| -> Result<Vec<Profile>, Error> {
+        let mut tables = TableCache::default();
+        folders.iter().map(|folder| load_profile(assets, folder, standard, &mut tables)).collect()
+    };
+    let (first, second) = folders.split_at(folders.len() / 2);
+    let (first, second) = std::thread::scope(|scope| {
+        let first = scope.spawn(|| compile(first));
+        let second = compile(second);
+        (first.join(), second)
+    });
+    let mut profiles = first.map_err(|_| Error::Internal("compiling the profiles panicked".into()))??;
+    profiles.extend(second?);
     Ok(profiles)
 }
 
