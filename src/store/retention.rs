@@ -89,17 +89,8 @@ impl Store {
         .execute(&mut *transaction)
         .await
         .map_err(storage_error("purging the index"))?;
-        if purged > 0 {
-            let entry = AuditEntry::new(
-                now,
-                "retention.purged",
-                Some("gateway"),
-                None,
-                serde_json::json!({ "type": message_type, "before": cutoff, "messages": purged }),
-            );
-            audit::append(&mut transaction, self.dialect, &[entry]).await?;
-        }
-        transaction.commit().await.map_err(storage_error("commit"))?;
+        let detail = serde_json::json!({ "type": message_type, "before": cutoff, "messages": purged });
+        self.commit_purge(transaction, now, purged, detail).await?;
         Ok(purged)
     }
 
@@ -259,18 +250,24 @@ impl Store {
             None => "q.received_at < $1 AND q.message_type IS NULL".to_owned(),
         };
         let purged = Self::delete_quarantined(&mut transaction, &condition, &[cutoff], &[]).await?;
+        let detail = serde_json::json!({ "type": message_type, "before": cutoff, "quarantined": purged });
+        self.commit_purge(transaction, now, purged, detail).await?;
+        Ok(purged)
+    }
+
+    /// Records a purge that removed something in the audit log, and commits it.
+    async fn commit_purge(
+        &self,
+        mut transaction: sqlx::Transaction<'_, sqlx::Any>,
+        now: i64,
+        purged: u64,
+        detail: serde_json::Value,
+    ) -> Result<(), Error> {
         if purged > 0 {
-            let entry = AuditEntry::new(
-                now,
-                "retention.purged",
-                Some("gateway"),
-                None,
-                serde_json::json!({ "type": message_type, "before": cutoff, "quarantined": purged }),
-            );
+            let entry = AuditEntry::new(now, "retention.purged", Some("gateway"), None, detail);
             audit::append(&mut transaction, self.dialect, &[entry]).await?;
         }
-        transaction.commit().await.map_err(storage_error("commit"))?;
-        Ok(purged)
+        transaction.commit().await.map_err(storage_error("commit"))
     }
 
     /// Empties the payloads of the messages `ids` (whose deliveries are finished) and
