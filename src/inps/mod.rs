@@ -23,6 +23,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::mpsc::{Receiver, Sender};
+
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -204,7 +206,6 @@ impl Puller {
         range: Range,
         progress: &(dyn Fn(&Progress) + Sync),
     ) -> Result<PullRun, Error> {
-        let store = &self.state.store;
         // A backfill keeps its own cursor, named by its range, so running it again resumes.
         let cursor_job = match range.since {
             Some(since) => {
@@ -214,111 +215,118 @@ impl Puller {
         };
         // The e-service lists records received after `since`; a start instant is inclusive.
         let start = range.since.or_else(|| self.inps.start.as_deref().and_then(parse_instant)).map_or(0, |s| s - 1);
-        let since = store.pull_cursor(&cursor_job).await?.unwrap_or(start);
+        let since = self.state.store.pull_cursor(&cursor_job).await?.unwrap_or(start);
         let run = self.begin(trigger, Some(since)).await?;
-        let (fetched, mut to_translate) = tokio::sync::mpsc::channel::<Result<Fetched, Error>>(1);
-        let (translated, mut waiting) = tokio::sync::mpsc::channel::<Result<SealedPage, Error>>(WAITING_PAGES);
-        // Fetches each page as soon as the one before is scanned for the cursor after it.
-        let fetch = async move {
-            let mut next = Some(since);
-            while let Some(since) = next.filter(|since| range.until.is_none_or(|until| *since < until)) {
-                let scanned = match self.fetch_page(since).await {
-                    Ok(bytes) => scan(bytes, since, range.until),
-                    Err(error) => Err(error),
-                };
-                let page = match scanned {
-                    Ok(Some(page)) => {
-                        next = (!page.finished).then_some(page.next);
-                        Ok(page)
-                    }
-                    Ok(None) => return,
-                    Err(error) => {
-                        next = None;
-                        Err(error)
-                    }
-                };
-                // The translation ended (a failure): stop fetching.
-                if fetched.send(page).await.is_err() {
-                    return;
-                }
-            }
-        };
-        // Translates `TRANSLATING_PAGES` pages at a time, each on a blocking thread, and
-        // hands them on in the order they were fetched.
-        let translate = {
-            let (run_id, cursor_job) = (run.id.clone(), cursor_job.clone());
-            async move {
-                let mut running = std::collections::VecDeque::with_capacity(TRANSLATING_PAGES);
-                let mut failure = None;
-                let mut more = true;
-                loop {
-                    while more && running.len() < TRANSLATING_PAGES {
-                        match to_translate.recv().await {
-                            Some(Ok(page)) => {
-                                let translator = self.translator.clone();
-                                let (run_id, cursor_job) = (run_id.clone(), cursor_job.clone());
-                                running.push_back(tokio::task::spawn_blocking(move || {
-                                    let page = translator.page(&run_id, &page, &cursor_job)?;
-                                    translator.state.store.seal_page(page)
-                                }));
-                            }
-                            Some(Err(error)) => {
-                                failure = Some(error);
-                                more = false;
-                            }
-                            None => more = false,
-                        }
-                    }
-                    let Some(oldest) = running.pop_front() else { break };
-                    let page = match oldest.await {
-                        Ok(page) => page,
-                        Err(error) => Err(Error::Internal(format!("translating a page: {error}"))),
-                    };
-                    let failed = page.is_err();
-                    // The commit ended (a failure), or this page failed: stop.
-                    if translated.send(page).await.is_err() || failed {
-                        return;
-                    }
-                }
-                if let Some(error) = failure {
-                    let _ = translated.send(Err(error)).await;
-                }
-            }
-        };
-        // Commits what is translated, in order, several pages at a time when they pile up;
-        // the first failure ends the run after the pages before it are committed.
-        let commit = async move {
-            let mut done = Progress { cursor: Some(since), ..Progress::default() };
-            let mut batch = Vec::with_capacity(PAGES_PER_COMMIT);
-            while waiting.recv_many(&mut batch, PAGES_PER_COMMIT).await > 0 {
-                let mut failure = None;
-                let mut pages: Option<SealedPage> = None;
-                for page in batch.drain(..) {
-                    match (page, pages.as_mut()) {
-                        (Err(error), _) => {
-                            failure = Some(error);
-                            break;
-                        }
-                        (Ok(page), Some(pages)) => pages.append(page),
-                        (Ok(page), None) => pages = Some(page),
-                    }
-                }
-                if let Some(pages) = pages {
-                    let outcome = store.commit_sealed(&pages).await?;
-                    let pages = pages.page();
-                    let cursor = pages.cursor.as_ref().map(|(_, since)| *since);
-                    self.count(outcome, cursor);
-                    done.add(pages.pages, pages.records, outcome, cursor);
-                    progress(&done);
-                }
-                if let Some(error) = failure {
-                    return Err(error);
-                }
-            }
-            Ok(())
-        };
-        let ((), (), result) = tokio::join!(fetch, translate, commit);
+        let (fetched, to_translate) = tokio::sync::mpsc::channel(1);
+        let (translated, waiting) = tokio::sync::mpsc::channel(WAITING_PAGES);
+        let ((), (), result) = tokio::join!(
+            self.fetch_pages(since, range.until, fetched),
+            self.translate_pages(&run.id, &cursor_job, to_translate, translated),
+            self.commit_pages(since, waiting, progress),
+        );
         self.end(run, result).await
+    }
+
+    /// The pipeline's first stage: fetches each page as soon as the one before is scanned
+    /// for the cursor after it, until the e-service has no more, `until` is reached, or a
+    /// failure (handed on last).
+    async fn fetch_pages(&self, since: i64, until: Option<i64>, fetched: Sender<Result<Fetched, Error>>) {
+        let mut next = Some(since);
+        while let Some(since) = next.filter(|since| until.is_none_or(|until| *since < until)) {
+            let page = match self.fetch_page(since).await.and_then(|bytes| scan(bytes, since, until)) {
+                Ok(Some(page)) => {
+                    next = (!page.finished).then_some(page.next);
+                    Ok(page)
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    next = None;
+                    Err(error)
+                }
+            };
+            // The translation ended (a failure): stop fetching.
+            if fetched.send(page).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// The second stage: translates and seals `TRANSLATING_PAGES` pages at a time, each on
+    /// a blocking thread, and hands them on in the order they were fetched.
+    async fn translate_pages(
+        &self,
+        run_id: &str,
+        cursor_job: &str,
+        mut to_translate: Receiver<Result<Fetched, Error>>,
+        translated: Sender<Result<SealedPage, Error>>,
+    ) {
+        let mut running = std::collections::VecDeque::with_capacity(TRANSLATING_PAGES);
+        let mut failure = None;
+        while failure.is_none() || !running.is_empty() {
+            while failure.is_none() && running.len() < TRANSLATING_PAGES {
+                match to_translate.recv().await {
+                    Some(Ok(page)) => {
+                        let translator = self.translator.clone();
+                        let (run_id, cursor_job) = (run_id.to_owned(), cursor_job.to_owned());
+                        running.push_back(tokio::task::spawn_blocking(move || {
+                            let page = translator.page(&run_id, &page, &cursor_job)?;
+                            translator.state.store.seal_page(page)
+                        }));
+                    }
+                    Some(Err(error)) => failure = Some(error),
+                    None => break,
+                }
+            }
+            let Some(oldest) = running.pop_front() else { break };
+            let page = oldest.await.unwrap_or_else(|e| Err(Error::Internal(format!("translating a page: {e}"))));
+            let failed = page.is_err();
+            // The commit ended (a failure), or this page failed: stop.
+            if translated.send(page).await.is_err() || failed {
+                return;
+            }
+        }
+        if let Some(error) = failure {
+            let _ = translated.send(Err(error)).await;
+        }
+    }
+
+    /// The last stage: commits what is translated, in order, the pages that piled up
+    /// meanwhile in one transaction; the first failure ends the run after the pages before
+    /// it are committed.
+    async fn commit_pages(
+        &self,
+        since: i64,
+        mut waiting: Receiver<Result<SealedPage, Error>>,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<(), Error> {
+        let mut done = Progress { cursor: Some(since), ..Progress::default() };
+        let mut batch = Vec::with_capacity(PAGES_PER_COMMIT);
+        while waiting.recv_many(&mut batch, PAGES_PER_COMMIT).await > 0 {
+            let mut failure = None;
+            let mut pages: Option<SealedPage> = None;
+            for page in batch.drain(..) {
+                match (page, pages.as_mut()) {
+                    (Err(error), _) => {
+                        failure = Some(error);
+                        break;
+                    }
+                    (Ok(page), Some(pages)) => pages.append(page),
+                    (Ok(page), None) => pages = Some(page),
+                }
+            }
+            if let Some(pages) = pages {
+                let outcome = self.state.store.commit_sealed(&pages).await?;
+                let pages = pages.page();
+                let cursor = pages.cursor.as_ref().map(|(_, since)| *since);
+                self.count(outcome, cursor);
+                done.add(pages.pages, pages.records, outcome, cursor);
+                progress(&done);
+            }
+            if let Some(error) = failure {
+                return Err(error);
+            }
+        }
+        Ok(())
     }
 
     async fn begin(&self, trigger: Trigger, cursor: Option<i64>) -> Result<PullRun, Error> {
@@ -506,7 +514,7 @@ impl Puller {
                 self.translator.take(&mut commit, FILE_PROFILE, record, &now);
             }
             let records = commit.records;
-            let outcome = self.state.store.commit_page(&commit).await?;
+            let outcome = self.state.store.commit_sealed(&self.state.store.seal_page(commit)?).await?;
             self.count(outcome, None);
             first_line += lines as u64;
             done.add(1, records, outcome, Some(i64::try_from(first_line - 1).unwrap_or(i64::MAX)));

@@ -99,10 +99,9 @@ struct PendingFinish {
 const GROUP_COMMIT_MAX: usize = 64;
 impl Dialect {
     /// Most rows of `width` parameters in one multi-row INSERT: under the database's limit
-    /// of parameters a statement (32,766 for SQLite, 65,535 for PostgreSQL), so that a
-    /// group or a page takes one statement a table. Each statement is a round trip to the
-    /// database (or to SQLite's worker thread), and on a busy machine every round trip
-    /// waits to be scheduled.
+    /// of parameters a statement (32,766 for SQLite, 65,535 for PostgreSQL), and at most
+    /// 500, so a group takes a statement or two a table. Bigger statements made no commit
+    /// faster and held more memory (docs/PERFORMANCE.md).
     pub(crate) fn rows_per_statement(self, width: usize) -> usize {
         let parameters = match self {
             Dialect::Sqlite => 32_000,
