@@ -154,8 +154,8 @@ pub enum Written {
 }
 
 /// A decoded party input: one document, or many records.
-enum Decoded {
-    Xml(XmlDocument),
+enum Decoded<'a> {
+    Xml(XmlDocument<'a>),
     Json(Value),
     Records(Vec<Record>),
 }
@@ -195,7 +195,7 @@ impl Catalog {
         self.profiles.get(name).ok_or_else(|| Error::ProfileUnknown(name.to_owned()))
     }
 
-    fn decode(&self, profile: &Profile, bytes: &[u8]) -> Result<(Decoded, Vec<Outcome>), Diagnostic> {
+    fn decode<'b>(&self, profile: &Profile, bytes: &'b [u8]) -> Result<(Decoded<'b>, Vec<Outcome>), Diagnostic> {
         match &profile.layout {
             Layout::Xml { .. } => Ok((Decoded::Xml(xml::decode(bytes, self.limits.xml())?), Vec::new())),
             Layout::Json { .. } => {
@@ -305,7 +305,7 @@ impl Catalog {
         &self,
         profile: &Profile,
         bytes: &[u8],
-        document: &XmlDocument,
+        document: &XmlDocument<'_>,
         source: &str,
         now: &str,
         digest: &str,
@@ -610,10 +610,7 @@ impl Catalog {
         bytes: &[u8],
     ) -> Vec<Diagnostic> {
         match self.schema_for(profile, Some(mapping)) {
-            Some(PartySchema::Xsd(xsd)) => match xml::decode(bytes, self.limits.xml()) {
-                Ok(document) => xsd.validate(bytes, &document),
-                Err(diagnostic) => vec![diagnostic],
-            },
+            Some(PartySchema::Xsd(xsd)) => xsd.validate_written(bytes, self.limits.xml()),
             Some(PartySchema::Json(validator)) => match serde_json::from_slice::<Value>(bytes) {
                 Ok(value) => validator.iter_errors(&value).flat_map(|e| crate::standard::diagnose(&e)).collect(),
                 Err(error) => vec![Diagnostic::error(ErrorCode::Internal, "", error.to_string())],

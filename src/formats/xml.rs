@@ -29,43 +29,69 @@ impl Default for XmlLimits {
 }
 
 /// A decoded document: elements in document order, the root first.
+///
+/// Names, texts and attribute values are spans of the document's UTF-8 text (the input
+/// itself, or its transcoding) wherever it holds them verbatim, nearly always: decoding
+/// allocates per document, not per element. Only a text in several pieces (split by a child, a
+/// reference or CDATA) or a value with references is a string of its own.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct XmlDocument {
+pub struct XmlDocument<'s> {
+    source: Cow<'s, str>,
     elements: Vec<Element>,
+    attributes: Vec<Attribute>,
     namespaces: Vec<String>,
 }
 
 /// Index of an element in its document.
 pub type ElementId = usize;
 
+/// A string of a decoded document: a byte range of its text, or one of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Element {
+enum Str {
+    Span(usize, usize),
+    Owned(String),
+}
+
+impl Str {
+    const EMPTY: Str = Str::Span(0, 0);
+
+    fn get<'a>(&'a self, source: &'a str) -> &'a str {
+        match self {
+            Str::Span(start, end) => source.get(*start..*end).unwrap_or_default(),
+            Str::Owned(text) => text,
+        }
+    }
+}
+
+/// An element. Children are linked (first child, next sibling) rather than listed, so an
+/// element costs no allocation of its own; `0` means none, the root being no one's child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Element {
     /// Index into the document's namespaces, `None` when unqualified.
     namespace: Option<usize>,
-    pub name: String,
-    pub attributes: Vec<Attribute>,
-    pub children: Vec<ElementId>,
-    pub parent: Option<ElementId>,
+    name: Str,
     /// Character data directly inside the element (text and CDATA), untrimmed.
-    pub text: String,
+    text: Str,
+    /// Range of the document's attributes.
+    attributes: (usize, usize),
+    parent: Option<ElementId>,
+    first_child: ElementId,
+    last_child: ElementId,
+    next_sibling: ElementId,
     /// 1-based line of the start tag.
-    pub line: u64,
+    line: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Attribute {
+struct Attribute {
     namespace: Option<usize>,
-    pub name: String,
-    pub value: String,
+    name: Str,
+    value: Str,
 }
 
-impl XmlDocument {
+impl XmlDocument<'_> {
     pub fn root(&self) -> ElementId {
         0
-    }
-
-    pub fn element(&self, id: ElementId) -> &Element {
-        &self.elements[id]
     }
 
     pub fn len(&self) -> usize {
@@ -76,6 +102,25 @@ impl XmlDocument {
         self.elements.is_empty()
     }
 
+    /// The local name of an element.
+    pub fn name(&self, id: ElementId) -> &str {
+        self.elements[id].name.get(&self.source)
+    }
+
+    /// The character data directly inside an element, untrimmed.
+    pub fn text(&self, id: ElementId) -> &str {
+        self.elements[id].text.get(&self.source)
+    }
+
+    /// The 1-based line of an element's start tag.
+    pub fn line(&self, id: ElementId) -> u64 {
+        self.elements[id].line
+    }
+
+    pub fn parent(&self, id: ElementId) -> Option<ElementId> {
+        self.elements[id].parent
+    }
+
     /// The namespace URI of an element, if qualified.
     pub fn namespace(&self, id: ElementId) -> Option<&str> {
         self.elements[id].namespace.map(|index| self.namespaces[index].as_str())
@@ -83,7 +128,12 @@ impl XmlDocument {
 
     /// Whether the element has this namespace (`None`: unqualified) and local name.
     pub fn is(&self, id: ElementId, namespace: Option<&str>, name: &str) -> bool {
-        self.elements[id].name == name && self.namespace(id) == namespace
+        self.name(id) == name && self.namespace(id) == namespace
+    }
+
+    /// Every child of an element, in document order.
+    pub fn all_children(&self, id: ElementId) -> impl Iterator<Item = ElementId> + '_ {
+        children_of(&self.elements, id)
     }
 
     /// Children with this namespace and local name, in document order.
@@ -93,52 +143,64 @@ impl XmlDocument {
         namespace: Option<&'a str>,
         name: &'a str,
     ) -> impl Iterator<Item = ElementId> + 'a {
-        self.elements[id].children.iter().copied().filter(move |&child| self.is(child, namespace, name))
+        self.all_children(id).filter(move |&child| self.is(child, namespace, name))
     }
 
     /// The value of an attribute.
     pub fn attribute(&self, id: ElementId, namespace: Option<&str>, name: &str) -> Option<&str> {
-        self.elements[id]
-            .attributes
+        let (start, end) = self.elements[id].attributes;
+        self.attributes[start..end]
             .iter()
-            .find(|a| a.name == name && a.namespace.map(|i| self.namespaces[i].as_str()) == namespace)
-            .map(|a| a.value.as_str())
+            .find(|a| a.name.get(&self.source) == name && a.namespace.map(|i| self.namespaces[i].as_str()) == namespace)
+            .map(|a| a.value.get(&self.source))
     }
 
     /// An XPath-like location of an element, with 1-based positions among same-named
     /// siblings where there are several: `/inputUniLav/Lavoratore/AnagraficaCompleta`.
     pub fn path(&self, id: ElementId) -> String {
-        let mut segments = Vec::new();
-        let mut current = Some(id);
-        while let Some(index) = current {
-            let element = &self.elements[index];
-            let segment = match element.parent {
-                Some(parent) => {
-                    let same: Vec<ElementId> = self.elements[parent]
-                        .children
-                        .iter()
-                        .copied()
-                        .filter(|&c| {
-                            self.elements[c].name == element.name && self.elements[c].namespace == element.namespace
-                        })
-                        .collect();
-                    match same.iter().position(|&c| c == index) {
-                        Some(position) if same.len() > 1 => format!("{}[{}]", element.name, position + 1),
-                        _ => element.name.clone(),
-                    }
-                }
-                None => element.name.clone(),
-            };
-            segments.push(segment);
-            current = element.parent;
-        }
-        segments.reverse();
-        format!("/{}", segments.join("/"))
+        element_path(&self.source, &self.elements, id)
     }
 }
 
+/// The children of an element, following the links.
+fn children_of(elements: &[Element], id: ElementId) -> impl Iterator<Item = ElementId> + '_ {
+    let first = elements[id].first_child;
+    std::iter::successors((first != 0).then_some(first), |&child| {
+        let next = elements[child].next_sibling;
+        (next != 0).then_some(next)
+    })
+}
+
+/// `XmlDocument::path` over a document's parts, so that a document being built can name
+/// where it went wrong.
+fn element_path(source: &str, elements: &[Element], id: ElementId) -> String {
+    let mut segments = Vec::new();
+    let mut current = Some(id);
+    while let Some(index) = current {
+        let element = &elements[index];
+        let name = element.name.get(source);
+        let segment = match element.parent {
+            Some(parent) => {
+                let same =
+                    |&c: &ElementId| elements[c].name.get(source) == name && elements[c].namespace == element.namespace;
+                let position = children_of(elements, parent).filter(same).position(|c| c == index);
+                let several = children_of(elements, parent).filter(same).nth(1).is_some();
+                match position {
+                    Some(position) if several => format!("{name}[{}]", position + 1),
+                    _ => name.to_owned(),
+                }
+            }
+            None => name.to_owned(),
+        };
+        segments.push(segment);
+        current = element.parent;
+    }
+    segments.reverse();
+    format!("/{}", segments.join("/"))
+}
+
 /// Decodes one XML document.
-pub fn decode(bytes: &[u8], limits: XmlLimits) -> Result<XmlDocument, Diagnostic> {
+pub fn decode(bytes: &[u8], limits: XmlLimits) -> Result<XmlDocument<'_>, Diagnostic> {
     if bytes.len() as u64 > limits.max_bytes {
         return Err(Diagnostic::error(
             ErrorCode::InputTooLarge,
@@ -150,7 +212,8 @@ pub fn decode(bytes: &[u8], limits: XmlLimits) -> Result<XmlDocument, Diagnostic
     if text.trim().is_empty() {
         return Err(Diagnostic::error(ErrorCode::InputEmpty, "", "the input is empty"));
     }
-    Builder::new(&text, limits).run()
+    let (elements, attributes, namespaces) = Builder::new(&text, limits).run()?;
+    Ok(XmlDocument { source: text, elements, attributes, namespaces })
 }
 
 /// The document as UTF-8 text, transcoded from the encoding its declaration names.
@@ -210,7 +273,9 @@ struct Builder<'t> {
     text: &'t str,
     reader: NsReader<&'t [u8]>,
     limits: XmlLimits,
-    document: XmlDocument,
+    elements: Vec<Element>,
+    attributes: Vec<Attribute>,
+    namespaces: Vec<String>,
     stack: Vec<ElementId>,
     /// Line counting is incremental: newlines between `counted` and the reader's position.
     counted: usize,
@@ -221,13 +286,25 @@ impl<'t> Builder<'t> {
     fn new(text: &'t str, limits: XmlLimits) -> Self {
         let mut reader = NsReader::from_reader(text.as_bytes());
         reader.config_mut().check_end_names = true;
-        Builder { text, reader, limits, document: XmlDocument::default(), stack: Vec::new(), counted: 0, line: 1 }
+        // Room for every element up front (at most one per `<`), within the limit.
+        let tags = memchr::memchr_iter(b'<', text.as_bytes()).count();
+        Builder {
+            text,
+            reader,
+            limits,
+            elements: Vec::with_capacity(tags.min(limits.max_elements)),
+            attributes: Vec::new(),
+            namespaces: Vec::new(),
+            stack: Vec::new(),
+            counted: 0,
+            line: 1,
+        }
     }
 
     fn line_at(&mut self, offset: usize) -> u64 {
         let offset = offset.min(self.text.len());
         if offset > self.counted {
-            self.line += self.text.as_bytes()[self.counted..offset].iter().filter(|&&b| b == b'\n').count() as u64;
+            self.line += memchr::memchr_iter(b'\n', &self.text.as_bytes()[self.counted..offset]).count() as u64;
             self.counted = offset;
         }
         self.line
@@ -235,11 +312,21 @@ impl<'t> Builder<'t> {
 
     fn error(&mut self, code: ErrorCode, offset: usize, message: impl Into<String>) -> Diagnostic {
         let (line, column) = position(self.text.as_bytes(), offset);
-        let path = self.stack.last().map(|&id| self.document.path(id)).unwrap_or_default();
+        let path = self.stack.last().map(|&id| element_path(self.text, &self.elements, id)).unwrap_or_default();
         Diagnostic::error(code, path, message).at_text(line, column)
     }
 
-    fn run(mut self) -> Result<XmlDocument, Diagnostic> {
+    /// A string of the document: a span of its text when `piece` is a slice of it.
+    fn string(&self, piece: &str) -> Str {
+        let start = (piece.as_ptr() as usize).wrapping_sub(self.text.as_ptr() as usize);
+        match start.checked_add(piece.len()) {
+            Some(end) if end <= self.text.len() => Str::Span(start, end),
+            _ => Str::Owned(piece.to_owned()),
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn run(mut self) -> Result<(Vec<Element>, Vec<Attribute>, Vec<String>), Diagnostic> {
         loop {
             let before = self.reader.buffer_position() as usize;
             // Events borrow from the input: nothing is copied but what the tree keeps.
@@ -301,23 +388,39 @@ impl<'t> Builder<'t> {
             // A truncated document: quick-xml ends without complaint when input runs out
             // inside an element, so the unclosed element is named here, at the last line.
             let end = self.text.len();
-            let name = self.document.elements[open].name.clone();
+            let name = self.elements[open].name.get(self.text).to_owned();
             return Err(self.error(
                 ErrorCode::XmlSyntax,
                 end,
                 format!("the document ends before the element {name} is closed (truncated?)"),
             ));
         }
-        if self.document.elements.is_empty() {
+        if self.elements.is_empty() {
             return Err(Diagnostic::error(ErrorCode::XmlSyntax, "", "the document has no root element"));
         }
-        Ok(self.document)
+        Ok((self.elements, self.attributes, self.namespaces))
     }
 
     fn append_text(&mut self, content: &str, offset: usize) -> Result<(), Diagnostic> {
         match self.stack.last() {
             Some(&id) => {
-                self.document.elements[id].text.push_str(content);
+                let piece = self.string(content);
+                let text = &mut self.elements[id].text;
+                *text = match (std::mem::replace(text, Str::EMPTY), piece) {
+                    (Str::Span(start, end), piece) if start == end => piece,
+                    // Adjacent in the input (rare: quick-xml hands text over in one piece).
+                    (Str::Span(start, end), Str::Span(next, last)) if end == next => Str::Span(start, last),
+                    (Str::Span(start, end), _) => {
+                        let mut joined = String::with_capacity(end - start + content.len());
+                        joined.push_str(self.text.get(start..end).unwrap_or_default());
+                        joined.push_str(content);
+                        Str::Owned(joined)
+                    }
+                    (Str::Owned(mut joined), _) => {
+                        joined.push_str(content);
+                        Str::Owned(joined)
+                    }
+                };
                 Ok(())
             }
             None if content.trim().is_empty() => Ok(()),
@@ -333,23 +436,23 @@ impl<'t> Builder<'t> {
                 format!("elements nest deeper than {} levels", self.limits.max_depth),
             ));
         }
-        if self.document.elements.len() >= self.limits.max_elements {
+        if self.elements.len() >= self.limits.max_elements {
             return Err(self.error(
                 ErrorCode::XmlTooManyElements,
                 offset,
                 format!("the document has more than {} elements", self.limits.max_elements),
             ));
         }
-        if self.stack.is_empty() && !self.document.elements.is_empty() {
+        if self.stack.is_empty() && !self.elements.is_empty() {
             return Err(self.error(ErrorCode::XmlSyntax, offset, "a second root element"));
         }
         let (resolved, local) = self.reader.resolver().resolve_element(start.name());
-        let name = local.as_ref().to_owned();
-        // Resolving borrows the reader and interning the document: disjoint fields, so no
+        let name = self.string(local.as_ref());
+        // Resolving borrows the reader and interning the namespaces: disjoint fields, so no
         // copy of the namespace is needed on the way.
-        let namespace = intern(&mut self.document.namespaces, resolved);
+        let namespace = intern(&mut self.namespaces, resolved);
         let namespace = namespace.map_err(|prefix| self.unknown_prefix(&prefix, offset))?;
-        let mut attributes = Vec::new();
+        let first_attribute = self.attributes.len();
         for attribute in start.attributes() {
             let attribute = attribute
                 .map_err(|error| self.error(ErrorCode::XmlSyntax, offset, format!("malformed attribute: {error}")))?;
@@ -358,27 +461,38 @@ impl<'t> Builder<'t> {
                 continue;
             }
             let (resolved, local) = self.reader.resolver().resolve_attribute(key);
-            let local = local.as_ref().to_owned();
-            let attribute_namespace = intern(&mut self.document.namespaces, resolved);
+            let local = self.string(local.as_ref());
+            let attribute_namespace = intern(&mut self.namespaces, resolved);
             let attribute_namespace = attribute_namespace.map_err(|prefix| self.unknown_prefix(&prefix, offset))?;
             let value = attribute.normalized_value(XmlVersion::Implicit1_0).map_err(|error| {
                 self.error(ErrorCode::XmlEntityForbidden, offset, format!("attribute value: {error}"))
             })?;
-            attributes.push(Attribute { namespace: attribute_namespace, name: local, value: value.into_owned() });
+            let value = match value {
+                Cow::Borrowed(value) => self.string(value),
+                Cow::Owned(value) => Str::Owned(value),
+            };
+            self.attributes.push(Attribute { namespace: attribute_namespace, name: local, value });
         }
         let line = self.line_at(offset);
-        let id = self.document.elements.len();
+        let id = self.elements.len();
         let parent = self.stack.last().copied();
         if let Some(parent) = parent {
-            self.document.elements[parent].children.push(id);
+            let previous = std::mem::replace(&mut self.elements[parent].last_child, id);
+            if previous == 0 {
+                self.elements[parent].first_child = id;
+            } else {
+                self.elements[previous].next_sibling = id;
+            }
         }
-        self.document.elements.push(Element {
+        self.elements.push(Element {
             namespace,
             name,
-            attributes,
-            children: Vec::new(),
+            text: Str::EMPTY,
+            attributes: (first_attribute, self.attributes.len()),
             parent,
-            text: String::new(),
+            first_child: 0,
+            last_child: 0,
+            next_sibling: 0,
             line,
         });
         self.stack.push(id);
@@ -596,7 +710,7 @@ impl OutElement {
 mod tests {
     use super::*;
 
-    fn decode_ok(text: &[u8]) -> XmlDocument {
+    fn decode_ok(text: &[u8]) -> XmlDocument<'_> {
         decode(text, XmlLimits::default()).unwrap()
     }
 
@@ -623,10 +737,20 @@ mod tests {
         assert_eq!(document.attribute(worker, None, "codiceFiscale"), Some("RSSMRA80A01H501U"));
         assert_eq!(document.attribute(worker, Some("urn:x"), "note"), Some("a & b"));
         let names: Vec<ElementId> = document.children(worker, ns, "nome").collect();
-        assert_eq!(document.element(names[0]).text, "Mario A<raw>");
-        assert_eq!(document.element(names[0]).line, 4);
+        assert_eq!(document.text(names[0]), "Mario A<raw>");
+        assert_eq!(document.line(names[0]), 4);
         assert_eq!(document.path(names[1]), "/inputUniLav/Lavoratore/nome[2]");
         assert_eq!(document.children(worker, None, "nome").count(), 0, "namespaces are part of names");
+    }
+
+    #[test]
+    fn text_in_several_pieces_is_joined_in_order() {
+        let document = decode_ok(b"<r>one<x>inner</x> two<![CDATA[ <three>]]>&#x21;<y/>\r\n</r>");
+        assert_eq!(document.text(0), "one two <three>!\n");
+        let x = document.children(0, None, "x").next().unwrap();
+        assert_eq!((document.text(x), document.parent(x)), ("inner", Some(0)));
+        let names: Vec<&str> = document.all_children(0).map(|c| document.name(c)).collect();
+        assert_eq!(names, ["x", "y"]);
     }
 
     #[test]
@@ -653,8 +777,7 @@ mod tests {
         .assert_eq(std::str::from_utf8(&bytes).unwrap());
         let document = decode_ok(&bytes);
         let worker = document.children(0, Some(ns), "Lavoratore").next().unwrap();
-        let names: Vec<&str> =
-            document.children(worker, Some(ns), "nome").map(|n| document.element(n).text.as_str()).collect();
+        let names: Vec<&str> = document.children(worker, Some(ns), "nome").map(|n| document.text(n)).collect();
         assert_eq!(names, ["Mario & <Co>", "Luigi"]);
         assert_eq!(out.encode(&[]).unwrap_err().code, ErrorCode::Internal);
     }
@@ -662,9 +785,9 @@ mod tests {
     #[test]
     fn latin1_and_windows_1252_are_transcoded() {
         let latin1 = b"<?xml version='1.0' encoding='ISO-8859-1'?><a>Citt\xe0 \x80</a>";
-        assert_eq!(decode_ok(latin1).element(0).text, "Citt\u{e0} \u{20ac}");
+        assert_eq!(decode_ok(latin1).text(0), "Citt\u{e0} \u{20ac}");
         let utf8 = "<a>Città</a>".as_bytes();
-        assert_eq!(decode_ok(utf8).element(0).text, "Città");
+        assert_eq!(decode_ok(utf8).text(0), "Città");
     }
 
     #[test]

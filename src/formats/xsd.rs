@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::libxml2::{Problem, Schema};
-use super::xml::XmlDocument;
+use super::xml::{decode, XmlDocument, XmlLimits};
 use crate::error::{Diagnostic, ErrorCode};
 
 /// A compiled-on-demand XSD, shareable between threads.
@@ -52,9 +52,27 @@ impl XsdSchema {
 
     /// Validates a document that `xml::decode` produced as `decoded` from `bytes`. Each
     /// problem is located by element path (from the line libxml2 reports) and line.
-    pub fn validate(&self, bytes: &[u8], decoded: &XmlDocument) -> Vec<Diagnostic> {
+    pub fn validate(&self, bytes: &[u8], decoded: &XmlDocument<'_>) -> Vec<Diagnostic> {
+        self.validate_then_locate(bytes, |problems| problems.iter().map(|p| diagnose(p, decoded)).collect())
+    }
+
+    /// Validates a document raccordo wrote itself. It is decoded (to name the elements at
+    /// fault) only when libxml2 finds a problem, which a correct mapping never causes.
+    pub fn validate_written(&self, bytes: &[u8], limits: XmlLimits) -> Vec<Diagnostic> {
+        self.validate_then_locate(bytes, |problems| match decode(bytes, limits) {
+            Ok(decoded) => problems.iter().map(|p| diagnose(p, &decoded)).collect(),
+            Err(diagnostic) => vec![diagnostic],
+        })
+    }
+
+    fn validate_then_locate(
+        &self,
+        bytes: &[u8],
+        locate: impl FnOnce(&[Problem]) -> Vec<Diagnostic>,
+    ) -> Vec<Diagnostic> {
         match self.with_context(|schema| schema.validate(bytes)) {
-            Ok(Ok(problems)) => problems.iter().map(|problem| diagnose(problem, decoded)).collect(),
+            Ok(Ok(problems)) if problems.is_empty() => Vec::new(),
+            Ok(Ok(problems)) => locate(&problems),
             // Our decoder accepted what libxml2 refuses: rare (it is stricter on some
             // encodings); the line still says where.
             Ok(Err(problems)) => problems
@@ -76,7 +94,7 @@ impl XsdSchema {
 
 /// Turns one libxml2 message into a diagnostic. Messages naming a value are rewritten:
 /// libxml2 quotes the offending value, and a value may be a codice fiscale.
-fn diagnose(problem: &Problem, decoded: &XmlDocument) -> Diagnostic {
+fn diagnose(problem: &Problem, decoded: &XmlDocument<'_>) -> Diagnostic {
     let line = problem.line;
     let message = problem.message.trim();
     let element = quoted_after(message, "Element '").map(strip_namespace);
@@ -168,13 +186,11 @@ fn readable(message: &str) -> String {
 
 /// The path of the element named `element` that starts on `line` (the last one there,
 /// since libxml2 reports an element at its start tag), with `/@attribute` when given.
-fn locate(decoded: &XmlDocument, line: Option<u64>, element: Option<&str>, attribute: Option<&str>) -> String {
+fn locate(decoded: &XmlDocument<'_>, line: Option<u64>, element: Option<&str>, attribute: Option<&str>) -> String {
     let found = (0..decoded.len())
         .rev()
-        .find(|&id| {
-            Some(decoded.element(id).line) == line && element.is_none_or(|name| decoded.element(id).name == name)
-        })
-        .or_else(|| (0..decoded.len()).rev().find(|&id| Some(decoded.element(id).line) <= line));
+        .find(|&id| Some(decoded.line(id)) == line && element.is_none_or(|name| decoded.name(id) == name))
+        .or_else(|| (0..decoded.len()).rev().find(|&id| Some(decoded.line(id)) <= line));
     let mut path = found.map(|id| decoded.path(id)).unwrap_or_default();
     if let Some(attribute) = attribute {
         path.push_str("/@");

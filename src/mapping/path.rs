@@ -142,12 +142,12 @@ pub struct Filter {
 
 impl QName {
     /// Whether `element` passes this step's filter (always, without one).
-    fn admits(&self, document: &XmlDocument, element: ElementId) -> bool {
+    fn admits(&self, document: &XmlDocument<'_>, element: ElementId) -> bool {
         self.filter.as_ref().is_none_or(|filter| {
             document
                 .children(element, filter.key.namespace.as_deref(), &filter.key.local)
                 .next()
-                .is_some_and(|key| document.element(key).text.trim() == filter.value)
+                .is_some_and(|key| document.text(key).trim() == filter.value)
         })
     }
 }
@@ -251,7 +251,7 @@ pub fn qname(text: &str, namespaces: &[(String, String)]) -> Result<QName, Strin
 /// its name. Mappings keep writing paths from the root.
 #[derive(Debug, Clone, Copy)]
 pub enum Scope<'d> {
-    Xml(&'d XmlDocument, ElementId, &'d [ElementId]),
+    Xml(&'d XmlDocument<'d>, ElementId, &'d [ElementId]),
     Json(&'d Value, &'d str),
     Record(&'d Record),
 }
@@ -263,7 +263,7 @@ pub struct Found<'d> {
 }
 
 enum At<'d> {
-    Xml(&'d XmlDocument, ElementId, Option<String>),
+    Xml(&'d XmlDocument<'d>, ElementId, Option<String>),
     Json(String),
     Field(&'d Record, usize),
 }
@@ -279,7 +279,7 @@ impl Found<'_> {
                     path.push_str(attribute);
                 }
                 Diagnostic {
-                    line: Some(document.element(*element).line),
+                    line: Some(document.line(*element)),
                     column: None,
                     ..Diagnostic::error(code, path, message)
                 }
@@ -292,9 +292,9 @@ impl Found<'_> {
 
 /// The child of `current` named by `step`: the pinned one if a pinned element is such a
 /// child, else the first.
-fn step_into(document: &XmlDocument, current: ElementId, step: &QName, pins: &[ElementId]) -> Option<ElementId> {
+fn step_into(document: &XmlDocument<'_>, current: ElementId, step: &QName, pins: &[ElementId]) -> Option<ElementId> {
     let pinned = pins.iter().copied().find(|&pin| {
-        document.element(pin).parent == Some(current)
+        document.parent(pin) == Some(current)
             && document.is(pin, step.namespace.as_deref(), &step.local)
             && step.admits(document, pin)
     });
@@ -341,7 +341,7 @@ fn out_find(out: &XmlOut, current: ElementId, step: &QName) -> Option<ElementId>
 
 /// The chains of elements that lead from `root` to each element at `steps`, in document
 /// order: one chain per record of a multi-record document.
-pub fn record_chains(document: &XmlDocument, root: ElementId, steps: &[QName]) -> Vec<Vec<ElementId>> {
+pub fn record_chains(document: &XmlDocument<'_>, root: ElementId, steps: &[QName]) -> Vec<Vec<ElementId>> {
     let mut chains: Vec<Vec<ElementId>> = vec![Vec::new()];
     for step in steps {
         let mut next = Vec::new();
@@ -370,7 +370,7 @@ impl<'d> Scope<'d> {
                     steps.iter().try_fold(*element, |current, step| step_into(document, current, step, pins))?;
                 let text = match attribute {
                     Some(name) => document.attribute(target, None, name)?,
-                    None => document.element(target).text.as_str(),
+                    None => document.text(target),
                 };
                 Some(Found { text: Cow::Borrowed(text), at: At::Xml(document, target, attribute.clone()) })
             }
@@ -423,7 +423,7 @@ impl<'d> Scope<'d> {
 
 /// An owned form of a scope for array items, whose JSON base pointer is built per item.
 pub enum ScopeItem<'d> {
-    Xml(&'d XmlDocument, ElementId, &'d [ElementId]),
+    Xml(&'d XmlDocument<'d>, ElementId, &'d [ElementId]),
     Json(&'d Value, String),
 }
 
@@ -432,7 +432,7 @@ impl<'d> ScopeItem<'d> {
     pub fn diagnostic(&self, code: ErrorCode, message: impl Into<String>) -> Diagnostic {
         match self {
             ScopeItem::Xml(document, element, _) => Diagnostic {
-                line: Some(document.element(*element).line),
+                line: Some(document.line(*element)),
                 ..Diagnostic::error(code, document.path(*element), message)
             },
             ScopeItem::Json(_, base) => Diagnostic::error(code, base.clone(), message),

@@ -172,7 +172,7 @@ impl Rules {
                 }
             }
             Rule::Same { a, b } => {
-                if let (Some(first), Some(second)) = (instance.pointer(a), instance.pointer(b)) {
+                if let (Some(first), Some(second)) = (value_at(instance, a), value_at(instance, b)) {
                     if first != second {
                         errors.push(encode_error(
                             ErrorCode::ValuesDisagree,
@@ -183,8 +183,9 @@ impl Rules {
                 }
             }
             Rule::CfMatchesPerson { cf, birth_date, sex } => {
-                let Some(encoded) =
-                    instance.pointer(cf).and_then(Value::as_str).and_then(|code| codice_fiscale::birth_data(code).ok())
+                let Some(encoded) = value_at(instance, cf)
+                    .and_then(Value::as_str)
+                    .and_then(|code| codice_fiscale::birth_data(code).ok())
                 else {
                     return;
                 };
@@ -197,7 +198,7 @@ impl Rules {
                         ));
                     }
                 }
-                let declared = match instance.pointer(sex).and_then(Value::as_str) {
+                let declared = match value_at(instance, sex).and_then(Value::as_str) {
                     Some("M") => Some(Sex::Male),
                     Some("F") => Some(Sex::Female),
                     _ => None,
@@ -212,8 +213,8 @@ impl Rules {
             }
             Rule::WeeklyHours { hours, live_in } => {
                 // Without the live-in flag (the CO does not carry it) the looser limit applies.
-                let live_in_value = instance.pointer(live_in).and_then(Value::as_bool).unwrap_or(true);
-                if let Some(hours_value) = instance.pointer(hours).and_then(Value::as_f64) {
+                let live_in_value = value_at(instance, live_in).and_then(Value::as_bool).unwrap_or(true);
+                if let Some(hours_value) = value_at(instance, hours).and_then(Value::as_f64) {
                     let limit = if live_in_value { LIVE_IN_MAX_WEEKLY_HOURS } else { NOT_LIVE_IN_MAX_WEEKLY_HOURS };
                     if hours_value > limit {
                         let who = if live_in_value { "a live-in worker" } else { "a worker who does not live in" };
@@ -227,8 +228,8 @@ impl Rules {
             }
             Rule::PermitRequired { citizenship, permit } => {
                 let state =
-                    instance.pointer(citizenship).and_then(Value::as_str).and_then(|code| self.tables.state(code));
-                if state.is_some_and(|state| !state.free_movement) && instance.pointer(permit).is_none() {
+                    value_at(instance, citizenship).and_then(Value::as_str).and_then(|code| self.tables.state(code));
+                if state.is_some_and(|state| !state.free_movement) && value_at(instance, permit).is_none() {
                     errors.push(encode_error(
                         ErrorCode::PermitRequired,
                         permit,
@@ -240,18 +241,40 @@ impl Rules {
     }
 }
 
+/// The value at a JSON pointer. serde_json's `Value::pointer` unescapes every token into a
+/// new string; the rules' pointers rarely hold an escape, so they are walked in place and
+/// only an escaped one goes the long way.
+fn value_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v Value> {
+    if pointer.contains('~') {
+        return instance.pointer(pointer);
+    }
+    if pointer.is_empty() {
+        return Some(instance);
+    }
+    pointer.strip_prefix('/')?.split('/').try_fold(instance, |current, token| match current {
+        Value::Object(map) => map.get(token),
+        // As RFC 6901 (and serde_json) read an index: digits, no sign, no leading zero.
+        Value::Array(items)
+            if token.bytes().all(|b| b.is_ascii_digit()) && !(token.len() > 1 && token.starts_with('0')) =>
+        {
+            token.parse::<usize>().ok().and_then(|index| items.get(index))
+        }
+        _ => None,
+    })
+}
+
 /// The concrete pointers a pointer with `*` segments stands for in `instance`: one per item
 /// of each array crossed (none where an array is missing).
 fn expand(instance: &Value, pointer: &str) -> Vec<String> {
     let Some((head, tail)) = pointer.split_once("/*") else { return vec![pointer.to_owned()] };
-    let Some(Value::Array(items)) = instance.pointer(head) else { return Vec::new() };
+    let Some(Value::Array(items)) = value_at(instance, head) else { return Vec::new() };
     (0..items.len()).flat_map(|index| expand(instance, &format!("{head}/{index}{tail}"))).collect()
 }
 
 /// The date at `pointer`, if it is exactly a valid `YYYY-MM-DD`. Anything else is the
 /// `date` format's to report, so the rule stays silent.
 fn date_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v str> {
-    let text = instance.pointer(pointer)?.as_str()?;
+    let text = value_at(instance, pointer)?.as_str()?;
     split_date(text)?;
     Some(text)
 }
@@ -259,7 +282,7 @@ fn date_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v str> {
 /// The date part of the RFC 3339 instant at `pointer` (the envelope's `time`), in the
 /// sender's own offset: a message sent at 00:30+01:00 is dated that day.
 fn date_of_instant_at<'v>(instance: &'v Value, pointer: &str) -> Option<&'v str> {
-    let text = instance.pointer(pointer)?.as_str()?;
+    let text = value_at(instance, pointer)?.as_str()?;
     let date = text.get(..10)?;
     if !matches!(text.as_bytes().get(10), Some(b'T' | b't')) {
         return None;
@@ -306,6 +329,28 @@ mod tests {
         let expect: Vec<(ErrorCode, String)> = expect.iter().map(|(c, p)| (*c, p.to_string())).collect();
         assert_eq!(found, expect);
         assert_eq!(keyword.is_valid(&instance), expect.is_empty());
+    }
+
+    #[test]
+    fn pointers_are_read_as_serde_json_reads_them() {
+        let instance = json!({"a": {"b/c": 1, "m~n": 2, "list": [10, 20, {"x": 3}], "": 4}, "0": 5});
+        for pointer in [
+            "",
+            "/a",
+            "/a/list/0",
+            "/a/list/2/x",
+            "/a/list/01",
+            "/a/list/+1",
+            "/a/list/9",
+            "/a/b~1c",
+            "/a/m~0n",
+            "/a/",
+            "/0",
+            "a",
+            "/a/list/x",
+        ] {
+            assert_eq!(value_at(&instance, pointer), instance.pointer(pointer), "{pointer}");
+        }
     }
 
     #[test]
