@@ -370,8 +370,8 @@ fn extract<'t>(conversion: &Conversion, text: std::borrow::Cow<'t, str>) -> std:
 /// A party text as a canonical value.
 fn read_value(conversion: &Conversion, text: &str) -> Result<Value, (ErrorCode, String)> {
     let text = match &conversion.lookup {
-        Some(lookup) => match lookup.to_canonical.get(text) {
-            Some(canonical) => canonical.as_str(),
+        Some(lookup) => match lookup.to_canonical(text) {
+            Some(canonical) => canonical,
             None => {
                 return Err((
                     ErrorCode::CodeUnmapped,
@@ -512,8 +512,8 @@ fn whole_as_integer(value: &Value, number: f64) -> Value {
 fn write_value(conversion: &Conversion, value: &Value, json_party: bool) -> Result<PartyValue, (ErrorCode, String)> {
     if let Some(lookup) = &conversion.lookup {
         let text = value_text(value);
-        return match lookup.from_canonical.get(&text) {
-            Some(party) => Ok(PartyValue::Text(party.clone())),
+        return match lookup.from_canonical(&text) {
+            Some(party) => Ok(PartyValue::Text(party.to_owned())),
             None => Err((
                 ErrorCode::CodeUnmapped,
                 format!("the value has no code in {} ({})", lookup.name, lookup.accepted(false)),

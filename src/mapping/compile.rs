@@ -2,7 +2,7 @@
 //! file and line, so translating a message never meets a bad path or a missing table.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use regex::Regex;
 use serde_json::Value;
@@ -183,31 +183,100 @@ pub struct Conversion {
     pub extract: Option<Regex>,
 }
 
-impl Lookup {
-    /// What a sender may use instead of an unmapped code, for a message: the codes when
-    /// they are few (`accepted: A, B`), else the table to look them up in.
-    pub fn accepted(&self, to_canonical: bool) -> String {
-        let map = if to_canonical { &self.to_canonical } else { &self.from_canonical };
-        let mut codes: Vec<&str> = map.keys().map(String::as_str).collect();
-        if codes.len() > 16 {
-            return match &self.file {
-                Some(file) => format!("see {file}"),
-                None => format!("{} codes are accepted", codes.len()),
-            };
-        }
-        codes.sort_unstable();
-        format!("accepted: {}", codes.join(", "))
-    }
-}
-
 /// A value map or code-table crosswalk, both ways.
+///
+/// The pairs live in one string, with an index sorted by each side: a crosswalk of the
+/// comuni (15,000 rows) takes a fraction of what two hash maps of owned strings did, and a
+/// lookup is a binary search. Where a code appears twice the first pair wins, both ways,
+/// so tables list the preferred code first.
 #[derive(Debug)]
 pub struct Lookup {
     pub name: String,
     /// The code table's file, for a crosswalk (`mappings/codes/<table>.csv`).
     pub file: Option<String>,
-    pub to_canonical: HashMap<String, String>,
-    pub from_canonical: HashMap<String, String>,
+    text: String,
+    /// Byte ranges in `text` of each pair's party and canonical values, in table order.
+    pairs: Vec<[u32; 4]>,
+    /// Indexes into `pairs`, sorted by party value, one per distinct value.
+    by_party: Vec<u32>,
+    /// The same, by canonical value.
+    by_canonical: Vec<u32>,
+}
+
+impl Lookup {
+    fn new<'a>(
+        name: String,
+        file: Option<String>,
+        pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<Lookup, String> {
+        let mut text = String::new();
+        let mut spans = Vec::new();
+        let mut push = |value: &str| -> Result<[u32; 2], String> {
+            let start = text.len();
+            text.push_str(value);
+            match (u32::try_from(start), u32::try_from(text.len())) {
+                (Ok(start), Ok(end)) => Ok([start, end]),
+                _ => Err(format!("{name}: the table is larger than 4 GiB")),
+            }
+        };
+        for (party, canonical) in pairs {
+            let ([party_start, party_end], [canonical_start, canonical_end]) = (push(party)?, push(canonical)?);
+            spans.push([party_start, party_end, canonical_start, canonical_end]);
+        }
+        if u32::try_from(spans.len()).is_err() {
+            return Err(format!("{name}: more than 4 billion pairs"));
+        }
+        text.shrink_to_fit();
+        let mut lookup = Lookup { name, file, text, pairs: spans, by_party: Vec::new(), by_canonical: Vec::new() };
+        lookup.by_party = lookup.index(0);
+        lookup.by_canonical = lookup.index(2);
+        Ok(lookup)
+    }
+
+    /// Pair indexes sorted by the value at `side` (0 party, 2 canonical), the first pair of
+    /// each value kept (the sort is stable).
+    fn index(&self, side: usize) -> Vec<u32> {
+        // `new` checked that the count fits.
+        let count = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
+        let mut index: Vec<u32> = (0..count).collect();
+        index.sort_by(|&a, &b| self.value(a, side).cmp(self.value(b, side)));
+        index.dedup_by(|a, b| self.value(*a, side) == self.value(*b, side));
+        index
+    }
+
+    fn value(&self, pair: u32, side: usize) -> &str {
+        let span = self.pairs[pair as usize];
+        self.text.get(span[side] as usize..span[side + 1] as usize).unwrap_or_default()
+    }
+
+    fn find(&self, index: &[u32], side: usize, key: &str) -> Option<&str> {
+        let found = index.binary_search_by(|&pair| self.value(pair, side).cmp(key)).ok()?;
+        Some(self.value(index[found], 2 - side))
+    }
+
+    /// The canonical value of a party code.
+    pub fn to_canonical(&self, party: &str) -> Option<&str> {
+        self.find(&self.by_party, 0, party)
+    }
+
+    /// The party code of a canonical value.
+    pub fn from_canonical(&self, canonical: &str) -> Option<&str> {
+        self.find(&self.by_canonical, 2, canonical)
+    }
+
+    /// What a sender may use instead of an unmapped code, for a message: the codes when
+    /// they are few (`accepted: A, B`), else the table to look them up in.
+    pub fn accepted(&self, to_canonical: bool) -> String {
+        let (index, side) = if to_canonical { (&self.by_party, 0) } else { (&self.by_canonical, 2) };
+        if index.len() > 16 {
+            return match &self.file {
+                Some(file) => format!("see {file}"),
+                None => format!("{} codes are accepted", index.len()),
+            };
+        }
+        let codes: Vec<&str> = index.iter().map(|&pair| self.value(pair, side)).collect();
+        format!("accepted: {}", codes.join(", "))
+    }
 }
 
 #[derive(Debug)]
@@ -301,11 +370,12 @@ pub fn load_all(assets: &Assets, standard: &Standard) -> Result<Vec<Profile>, Er
     let folders: Vec<String> =
         assets.list_dirs("mappings")?.into_iter().filter(|folder| folder != "mappings/codes").collect();
     // Compiling the profiles was nearly half of `serve`'s start-up: they are compiled on
-    // two threads (the machine's cores), each half in order with a table cache of its own,
-    // and joined in the folders' order.
+    // two threads (the machine's cores), each half in order, and joined in the folders'
+    // order. The threads share one table cache, so a crosswalk two profiles use (the
+    // comuni) is read and held once.
+    let tables = TableCache::default();
     let compile = |folders: &[String]| -> Result<Vec<Profile>, Error> {
-        let mut tables = TableCache::default();
-        folders.iter().map(|folder| load_profile(assets, folder, standard, &mut tables)).collect()
+        folders.iter().map(|folder| load_profile(assets, folder, standard, &tables)).collect()
     };
     let (first, second) = folders.split_at(folders.len() / 2);
     let (first, second) = std::thread::scope(|scope| {
@@ -318,10 +388,26 @@ pub fn load_all(assets: &Assets, standard: &Standard) -> Result<Vec<Profile>, Er
     Ok(profiles)
 }
 
+/// Code tables and crosswalks read so far, shared by the compiling threads.
 #[derive(Default)]
-struct TableCache {
-    tables: HashMap<String, Arc<Vec<HashMap<String, String>>>>,
+struct TableCache(Mutex<Tables>);
+
+#[derive(Default)]
+struct Tables {
+    tables: HashMap<String, Arc<Table>>,
     lookups: HashMap<(String, String, String), Arc<Lookup>>,
+}
+
+/// A code table as read: its header and rows, one buffer per row.
+struct Table {
+    headers: csv::StringRecord,
+    rows: Vec<csv::StringRecord>,
+}
+
+impl Table {
+    fn column(&self, name: &str) -> Option<usize> {
+        self.headers.iter().position(|header| header == name)
+    }
 }
 
 fn mapping_error(file: &str, text: &str, offset: usize, reason: impl Into<String>) -> Error {
@@ -339,7 +425,7 @@ fn read_toml<T: for<'de> serde::Deserialize<'de>>(assets: &Assets, file: &str) -
     Ok((spec, text))
 }
 
-fn load_profile(assets: &Assets, folder: &str, standard: &Standard, tables: &mut TableCache) -> Result<Profile, Error> {
+fn load_profile(assets: &Assets, folder: &str, standard: &Standard, tables: &TableCache) -> Result<Profile, Error> {
     let file = format!("{folder}/profile.toml");
     let (spec, text): (ProfileSpec, String) = read_toml(assets, &file)?;
     let fail = |reason: String| mapping_error(&file, &text, 0, reason);
@@ -464,12 +550,7 @@ impl Compiler<'_> {
         mapping_error(self.file, self.text, offset, reason)
     }
 
-    fn type_mapping(
-        &self,
-        spec: &TypeMappingSpec,
-        assets: &Assets,
-        tables: &mut TableCache,
-    ) -> Result<TypeMapping, Error> {
+    fn type_mapping(&self, spec: &TypeMappingSpec, assets: &Assets, tables: &TableCache) -> Result<TypeMapping, Error> {
         if self.standard.message_type(&spec.message_type).is_none() {
             return Err(self.error(0, format!("type {:?} is not a message type of the standard", spec.message_type)));
         }
@@ -604,7 +685,7 @@ impl Compiler<'_> {
         offset: usize,
         item_of: Option<&Pointer>,
         assets: &Assets,
-        tables: &mut TableCache,
+        tables: &TableCache,
     ) -> Result<Rule, Error> {
         let (to_canonical, from_canonical) = match spec.direction {
             None => (true, true),
@@ -692,12 +773,14 @@ impl Compiler<'_> {
         }
         let lookup = match (&spec.map, &spec.table) {
             (Some(_), Some(_)) => return Err(self.error(offset, "a rule has `map` or `table`, not both")),
-            (Some(map), None) => Some(Arc::new(Lookup {
-                name: "the mapping's value map".into(),
-                file: None,
-                from_canonical: map.iter().rev().map(|(party, canonical)| (canonical.clone(), party.clone())).collect(),
-                to_canonical: map.clone().into_iter().collect(),
-            })),
+            (Some(map), None) => Some(Arc::new(
+                Lookup::new(
+                    "the mapping's value map".into(),
+                    None,
+                    map.iter().map(|(party, canonical)| (party.as_str(), canonical.as_str())),
+                )
+                .map_err(|reason| self.error(offset, reason))?,
+            )),
             (None, Some(table)) => Some(self.lookup(table, offset, assets, tables)?),
             (None, None) => None,
         };
@@ -766,51 +849,47 @@ impl Compiler<'_> {
         spec: &TableSpec,
         offset: usize,
         assets: &Assets,
-        cache: &mut TableCache,
+        cache: &TableCache,
     ) -> Result<Arc<Lookup>, Error> {
+        // Held while a table is read: the other thread, wanting it too, waits rather than
+        // reading it again.
+        let mut cache = cache.0.lock().map_err(|_| Error::Internal("a profile compiler panicked".into()))?;
         let key = (spec.name.clone(), spec.party.clone(), spec.canonical.clone());
         if let Some(lookup) = cache.lookups.get(&key) {
             return Ok(Arc::clone(lookup));
         }
-        let rows = match cache.tables.get(&spec.name) {
-            Some(rows) => Arc::clone(rows),
+        let table = match cache.tables.get(&spec.name) {
+            Some(table) => Arc::clone(table),
             None => {
                 let path = format!("mappings/codes/{}.csv", spec.name);
                 let bytes = assets.read(&path).map_err(|e| self.error(offset, format!("table {}: {e}", spec.name)))?;
                 let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes.as_ref());
                 let headers = reader.headers().map_err(|e| self.error(offset, format!("{path}: {e}")))?.clone();
-                let mut rows = Vec::new();
-                for record in reader.records() {
-                    let record = record.map_err(|e| self.error(offset, format!("{path}: {e}")))?;
-                    rows.push(headers.iter().zip(record.iter()).map(|(h, v)| (h.to_owned(), v.to_owned())).collect());
-                }
-                let rows = Arc::new(rows);
-                cache.tables.insert(spec.name.clone(), Arc::clone(&rows));
-                rows
+                let rows = reader
+                    .records()
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| self.error(offset, format!("{path}: {e}")))?;
+                let table = Arc::new(Table { headers, rows });
+                cache.tables.insert(spec.name.clone(), Arc::clone(&table));
+                table
             }
         };
-        for column in [&spec.party, &spec.canonical] {
-            if rows.first().is_some_and(|row| !row.contains_key(column.as_str())) {
-                return Err(self.error(offset, format!("table {} has no column {column:?}", spec.name)));
-            }
-        }
-        let mut to_canonical = HashMap::new();
-        let mut from_canonical = HashMap::new();
-        for row in rows.iter() {
-            let (Some(party), Some(canonical)) = (row.get(&spec.party), row.get(&spec.canonical)) else { continue };
-            if party.is_empty() || canonical.is_empty() {
-                continue;
-            }
-            // The first row wins both ways, so tables list the preferred code first.
-            to_canonical.entry(party.clone()).or_insert_with(|| canonical.clone());
-            from_canonical.entry(canonical.clone()).or_insert_with(|| party.clone());
-        }
-        let lookup = Arc::new(Lookup {
-            name: format!("{}:{}->{}", spec.name, spec.party, spec.canonical),
-            file: Some(format!("mappings/codes/{}.csv", spec.name)),
-            to_canonical,
-            from_canonical,
-        });
+        let column = |name: &str| {
+            table.column(name).ok_or_else(|| self.error(offset, format!("table {} has no column {name:?}", spec.name)))
+        };
+        let (party_column, canonical_column) = (column(&spec.party)?, column(&spec.canonical)?);
+        let pairs = table
+            .rows
+            .iter()
+            .filter_map(|row| Some((row.get(party_column)?, row.get(canonical_column)?)))
+            .filter(|(party, canonical)| !party.is_empty() && !canonical.is_empty());
+        let lookup = Lookup::new(
+            format!("{}:{}->{}", spec.name, spec.party, spec.canonical),
+            Some(format!("mappings/codes/{}.csv", spec.name)),
+            pairs,
+        )
+        .map_err(|reason| self.error(offset, reason))?;
+        let lookup = Arc::new(lookup);
         cache.lookups.insert(key, Arc::clone(&lookup));
         Ok(lookup)
     }
@@ -846,5 +925,28 @@ mod tests {
         assert_eq!(year.parts, vec![DatePart::Year]);
         assert!(DatePattern::parse_for_writing("/").is_err());
         assert!(DatePattern::parse_for_writing("yyyyyyyy").is_err());
+    }
+
+    #[test]
+    fn lookups_find_both_ways_and_the_first_pair_wins() {
+        let pairs = [("A001", "028001"), ("Z404", "999"), ("A001", "028999"), ("B002", "028001"), ("", "x")];
+        let lookup = Lookup::new("comuni".into(), None, pairs).unwrap();
+        assert_eq!(lookup.to_canonical("A001"), Some("028001"));
+        assert_eq!(lookup.to_canonical("B002"), Some("028001"));
+        assert_eq!(lookup.from_canonical("028001"), Some("A001"), "the first row is the preferred code");
+        assert_eq!(lookup.from_canonical("028999"), Some("A001"));
+        assert_eq!(lookup.to_canonical(""), Some("x"));
+        assert_eq!((lookup.to_canonical("C003"), lookup.from_canonical("A001")), (None, None));
+        assert_eq!(lookup.accepted(true), "accepted: , A001, B002, Z404");
+        assert_eq!(lookup.accepted(false), "accepted: 028001, 028999, 999, x");
+        let many: Vec<(String, String)> = (0..40).map(|i| (format!("{i:02}"), format!("c{i}"))).collect();
+        let large = Lookup::new(
+            "big".into(),
+            Some("mappings/codes/big.csv".into()),
+            many.iter().map(|(p, c)| (p.as_str(), c.as_str())),
+        )
+        .unwrap();
+        assert_eq!(large.accepted(true), "see mappings/codes/big.csv");
+        assert!(many.iter().all(|(p, c)| large.to_canonical(p) == Some(c) && large.from_canonical(c) == Some(p)));
     }
 }
