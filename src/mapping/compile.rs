@@ -203,40 +203,57 @@ pub struct Lookup {
     by_canonical: Vec<u32>,
 }
 
+/// Pairs gathered for a `Lookup`, in one string.
+#[derive(Default)]
+struct Pairs {
+    text: String,
+    spans: Vec<[u32; 4]>,
+}
+
+impl Pairs {
+    fn push(&mut self, party: &str, canonical: &str) -> Result<(), String> {
+        let too_large = || "the table is larger than 4 GiB".to_owned();
+        let mut span = [0; 4];
+        for (side, value) in [party, canonical].into_iter().enumerate() {
+            span[2 * side] = u32::try_from(self.text.len()).map_err(|_| too_large())?;
+            self.text.push_str(value);
+            span[2 * side + 1] = u32::try_from(self.text.len()).map_err(|_| too_large())?;
+        }
+        if u32::try_from(self.spans.len() + 1).is_err() {
+            return Err("the table has more than 4 billion pairs".to_owned());
+        }
+        self.spans.push(span);
+        Ok(())
+    }
+}
+
 impl Lookup {
     fn new<'a>(
         name: String,
         file: Option<String>,
         pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
     ) -> Result<Lookup, String> {
-        let mut text = String::new();
-        let mut spans = Vec::new();
-        let mut push = |value: &str| -> Result<[u32; 2], String> {
-            let start = text.len();
-            text.push_str(value);
-            match (u32::try_from(start), u32::try_from(text.len())) {
-                (Ok(start), Ok(end)) => Ok([start, end]),
-                _ => Err(format!("{name}: the table is larger than 4 GiB")),
-            }
-        };
+        let mut gathered = Pairs::default();
         for (party, canonical) in pairs {
-            let ([party_start, party_end], [canonical_start, canonical_end]) = (push(party)?, push(canonical)?);
-            spans.push([party_start, party_end, canonical_start, canonical_end]);
+            gathered.push(party, canonical).map_err(|reason| format!("{name}: {reason}"))?;
         }
-        if u32::try_from(spans.len()).is_err() {
-            return Err(format!("{name}: more than 4 billion pairs"));
-        }
-        text.shrink_to_fit();
-        let mut lookup = Lookup { name, file, text, pairs: spans, by_party: Vec::new(), by_canonical: Vec::new() };
+        Ok(Lookup::from_pairs(name, file, gathered))
+    }
+
+    fn from_pairs(name: String, file: Option<String>, mut pairs: Pairs) -> Lookup {
+        pairs.text.shrink_to_fit();
+        pairs.spans.shrink_to_fit();
+        let mut lookup =
+            Lookup { name, file, text: pairs.text, pairs: pairs.spans, by_party: Vec::new(), by_canonical: Vec::new() };
         lookup.by_party = lookup.index(0);
         lookup.by_canonical = lookup.index(2);
-        Ok(lookup)
+        lookup
     }
 
     /// Pair indexes sorted by the value at `side` (0 party, 2 canonical), the first pair of
     /// each value kept (the sort is stable).
     fn index(&self, side: usize) -> Vec<u32> {
-        // `new` checked that the count fits.
+        // `Pairs::push` checked that the count fits.
         let count = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
         let mut index: Vec<u32> = (0..count).collect();
         index.sort_by(|&a, &b| self.value(a, side).cmp(self.value(b, side)));
@@ -388,27 +405,10 @@ pub fn load_all(assets: &Assets, standard: &Standard) -> Result<Vec<Profile>, Er
     Ok(profiles)
 }
 
-/// Code tables and crosswalks read so far, shared by the compiling threads.
+/// Crosswalks built so far (by table, party column, canonical column), shared by the
+/// compiling threads.
 #[derive(Default)]
-struct TableCache(Mutex<Tables>);
-
-#[derive(Default)]
-struct Tables {
-    tables: HashMap<String, Arc<Table>>,
-    lookups: HashMap<(String, String, String), Arc<Lookup>>,
-}
-
-/// A code table as read: its header and rows, one buffer per row.
-struct Table {
-    headers: csv::StringRecord,
-    rows: Vec<csv::StringRecord>,
-}
-
-impl Table {
-    fn column(&self, name: &str) -> Option<usize> {
-        self.headers.iter().position(|header| header == name)
-    }
-}
+struct TableCache(Mutex<HashMap<(String, String, String), Arc<Lookup>>>);
 
 fn mapping_error(file: &str, text: &str, offset: usize, reason: impl Into<String>) -> Error {
     let line = text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1;
@@ -851,46 +851,37 @@ impl Compiler<'_> {
         assets: &Assets,
         cache: &TableCache,
     ) -> Result<Arc<Lookup>, Error> {
-        // Held while a table is read: the other thread, wanting it too, waits rather than
-        // reading it again.
+        // Held while a crosswalk is built: the other thread, wanting it too, waits rather
+        // than building it again.
         let mut cache = cache.0.lock().map_err(|_| Error::Internal("a profile compiler panicked".into()))?;
         let key = (spec.name.clone(), spec.party.clone(), spec.canonical.clone());
-        if let Some(lookup) = cache.lookups.get(&key) {
+        if let Some(lookup) = cache.get(&key) {
             return Ok(Arc::clone(lookup));
         }
-        let table = match cache.tables.get(&spec.name) {
-            Some(table) => Arc::clone(table),
-            None => {
-                let path = format!("mappings/codes/{}.csv", spec.name);
-                let bytes = assets.read(&path).map_err(|e| self.error(offset, format!("table {}: {e}", spec.name)))?;
-                let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes.as_ref());
-                let headers = reader.headers().map_err(|e| self.error(offset, format!("{path}: {e}")))?.clone();
-                let rows = reader
-                    .records()
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|e| self.error(offset, format!("{path}: {e}")))?;
-                let table = Arc::new(Table { headers, rows });
-                cache.tables.insert(spec.name.clone(), Arc::clone(&table));
-                table
-            }
-        };
+        // The table is streamed, a row at a time, into the crosswalk's own string: only
+        // the two columns it uses are kept.
+        let path = format!("mappings/codes/{}.csv", spec.name);
+        let bytes = assets.read(&path).map_err(|e| self.error(offset, format!("table {}: {e}", spec.name)))?;
+        let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes.as_ref());
+        let headers = reader.headers().map_err(|e| self.error(offset, format!("{path}: {e}")))?;
         let column = |name: &str| {
-            table.column(name).ok_or_else(|| self.error(offset, format!("table {} has no column {name:?}", spec.name)))
+            headers
+                .iter()
+                .position(|header| header == name)
+                .ok_or_else(|| self.error(offset, format!("table {} has no column {name:?}", spec.name)))
         };
         let (party_column, canonical_column) = (column(&spec.party)?, column(&spec.canonical)?);
-        let pairs = table
-            .rows
-            .iter()
-            .filter_map(|row| Some((row.get(party_column)?, row.get(canonical_column)?)))
-            .filter(|(party, canonical)| !party.is_empty() && !canonical.is_empty());
-        let lookup = Lookup::new(
-            format!("{}:{}->{}", spec.name, spec.party, spec.canonical),
-            Some(format!("mappings/codes/{}.csv", spec.name)),
-            pairs,
-        )
-        .map_err(|reason| self.error(offset, reason))?;
+        let mut pairs = Pairs::default();
+        let mut row = csv::StringRecord::new();
+        while reader.read_record(&mut row).map_err(|e| self.error(offset, format!("{path}: {e}")))? {
+            let (Some(party), Some(canonical)) = (row.get(party_column), row.get(canonical_column)) else { continue };
+            if !party.is_empty() && !canonical.is_empty() {
+                pairs.push(party, canonical).map_err(|reason| self.error(offset, format!("{path}: {reason}")))?;
+            }
+        }
+        let lookup = Lookup::from_pairs(format!("{}:{}->{}", spec.name, spec.party, spec.canonical), Some(path), pairs);
         let lookup = Arc::new(lookup);
-        cache.lookups.insert(key, Arc::clone(&lookup));
+        cache.insert(key, Arc::clone(&lookup));
         Ok(lookup)
     }
 }
