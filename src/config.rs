@@ -293,7 +293,9 @@ impl Default for LimitsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
-    /// Deliveries sent at the same time by one gateway instance.
+    /// Deliveries sent at the same time by one gateway instance. It also sizes the batches
+    /// the instance claims (at least this many, up to twice as many held), so it sets how
+    /// many deliveries one claim and one finish transaction carry (docs/PERFORMANCE.md).
     #[serde(default = "default_workers")]
     pub concurrency: usize,
     /// Time allowed for one delivery request.
@@ -308,7 +310,8 @@ pub struct DeliveryConfig {
     #[serde(default = "default_backoff_max")]
     pub backoff_max_secs: u64,
     /// How long an instance owns a claimed delivery; after a crash another instance takes
-    /// it over when this expires.
+    /// it over when this expires. A claimed delivery may wait for one request before its
+    /// own, so this should be more than twice `timeout_secs` (60 against 10 by default).
     #[serde(default = "default_lease")]
     pub lease_secs: u64,
     /// How often an idle worker looks for due deliveries.
@@ -499,7 +502,7 @@ fn default_request_timeout() -> u64 {
     30
 }
 fn default_workers() -> usize {
-    8
+    32
 }
 fn default_delivery_timeout() -> u64 {
     10

@@ -26,9 +26,15 @@ pub const CANONICAL: &str = "canonical";
 /// Decodes canonical JSON bytes and validates the message against the standard. A decode
 /// problem is reported like any other diagnostic, with no type.
 pub fn validate_canonical(standard: &Standard, bytes: &[u8], max_bytes: u64) -> Validation {
+    decode_canonical(standard, bytes, max_bytes).0
+}
+
+/// `validate_canonical`, keeping the decoded message (when it decodes): intake parses the
+/// body once and stores what it validated.
+pub fn decode_canonical(standard: &Standard, bytes: &[u8], max_bytes: u64) -> (Validation, Option<serde_json::Value>) {
     match formats::json::decode(bytes, max_bytes) {
-        Ok(message) => standard.validate(&message),
-        Err(diagnostic) => Validation { message_type: None, diagnostics: vec![diagnostic] },
+        Ok(message) => (standard.validate(&message), Some(message)),
+        Err(diagnostic) => (Validation { message_type: None, diagnostics: vec![diagnostic] }, None),
     }
 }
 

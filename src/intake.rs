@@ -64,9 +64,8 @@ impl Intake<'_> {
     ) -> Result<Vec<Answer>, Error> {
         let now = self.clock.now_rfc3339();
         let outcomes = if profile == CANONICAL {
-            let validation =
-                crate::ingest::validate_canonical(&self.catalog.standard, bytes, self.catalog.limits.max_message_bytes);
-            let output = crate::formats::json::decode(bytes, self.catalog.limits.max_message_bytes).ok();
+            let (validation, output) =
+                crate::ingest::decode_canonical(&self.catalog.standard, bytes, self.catalog.limits.max_message_bytes);
             vec![Outcome {
                 label: Label::Whole,
                 message_type: validation.message_type,

@@ -364,6 +364,55 @@ async fn retries_and_leases_follow_the_gateway_clock() {
     assert_eq!(retried, Some(71 * 60 * 1000));
 }
 
+/// A worker holds more deliveries than it sends at once; told to stop, it finishes the
+/// request in flight and hands back the ones it had not sent, so another instance can take
+/// them at once instead of after their lease.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopping_worker_hands_back_what_it_has_not_sent() {
+    let (slow, slow_url) = recipient(|_| (StatusCode::OK, 500)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let storage = format!("sqlite://{}/raccordo.db", dir.path().display());
+    let catalog = Catalog::load(&Assets::Embedded).unwrap();
+    let text = format!(
+        "[storage]\nurl = \"{storage}\"\n[delivery]\nconcurrency = 1\ntimeout_secs = 5\nlease_secs = 600\npoll_interval_ms = 10\n\n\
+         [[parties]]\nid = \"inps\"\nkind = \"inps\"\ncode = \"INPS\"\nname = \"INPS\"\nsends = {{ profiles = [\"canonical\"] }}\n\n\
+         [[parties]]\nid = \"slow\"\nkind = \"cpi\"\ncode = \"C1\"\nname = \"slow\"\nreceives = {{ profile = \"canonical\", endpoint = \"{slow_url}\" }}\n\n\
+         [[routes]]\ntypes = [\"employment.started\"]\nto = [\"slow\"]\n"
+    );
+    let config = Config::parse(&text, "test.toml", &Catalog::load(&Assets::Embedded).unwrap()).unwrap();
+    let store = Store::open(&storage).await.unwrap();
+    let state = Gateway::new(catalog, config, store, "urn:raccordo:gateway:test").unwrap();
+    let sender = Arc::clone(state.parties.get("inps").unwrap());
+    let intake = state.intake();
+    let mut generator = Generator::new(13);
+    for _ in 0..4 {
+        let mut message = generator.message("employment.started").unwrap();
+        message["source"] = json!(sender.urn);
+        let answers = intake.receive(&sender, "canonical", message.to_string().as_bytes(), false).await.unwrap();
+        assert!(matches!(answers[0], Answer::Accepted { .. }), "{answers:?}");
+    }
+    let deliverer = Arc::new(Deliverer::new(Arc::clone(&state), "stopping".into()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(Arc::clone(&deliverer).run(stopped));
+    // One request in flight, a second delivery claimed and waiting for the sender.
+    wait_for(|| slow.calls.load(Ordering::SeqCst) == 1).await;
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(slow.calls.load(Ordering::SeqCst), 1, "nothing new is sent once stopping");
+    let summaries = state.store.list(&raccordo::store::ListFilter { limit: 10, ..Default::default() }).await.unwrap();
+    let mut states = Vec::new();
+    for summary in &summaries {
+        for delivery in state.store.message(&summary.id).await.unwrap().unwrap().deliveries {
+            states.push((delivery.status.to_string(), delivery.attempts));
+        }
+    }
+    states.sort();
+    let expected = [("delivered", 1), ("pending", 0), ("pending", 0), ("pending", 0)].map(|(s, a)| (s.to_owned(), a));
+    assert_eq!(states, expected, "the request in flight finished, the rest are queued unattempted");
+    let taken = state.store.claim("another", state.clock.now_millis(), 60_000, 10).await.unwrap();
+    assert_eq!(taken.len(), 3, "another instance takes them at once");
+}
+
 /// Waits (polling, for real) until `done`, at most five seconds.
 async fn wait_for(done: impl Fn() -> bool) {
     let start = std::time::Instant::now();

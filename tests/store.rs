@@ -167,6 +167,97 @@ async fn an_expired_lease_passes_the_delivery_on() {
 }
 
 #[tokio::test]
+async fn outcomes_written_together_each_keep_their_lease_and_timeline() {
+    each_store(|store| async move {
+        for index in 0..30 {
+            let id = format!("m{index}");
+            store
+                .insert(&message(&id, "s", &index.to_string()), &[delivery(&format!("d{index}"), "sui", None)], &[])
+                .await
+                .unwrap();
+        }
+        // a holds d0..d9 for a second and d10..d29 for a minute; b takes d0..d9 once a's
+        // short lease is over.
+        assert_eq!(store.claim("a", T0, 1_000, 10).await.unwrap().len(), 10);
+        assert_eq!(store.claim("a", T0, 60_000, 30).await.unwrap().len(), 20);
+        assert_eq!(store.claim("b", T0 + 1_500, 60_000, 30).await.unwrap().len(), 10);
+        let (audited_before, _) = store.audit_head().await.unwrap();
+        let outcome = |index: usize| match index % 3 {
+            0 => (Finish::Delivered, "delivered"),
+            1 => (Finish::Retry { at: T0 + 9_000, error: format!("HTTP 503 for d{index}") }, "attempt-failed"),
+            _ => (Finish::Dead { error: format!("HTTP 400 for d{index}") }, "dead-lettered"),
+        };
+        let mut finishes: Vec<(String, Finish, Event)> =
+            (0..30).map(|index| (format!("d{index}"), outcome(index).0, event(outcome(index).1))).collect();
+        // The same delivery finished twice: the second finds it no longer in flight.
+        finishes.push(("d12".to_owned(), Finish::Delivered, event("delivered")));
+        // Sent at once, they reach the finish writer as one group.
+        let answers = futures::future::join_all(
+            finishes.iter().map(|(id, finish, event)| store.finish(id, "a", finish, T0 + 2_000, event)),
+        )
+        .await;
+        let answers: Vec<bool> = answers.into_iter().map(Result::unwrap).collect();
+        let mut expected = vec![false; 10];
+        expected.extend([true; 20]);
+        expected.push(false);
+        assert_eq!(answers, expected, "a lost d0..d9; d12 is written once");
+        for index in 0..30 {
+            let stored = store.message(&format!("m{index}")).await.unwrap().unwrap();
+            let delivery = &stored.deliveries[0];
+            let kinds: Vec<&str> = stored.events.iter().map(|e| e.kind.as_str()).collect();
+            if index < 10 {
+                assert_eq!((delivery.status.as_str(), kinds.len()), ("in_flight", 0), "d{index} is b's");
+                continue;
+            }
+            let (finish, kind) = outcome(index);
+            assert_eq!(kinds, [kind], "d{index}'s timeline");
+            match finish {
+                Finish::Delivered => {
+                    assert_eq!((delivery.status.as_str(), delivery.finished_at), ("delivered", Some(T0 + 2_000)))
+                }
+                Finish::Retry { at, error } => {
+                    assert_eq!(delivery.status.as_str(), "pending");
+                    assert_eq!((delivery.next_attempt_at, delivery.last_error.as_deref()), (at, Some(error.as_str())));
+                    assert_eq!(delivery.finished_at, None);
+                }
+                Finish::Dead { error } => {
+                    assert_eq!(
+                        (delivery.status.as_str(), delivery.last_error.as_deref()),
+                        ("dead", Some(error.as_str()))
+                    )
+                }
+            }
+        }
+        // Delivered and dead outcomes are audited, retries are not: 6 and 7 of d10..d29.
+        assert_eq!(store.audit_head().await.unwrap().0, audited_before + 13);
+        // b still holds its lease and finishes its own.
+        assert!(store.finish("d3", "b", &Finish::Delivered, T0 + 2_100, &event("delivered")).await.unwrap());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deliveries_handed_back_unsent_are_due_again_with_their_attempt_taken_back() {
+    each_store(|store| async move {
+        for index in 0..3 {
+            let id = format!("m{index}");
+            store
+                .insert(&message(&id, "s", &index.to_string()), &[delivery(&format!("d{index}"), "sui", None)], &[])
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.claim("a", T0, 60_000, 2).await.unwrap().len(), 2);
+        assert_eq!(store.claim("b", T0, 60_000, 2).await.unwrap().len(), 1);
+        let ids: Vec<String> = ["d0", "d2", "no-such-delivery"].map(str::to_owned).to_vec();
+        assert_eq!(store.release("a", &ids).await.unwrap(), 1, "d2 is b's, the third is nobody's");
+        let again = store.claim("c", T0, 60_000, 10).await.unwrap();
+        assert_eq!(again.iter().map(|c| (c.delivery_id.as_str(), c.attempts)).collect::<Vec<_>>(), [("d0", 1)]);
+        assert_eq!(store.release("a", &[]).await.unwrap(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn lists_filter_and_page() {
     each_store(|store| async move {
         for index in 0..5 {

@@ -39,27 +39,38 @@ impl Deliverer {
     }
 
     /// Delivers until `shutdown` turns true, then finishes what is in flight (within the
-    /// delivery timeout) and leaves the rest queued.
+    /// delivery timeout), hands back what was claimed and not yet sent, and leaves the rest
+    /// queued.
+    ///
+    /// `concurrency` requests are in flight at most. Deliveries are claimed in batches of at
+    /// least `concurrency`, up to twice that held (claimed and not yet recorded), so senders
+    /// find the next delivery in hand rather than waiting for a claim, and every claim
+    /// and every finish group is a transaction for many deliveries, not for one or two. A
+    /// sender is free again once its request is answered; the outcome is recorded after.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let delivery = &self.state.config.delivery;
-        let permits = Arc::new(Semaphore::new(delivery.concurrency));
+        let batch = delivery.concurrency.max(1);
+        let senders = Arc::new(Semaphore::new(batch));
+        let held = Arc::new(Semaphore::new(2 * batch));
         let poll = Duration::from_millis(delivery.poll_interval_ms);
         let lease_ms = i64::try_from(delivery.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         let mut tasks = JoinSet::new();
         while !*shutdown.borrow() {
             while tasks.try_join_next().is_some() {}
-            // Wait for a free sender rather than for the poll interval: under load, work is
-            // claimed as soon as there is someone to send it.
-            let first = tokio::select! {
-                permit = Arc::clone(&permits).acquire_owned() => match permit {
-                    Ok(permit) => permit,
+            // Wait until a batch's worth of room is free, then take all the room there is.
+            let mut room = tokio::select! {
+                permits = Arc::clone(&held).acquire_many_owned(batch as u32) => match permits {
+                    Ok(permits) => permits,
                     Err(_) => break,
                 },
                 _ = shutdown.changed() => continue,
             };
-            let free = permits.available_permits() + 1;
+            if let Ok(more) = Arc::clone(&held).try_acquire_many_owned(held.available_permits() as u32) {
+                room.merge(more);
+            }
+            let limit = room.num_permits() as i64;
             let claimed =
-                match self.state.store.claim(&self.owner, self.state.clock.now_millis(), lease_ms, free as i64).await {
+                match self.state.store.claim(&self.owner, self.state.clock.now_millis(), lease_ms, limit).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!("claiming deliveries: {error}");
@@ -67,26 +78,33 @@ impl Deliverer {
                     }
                 };
             if claimed.is_empty() {
-                drop(first);
+                drop(room);
                 tokio::select! {
                     _ = tokio::time::sleep(poll) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
-            let mut first = Some(first);
             for delivery in claimed {
-                let permit = match first.take() {
-                    Some(permit) => permit,
-                    None => match Arc::clone(&permits).acquire_owned().await {
-                        Ok(permit) => permit,
-                        Err(_) => break,
-                    },
-                };
+                let Some(hold) = room.split(1) else { break };
                 let deliverer = Arc::clone(&self);
+                let senders = Arc::clone(&senders);
+                let stopping = shutdown.clone();
                 tasks.spawn(async move {
-                    deliverer.deliver(delivery).await;
-                    drop(permit);
+                    let Ok(sender) = senders.acquire_owned().await else { return };
+                    if *stopping.borrow() {
+                        // Stopping: a delivery not yet sent goes back to the queue now
+                        // rather than when its lease runs out.
+                        drop(sender);
+                        if let Err(error) =
+                            deliverer.state.store.release(&deliverer.owner, &[delivery.delivery_id]).await
+                        {
+                            tracing::warn!("handing back a delivery: {error}");
+                        }
+                    } else {
+                        deliverer.deliver_with(delivery, sender).await;
+                    }
+                    drop(hold);
                 });
             }
         }
@@ -98,9 +116,16 @@ impl Deliverer {
 
     /// One attempt at one delivery, and its outcome recorded.
     pub async fn deliver(&self, claimed: Claimed) {
+        self.deliver_with(claimed, ()).await;
+    }
+
+    /// `deliver`, letting `sender` (what allows one request in flight) go once the
+    /// request is answered, before the outcome is recorded.
+    async fn deliver_with<S>(&self, claimed: Claimed, sender: S) {
         let started = std::time::Instant::now();
         let attempts = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
         let verdict = self.policy.after(attempts, self.attempt(&claimed).await);
+        drop(sender);
         let now = self.state.clock.now_millis();
         let elapsed_ms = started.elapsed().as_millis() as u64;
         let (finish, kind, detail) = match &verdict {

@@ -586,6 +586,35 @@ impl Store {
         answer.await.map_err(|_| Error::Storage("the store's writer stopped".into()))?
     }
 
+    /// Hands back deliveries `owner` claimed and never attempted (the instance is stopping):
+    /// they are due again at once, for any instance, with the attempt the claim counted
+    /// taken back. Returns how many were still `owner`'s.
+    pub async fn release(&self, owner: &str, delivery_ids: &[String]) -> Result<u64, Error> {
+        if delivery_ids.is_empty() {
+            return Ok(0);
+        }
+        let mut released = 0;
+        let _writing = self.write_lock.hold().await;
+        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        for chunk in delivery_ids.chunks(self.dialect.rows_per_statement(1)) {
+            let ids: Vec<String> = (0..chunk.len()).map(|i| self.dialect.parameter(i + 2)).collect();
+            let sql = format!(
+                "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_until = NULL, attempts = attempts - 1 \
+                 WHERE lease_owner = {} AND status = 'in_flight' AND id IN ({})",
+                self.dialect.parameter(1),
+                ids.join(", ")
+            );
+            let mut query = sqlx::query(&sql).bind(owner);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            released +=
+                query.execute(&mut *transaction).await.map_err(storage_error("releasing deliveries"))?.rows_affected();
+        }
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(released)
+    }
+
     /// Puts a message's dead deliveries back in the queue. Returns how many.
     pub async fn replay(&self, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
         self.replay_as("operator", message_id, now, event).await
@@ -675,53 +704,95 @@ async fn write_finishes(
 
 async fn write_finish_group(pool: &AnyPool, dialect: Dialect, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
     let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
-    let mut answers = Vec::with_capacity(group.len());
+    let mut answers = vec![false; group.len()];
+    let mut events: Vec<(i64, &Event)> = Vec::with_capacity(group.len());
     let mut audited = Vec::new();
-    for pending in group {
+    // One UPDATE for a run of outcomes, not one a row. A delivery named twice in a group
+    // (not expected: one owner, one attempt) starts a new run, so the second statement sees
+    // the first's update and is dropped, as a statement a row would have done.
+    let mut start = 0;
+    while start < group.len() {
+        let mut ids = std::collections::HashSet::new();
+        let end = start
+            + group[start..]
+                .iter()
+                .take(dialect.rows_per_statement(FINISH_WIDTH))
+                .take_while(|pending| ids.insert(pending.delivery_id.as_str()))
+                .count();
+        let run = &group[start..end];
+        let finished = finish_run(&mut transaction, dialect, run).await?;
+        for (offset, pending) in run.iter().enumerate() {
+            // Not updated: the lease was lost; this outcome is dropped.
+            let Some(&message_seq) = finished.get(pending.delivery_id.as_str()) else { continue };
+            answers[start + offset] = true;
+            events.push((message_seq, &pending.event));
+            let kind = match pending.finish {
+                Finish::Delivered => Some("delivery.delivered"),
+                Finish::Dead { .. } => Some("delivery.dead"),
+                Finish::Retry { .. } => None,
+            };
+            if let Some(kind) = kind {
+                audited.push(AuditEntry::new(
+                    pending.now,
+                    kind,
+                    pending.event.party.as_deref(),
+                    Some(&pending.delivery_id),
+                    serde_json::json!({ "messageSeq": message_seq }),
+                ));
+            }
+        }
+        start = end;
+    }
+    insert_events(&mut transaction, dialect, &events).await?;
+    audit::append(&mut transaction, dialect, &audited).await?;
+    transaction.commit().await.map_err(storage_error("commit"))?;
+    Ok(answers)
+}
+
+/// Parameters a finished delivery binds in `finish_run`.
+const FINISH_WIDTH: usize = 6;
+
+/// Records the outcomes of `run` (distinct deliveries) in one statement, each where its
+/// owner still holds the lease. Returns the message seq of each delivery updated, by id.
+async fn finish_run(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    run: &[PendingFinish],
+) -> Result<std::collections::HashMap<String, i64>, Error> {
+    let values: Vec<String> = (0..run.len()).map(|i| dialect.row_parameters(i, FINISH_WIDTH)).collect();
+    // A common table of VALUES with named columns reads the same on SQLite (3.33 and later
+    // for UPDATE ... FROM) and PostgreSQL; the binds carry their types, nulls included.
+    let sql = format!(
+        "WITH f (status, next_attempt_at, last_error, finished_at, id, owner) AS (VALUES {}) \
+         UPDATE deliveries SET status = f.status, next_attempt_at = f.next_attempt_at, last_error = f.last_error, \
+             finished_at = f.finished_at, lease_owner = NULL, lease_until = NULL \
+         FROM f WHERE deliveries.id = f.id AND deliveries.lease_owner = f.owner AND deliveries.status = 'in_flight' \
+         RETURNING deliveries.id, deliveries.message_seq",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for pending in run {
         let (status, next, error, finished) = match &pending.finish {
             Finish::Delivered => (DeliveryStatus::Delivered, pending.now, None, Some(pending.now)),
             Finish::Retry { at, error } => (DeliveryStatus::Pending, *at, Some(error.clone()), None),
             Finish::Dead { error } => (DeliveryStatus::Dead, pending.now, Some(error.clone()), Some(pending.now)),
         };
-        let row = sqlx::query(
-            "UPDATE deliveries SET status = $1, next_attempt_at = $2, last_error = $3, finished_at = $4, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $5 AND lease_owner = $6 AND status = 'in_flight' RETURNING message_seq",
-        )
-        .bind(status.as_str())
-        .bind(next)
-        .bind(error)
-        .bind(finished)
-        .bind(&pending.delivery_id)
-        .bind(&pending.owner)
-        .fetch_optional(&mut *transaction)
-        .await
-        .map_err(storage_error("finishing a delivery"))?;
-        // No row: the lease was lost; this outcome is dropped.
-        let Some(row) = row else {
-            answers.push(false);
-            continue;
-        };
-        let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("finish"))?;
-        insert_event(&mut transaction, message_seq, &pending.event).await?;
-        let kind = match pending.finish {
-            Finish::Delivered => Some("delivery.delivered"),
-            Finish::Dead { .. } => Some("delivery.dead"),
-            Finish::Retry { .. } => None,
-        };
-        if let Some(kind) = kind {
-            audited.push(AuditEntry::new(
-                pending.now,
-                kind,
-                pending.event.party.as_deref(),
-                Some(&pending.delivery_id),
-                serde_json::json!({ "messageSeq": message_seq }),
-            ));
-        }
-        answers.push(true);
+        query = query
+            .bind(status.as_str())
+            .bind(next)
+            .bind(error)
+            .bind(finished)
+            .bind(&pending.delivery_id)
+            .bind(&pending.owner);
     }
-    audit::append(&mut transaction, dialect, &audited).await?;
-    transaction.commit().await.map_err(storage_error("commit"))?;
-    Ok(answers)
+    let rows = query.fetch_all(&mut **transaction).await.map_err(storage_error("finishing deliveries"))?;
+    let mut finished = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("id").map_err(storage_error("finish"))?;
+        let message_seq: i64 = row.try_get("message_seq").map_err(storage_error("finish"))?;
+        finished.insert(id, message_seq);
+    }
+    Ok(finished)
 }
 
 /// The group-commit writer: takes every insert waiting, writes them in one transaction,
@@ -889,6 +960,17 @@ async fn write_messages(
         }
         query.execute(&mut **transaction).await.map_err(storage_error("inserting deliveries"))?;
     }
+    insert_events(transaction, dialect, &events).await?;
+    Ok(answers)
+}
+
+/// Adds events (each with its message's seq) in multi-row statements, in the caller's
+/// transaction.
+async fn insert_events(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    events: &[(i64, &Event)],
+) -> Result<(), Error> {
     for chunk in events.chunks(dialect.rows_per_statement(5)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 5)).collect();
         let sql = format!("INSERT INTO events (message_seq, at, kind, party, detail) VALUES {}", values.join(", "));
@@ -899,7 +981,7 @@ async fn write_messages(
         }
         query.execute(&mut **transaction).await.map_err(storage_error("inserting events"))?;
     }
-    Ok(answers)
+    Ok(())
 }
 
 async fn insert_event(
