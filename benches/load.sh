@@ -53,9 +53,14 @@ PY
 # run LABEL URL BODY CONTENT_TYPE PROFILE TOKEN [DELAY_MS [CONNECTIONS]]: prints a line and
 # leaves the rate in $last_rps.
 last_rps=0
+# Each run sends messages of its own (ID_BASE in post.lua): a run that repeated an earlier
+# run's ids would measure answers to resends. A run started in the background increments a
+# copy of the counter, so the caller increments it too before the next.
+id_base=0
 run() {
   local out delay=${7:-} conns=${8:-$connections}
-  out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" DELAY_MS="$delay" \
+  id_base=$((id_base + 1))
+  out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" DELAY_MS="$delay" ID_BASE="$id_base" \
         wrk -t2 -c"$conns" -d"${seconds}s" --latency -s benches/load/post.lua "$2")
   local p50 p99
   last_rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
@@ -124,6 +129,7 @@ for storage in "${storages[@]}"; do
     half_conns=$((connections / 2))
     run "  instance 1 of 2, canonical JSON, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "" "$half_conns" > "$work/one.txt" &
     one=$!
+    id_base=$((id_base + 1))
     run "  instance 2 of 2, canonical JSON, $label" http://127.0.0.1:8471/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "" "$half_conns" > "$work/two.txt"
     wait "$one"
     cat "$work/one.txt" "$work/two.txt"

@@ -334,6 +334,34 @@ async fn two_instances_on_postgresql_never_claim_the_same_delivery() {
     assert!(!a.is_empty() && !b.is_empty(), "both instances took work: {} and {}", a.len(), b.len());
 }
 
+/// A party resending the same messages to two instances at once: each instance writes them
+/// in a group of its own, in opposite orders. Every message is stored once, each sending
+/// gets an answer, and no group fails on a deadlock (which would refuse the other
+/// messages of that group too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_writing_the_same_messages_at_once_neither_fail() {
+    let url = common::postgres_url().await;
+    let first = Store::open(&url).await.unwrap();
+    let second = Store::open(&url).await.unwrap();
+    for round in 0..5 {
+        let keys: Vec<String> = (0..60).map(|i| format!("{round}-{i:02}")).collect();
+        let writer = |store: Store, instance: &'static str, keys: Vec<String>| async move {
+            let messages: Vec<NewMessage> =
+                keys.iter().map(|key| message(&format!("{instance}-{key}"), "s", key)).collect();
+            let inserts = messages.iter().map(|new| store.insert(new, &[], &[]));
+            futures::future::join_all(inserts).await.into_iter().map(Result::unwrap).collect::<Vec<_>>()
+        };
+        let mut reversed = keys.clone();
+        reversed.reverse();
+        let (a, b) = tokio::join!(
+            tokio::spawn(writer(first.clone(), "a", keys.clone())),
+            tokio::spawn(writer(second.clone(), "b", reversed))
+        );
+        let created = a.unwrap().into_iter().chain(b.unwrap()).filter(|answer| *answer == Inserted::Created).count();
+        assert_eq!(created, 60, "round {round}: each message stored once");
+    }
+}
+
 fn quarantined(id: &str, key: &str) -> raccordo::store::Quarantined {
     raccordo::store::Quarantined {
         seq: 0,

@@ -1,7 +1,9 @@
 -- wrk script: POSTs the body in BODY_FILE, with every "__N__" replaced by a number unique
--- to the request (thread, then count), so the gateway stores every message instead of
--- answering resends.
+-- to the request (ID_BASE, the run's number, then thread, then count), so the gateway
+-- stores every message instead of answering resends: runs against the same database (and
+-- two wrk processes at once) must each give a different ID_BASE.
 local body_template
+local id_base = tonumber(os.getenv("ID_BASE") or "0")
 local counter = 0
 local thread_id = 0
 local threads = {}
@@ -24,7 +26,7 @@ end
 function request()
   counter = counter + 1
   -- Digits only: the number also makes a relationship code.
-  local body = body_template:gsub("__N__", string.format("%d%09d", id, counter))
+  local body = body_template:gsub("__N__", string.format("%d%d%09d", id_base, id, counter))
   return wrk.format(nil, nil, nil, body)
 end
 

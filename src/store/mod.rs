@@ -866,7 +866,12 @@ async fn write_messages(
     // Messages go in multi-row statements too; the rows returned are those inserted, the
     // others were stored before (maybe earlier in this very batch).
     let mut inserted: std::collections::HashMap<&str, i64> = std::collections::HashMap::with_capacity(items.len());
-    for chunk in items.chunks(dialect.rows_per_statement(10)) {
+    // Rows go in in the order of their unique key, in every transaction: two instances
+    // writing groups that share messages (a party resending to both at once) then wait for
+    // each other on the first key they share instead of deadlocking on PostgreSQL.
+    let mut ordered: Vec<&Item<'_>> = items.iter().collect();
+    ordered.sort_by(|a, b| (&a.0.source, &a.0.message_id).cmp(&(&b.0.source, &b.0.message_id)));
+    for chunk in ordered.chunks(dialect.rows_per_statement(10)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 10)).collect();
         let sql = format!(
             "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
