@@ -41,6 +41,14 @@ fn delivery(id: &str, party: &str, key: Option<&str>) -> NewDelivery {
     }
 }
 
+/// Stores messages m0, m1, ... each with one delivery (d0, d1, ...) to "sui".
+async fn insert_each(store: &Store, count: usize) {
+    for index in 0..count {
+        let new = message(&format!("m{index}"), "s", &index.to_string());
+        store.insert(&new, &[delivery(&format!("d{index}"), "sui", None)], &[]).await.unwrap();
+    }
+}
+
 fn event(kind: &str) -> Event {
     Event { at: T0, kind: raccordo::store::EventKind::parse(kind).unwrap(), party: None, detail: "{}".to_owned() }
 }
@@ -169,13 +177,7 @@ async fn an_expired_lease_passes_the_delivery_on() {
 #[tokio::test]
 async fn outcomes_written_together_each_keep_their_lease_and_timeline() {
     each_store(|store| async move {
-        for index in 0..30 {
-            let id = format!("m{index}");
-            store
-                .insert(&message(&id, "s", &index.to_string()), &[delivery(&format!("d{index}"), "sui", None)], &[])
-                .await
-                .unwrap();
-        }
+        insert_each(&store, 30).await;
         // a holds d0..d9 for a second and d10..d29 for a minute; b takes d0..d9 once a's
         // short lease is over.
         assert_eq!(store.claim("a", T0, 1_000, 10).await.unwrap().len(), 10);
@@ -239,13 +241,7 @@ async fn outcomes_written_together_each_keep_their_lease_and_timeline() {
 #[tokio::test]
 async fn deliveries_handed_back_unsent_are_due_again_with_their_attempt_taken_back() {
     each_store(|store| async move {
-        for index in 0..3 {
-            let id = format!("m{index}");
-            store
-                .insert(&message(&id, "s", &index.to_string()), &[delivery(&format!("d{index}"), "sui", None)], &[])
-                .await
-                .unwrap();
-        }
+        insert_each(&store, 3).await;
         assert_eq!(store.claim("a", T0, 60_000, 2).await.unwrap().len(), 2);
         assert_eq!(store.claim("b", T0, 60_000, 2).await.unwrap().len(), 1);
         let ids: Vec<String> = ["d0", "d2", "no-such-delivery"].map(str::to_owned).to_vec();

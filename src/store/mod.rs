@@ -645,7 +645,7 @@ impl Store {
         .await
         .map_err(storage_error("replay"))?;
         if result.rows_affected() > 0 {
-            insert_event(&mut transaction, seq, event).await?;
+            insert_events(&mut transaction, self.dialect, &[(seq, event)]).await?;
             let entry = AuditEntry::new(
                 now,
                 "message.replayed",
@@ -986,23 +986,6 @@ async fn insert_events(
         }
         query.execute(&mut **transaction).await.map_err(storage_error("inserting events"))?;
     }
-    Ok(())
-}
-
-async fn insert_event(
-    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
-    message_seq: i64,
-    event: &Event,
-) -> Result<(), Error> {
-    sqlx::query("INSERT INTO events (message_seq, at, kind, party, detail) VALUES ($1, $2, $3, $4, $5)")
-        .bind(message_seq)
-        .bind(event.at)
-        .bind(event.kind.as_str())
-        .bind(event.party.clone())
-        .bind(&event.detail)
-        .execute(&mut **transaction)
-        .await
-        .map_err(storage_error("inserting an event"))?;
     Ok(())
 }
 

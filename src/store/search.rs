@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::audit::{self, AuditEntry};
 use super::states::MessageStatus;
-use super::{insert_event, storage_error, summary, Event, EventKind, MessageSummary, Store, STATUS_SQL};
+use super::{insert_events, storage_error, summary, Event, EventKind, MessageSummary, Store, STATUS_SQL};
 use crate::error::Error;
 
 /// What an operator may see: the messages of some types that some parties sent or
@@ -421,7 +421,7 @@ impl Store {
             .map_err(storage_error("replaying a delivery"))?;
             let detail = serde_json::json!({ "delivery": id, "by": actor }).to_string();
             let event = Event { at: now, kind: EventKind::Replayed, party: Some(party.clone()), detail };
-            insert_event(&mut transaction, message_seq, &event).await?;
+            insert_events(&mut transaction, self.dialect, &[(message_seq, &event)]).await?;
             entries.push(AuditEntry::new(
                 now,
                 "delivery.replayed",
