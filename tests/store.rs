@@ -358,6 +358,93 @@ async fn two_instances_writing_the_same_messages_at_once_neither_fail() {
     }
 }
 
+/// On PostgreSQL a write commits without the audit head's lock: its entries wait in the
+/// queue, and the chain takes them once the head is free. (Every write used to hold that
+/// lock until its commit, so writes of all instances committed one after the other.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_writes_commit_while_the_audit_head_is_locked() {
+    use sqlx::Connection;
+    let url = common::postgres_url().await;
+    let store = Store::open(&url).await.unwrap();
+    let mut holder = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+    sqlx::query("SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE").execute(&mut holder).await.unwrap();
+
+    let within = |seconds| std::time::Duration::from_secs(seconds);
+    let written = tokio::time::timeout(within(10), async {
+        insert_each(&store, 3).await;
+        let claimed = store.claim("a", T0, 60_000, 3).await.unwrap();
+        assert_eq!(claimed.len(), 3);
+        for claim in &claimed {
+            assert!(store
+                .finish(&claim.delivery_id, "a", &Finish::Delivered, T0 + 1, &event("delivered"))
+                .await
+                .unwrap());
+        }
+    })
+    .await;
+    assert!(written.is_ok(), "a write waited for the audit head");
+    // A reader of the log chains first, so it waits for the head too.
+    let reader = tokio::spawn({
+        let store = store.clone();
+        async move { store.audit_head().await.unwrap() }
+    });
+    tokio::time::sleep(within(1)).await;
+    assert!(!reader.is_finished(), "the head was read while its lock was held");
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    // Three messages received, three deliveries delivered.
+    assert_eq!(tokio::time::timeout(within(10), reader).await.unwrap().unwrap().0, 6);
+    let verification = store.verify_audit().await.unwrap();
+    assert_eq!((verification.entries, verification.problem), (6, None));
+}
+
+/// Two instances writing and auditing at once on PostgreSQL: every entry goes onto the
+/// chain once, the chain verifies, and closing leaves nothing queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_chain_every_audit_entry_once() {
+    use raccordo::store::AuditEntry;
+    use sqlx::{Connection, Row};
+    let url = common::postgres_url().await;
+    let first = Store::open(&url).await.unwrap();
+    let second = Store::open(&url).await.unwrap();
+    let writer = |store: Store, instance: &'static str| async move {
+        for round in 0..10 {
+            let messages: Vec<NewMessage> = (0..20)
+                .map(|i| message(&format!("{instance}-{round}-{i}"), instance, &format!("{round}-{i}")))
+                .collect();
+            let inserts = messages.iter().map(|new| store.insert(new, &[], &[]));
+            for answer in futures::future::join_all(inserts).await {
+                assert_eq!(answer.unwrap(), Inserted::Created);
+            }
+            let read = AuditEntry::new(
+                T0,
+                "message.read",
+                Some("operator"),
+                Some(instance),
+                serde_json::json!({ "round": round }),
+            );
+            store.audit(&[read]).await.unwrap();
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(writer(first.clone(), "a")), tokio::spawn(writer(second.clone(), "b")));
+    a.unwrap();
+    b.unwrap();
+    second.close().await;
+    let verification = first.verify_audit().await.unwrap();
+    assert_eq!((verification.entries, verification.problem), (2 * 10 * 21, None));
+    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let received: i64 = sqlx::query("SELECT COUNT(DISTINCT subject) AS n FROM audit WHERE kind = 'message.received'")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(received, 400, "each message's entry once");
+    first.close().await;
+    let queued: i64 =
+        sqlx::query("SELECT COUNT(*) AS n FROM audit_queue").fetch_one(&mut connection).await.unwrap().get("n");
+    assert_eq!(queued, 0);
+}
+
 fn quarantined(id: &str, key: &str) -> raccordo::store::Quarantined {
     raccordo::store::Quarantined {
         seq: 0,

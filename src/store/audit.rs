@@ -5,11 +5,23 @@
 //! (message ids, party ids, codes), never personal data.
 //!
 //! Entries are numbered without gaps from 1; a head row keeps the last number and hash, so
-//! removing the newest entries shows too. Appending reads and moves the head inside the
-//! caller's transaction (on PostgreSQL with the head row locked), so entries about a
-//! message are committed with it.
+//! removing the newest entries shows too. Entries about a message are committed with it, in
+//! the caller's transaction:
+//!
+//! - On SQLite (one writer) appending reads and moves the head there and then.
+//! - On PostgreSQL the transaction adds its entries to `audit_queue`, and the chainer moves
+//!   them onto the chain in batches, oldest first, holding the head row's lock for that
+//!   short transaction only. The head's lock used to be taken by every write transaction
+//!   and held until its commit, so the group commits, the delivery outcomes and every
+//!   other instance's writes committed one after the other (the largest wait under load,
+//!   docs/PERFORMANCE.md). A store chains after its own commits and every second for the
+//!   other instances' entries; whoever reads the log (its head, an entry, `verify`, the
+//!   console's refusals) chains what is queued first, so a reader sees every committed
+//!   entry on the chain, and a store chains what is left when it closes.
 
 use sqlx::Row;
+
+use sqlx::AnyPool;
 
 use super::{storage_error, Dialect, Store};
 use crate::error::Error;
@@ -42,6 +54,17 @@ impl AuditEntry {
             detail: detail.to_string(),
         }
     }
+
+    /// The entry's fields of a row of `audit` or `audit_queue`.
+    fn from_row(row: &sqlx::any::AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AuditEntry {
+            at: row.try_get("at")?,
+            kind: row.try_get("kind")?,
+            actor: row.try_get("actor")?,
+            subject: row.try_get("subject")?,
+            detail: row.try_get("detail")?,
+        })
+    }
 }
 
 /// The hash of an entry: SHA-256 over its fields, each prefixed with its length so no two
@@ -62,7 +85,8 @@ pub fn entry_hash(seq: i64, entry: &AuditEntry, prev_hash: &str) -> String {
     hasher.finish().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Appends `entries` in the caller's transaction.
+/// Appends `entries` in the caller's transaction: onto the chain on SQLite, into the queue
+/// the chainer empties on PostgreSQL.
 pub(super) async fn append(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
     dialect: Dialect,
@@ -71,18 +95,38 @@ pub(super) async fn append(
     if entries.is_empty() {
         return Ok(());
     }
-    let lock = if dialect == Dialect::Postgres { " FOR UPDATE" } else { "" };
+    match dialect {
+        Dialect::Sqlite => {
+            let head = read_head(transaction, "").await?;
+            chain(transaction, dialect, head, entries).await
+        }
+        Dialect::Postgres => queue(transaction, dialect, entries).await,
+    }
+}
+
+/// The head, read in the caller's transaction (`lock` is appended to the query).
+async fn read_head(transaction: &mut sqlx::Transaction<'_, sqlx::Any>, lock: &str) -> Result<(i64, String), Error> {
     let head = sqlx::query(&format!("SELECT seq, hash FROM audit_head WHERE id = 1{lock}"))
         .fetch_optional(&mut **transaction)
         .await
         .map_err(storage_error("reading the audit head"))?;
-    let (mut seq, mut prev): (i64, String) = match head {
-        Some(row) => (
+    match head {
+        Some(row) => Ok((
             row.try_get("seq").map_err(storage_error("audit head"))?,
             row.try_get("hash").map_err(storage_error("audit head"))?,
-        ),
-        None => (0, GENESIS.to_owned()),
-    };
+        )),
+        None => Ok((0, GENESIS.to_owned())),
+    }
+}
+
+/// Adds `entries` to the chain after `head` and moves the head past them.
+async fn chain(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    head: (i64, String),
+    entries: &[AuditEntry],
+) -> Result<(), Error> {
+    let (mut seq, mut prev) = head;
     for chunk in entries.chunks(dialect.rows_per_statement(8)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 8)).collect();
         let sql = format!(
@@ -118,6 +162,95 @@ pub(super) async fn append(
     Ok(())
 }
 
+/// Adds `entries` to the queue, in their order.
+async fn queue(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    entries: &[AuditEntry],
+) -> Result<(), Error> {
+    for chunk in entries.chunks(dialect.rows_per_statement(5)) {
+        let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 5)).collect();
+        let sql = format!("INSERT INTO audit_queue (at, kind, actor, subject, detail) VALUES {}", values.join(", "));
+        let mut query = sqlx::query(&sql);
+        for entry in chunk {
+            query = query
+                .bind(entry.at)
+                .bind(&entry.kind)
+                .bind(entry.actor.clone())
+                .bind(entry.subject.clone())
+                .bind(&entry.detail);
+        }
+        query.execute(&mut **transaction).await.map_err(storage_error("queueing audit entries"))?;
+    }
+    Ok(())
+}
+
+/// Entries the chainer moves in one transaction.
+const CHAIN_BATCH: i64 = 2_000;
+
+/// Moves every queued entry onto the chain, oldest first, a batch a transaction; returns how
+/// many. The head row's lock makes chainers (of this instance and of others) take turns;
+/// each reads the queue once it holds the lock, so no entry is chained twice. Nothing is
+/// queued on SQLite.
+pub(super) async fn chain_queued(pool: &AnyPool, dialect: Dialect) -> Result<usize, Error> {
+    if dialect != Dialect::Postgres {
+        return Ok(0);
+    }
+    let mut chained = 0;
+    loop {
+        let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+        let head = read_head(&mut transaction, " FOR UPDATE").await?;
+        let rows = sqlx::query(
+            "DELETE FROM audit_queue WHERE seq IN (SELECT seq FROM audit_queue ORDER BY seq LIMIT $1) \
+             RETURNING seq, at, kind, actor, subject, detail",
+        )
+        .bind(CHAIN_BATCH)
+        .fetch_all(&mut *transaction)
+        .await
+        .map_err(storage_error("taking queued audit entries"))?;
+        if rows.is_empty() {
+            return Ok(chained);
+        }
+        let mut queued = rows
+            .iter()
+            .map(|row| Ok((row.try_get::<i64, _>("seq")?, AuditEntry::from_row(row)?)))
+            .collect::<Result<Vec<_>, sqlx::Error>>()
+            .map_err(storage_error("reading queued audit entries"))?;
+        queued.sort_by_key(|(seq, _)| *seq);
+        let entries: Vec<AuditEntry> = queued.into_iter().map(|(_, entry)| entry).collect();
+        chain(&mut transaction, dialect, head, &entries).await?;
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        chained += entries.len();
+        if entries.len() < CHAIN_BATCH as usize {
+            return Ok(chained);
+        }
+    }
+}
+
+/// The least time between two passes of the chainer: each pass is a transaction with its
+/// own commit, and under load every commit of the store would otherwise start one (a fifth
+/// of all commits, measured). Readers chain for themselves, so they never wait for it.
+const CHAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The chainer of a PostgreSQL store: chains when `wake` is notified (after the store's own
+/// commits, at most once every `CHAIN_PAUSE`) and every second (other instances' entries, a
+/// wake-up lost to an error), until the store is closed or dropped (`wake` held here alone).
+pub(super) async fn chain_continually(pool: AnyPool, wake: std::sync::Arc<tokio::sync::Notify>) {
+    loop {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified()).await;
+        tokio::time::sleep(CHAIN_PAUSE).await;
+        if pool.is_closed() || std::sync::Arc::strong_count(&wake) == 1 {
+            return;
+        }
+        if let Err(error) = chain_queued(&pool, Dialect::Postgres).await {
+            if pool.is_closed() {
+                return;
+            }
+            tracing::warn!(%error, "chaining queued audit entries; trying again");
+        }
+    }
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verification {
@@ -138,11 +271,20 @@ impl Store {
         let _writing = self.write_lock.hold().await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         append(&mut transaction, self.dialect, entries).await?;
-        transaction.commit().await.map_err(storage_error("commit"))
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        self.audited();
+        Ok(())
+    }
+
+    /// Moves the entries queued on PostgreSQL onto the chain (see the module's notes);
+    /// returns how many. The log's readers here call it first.
+    pub async fn chain_audit(&self) -> Result<usize, Error> {
+        chain_queued(&self.pool, self.dialect).await
     }
 
     /// The audit head: the last entry's number and hash (0 and the genesis hash when empty).
     pub async fn audit_head(&self) -> Result<(i64, String), Error> {
+        self.chain_audit().await?;
         let row = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
             .fetch_optional(&self.pool)
             .await
@@ -158,6 +300,7 @@ impl Store {
 
     /// The hash of entry `seq`, if it is in the log.
     pub async fn audit_hash(&self, seq: i64) -> Result<Option<String>, Error> {
+        self.chain_audit().await?;
         let row = sqlx::query("SELECT hash FROM audit WHERE seq = $1")
             .bind(seq)
             .fetch_optional(&self.pool)
@@ -169,6 +312,11 @@ impl Store {
     /// Walks the whole chain, page by page, and reports the first entry that was altered,
     /// removed or moved.
     pub async fn verify_audit(&self) -> Result<Verification, Error> {
+        // A chain tampered with may refuse the queued entries (its head removed, say): the
+        // walk then reports what is wrong with it.
+        if let Err(error) = self.chain_audit().await {
+            tracing::warn!(%error, "chaining queued audit entries before verifying");
+        }
         // The head first: entries appended while the walk goes on are past it and are left
         // for the next verification, not taken for tampering.
         let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
@@ -202,13 +350,7 @@ impl Store {
             }
             for row in &rows {
                 let read = || -> Result<(i64, AuditEntry, String, String), sqlx::Error> {
-                    let entry = AuditEntry {
-                        at: row.try_get("at")?,
-                        kind: row.try_get("kind")?,
-                        actor: row.try_get("actor")?,
-                        subject: row.try_get("subject")?,
-                        detail: row.try_get("detail")?,
-                    };
+                    let entry = AuditEntry::from_row(row)?;
                     Ok((row.try_get("seq")?, entry, row.try_get("prev_hash")?, row.try_get("hash")?))
                 };
                 let (seq, entry, prev_hash, hash) = read().map_err(storage_error("reading the audit log"))?;

@@ -69,6 +69,8 @@ impl Store {
         let rows = conditions.query(&sql).fetch_all(&self.pool).await.map_err(storage_error("counting messages"))?;
         let accepted = counts(&rows)?;
 
+        // Refusals are read from the audit log, whose queued entries go onto it first.
+        self.chain_audit().await?;
         let type_of = match self.dialect {
             Dialect::Sqlite => "json_extract(a.detail, '$.type')",
             Dialect::Postgres => "(a.detail::json ->> 'type')",

@@ -59,6 +59,8 @@ pub struct Store {
     memory_locks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Seals payloads at rest, when the configuration gives keys.
     sealer: Option<std::sync::Arc<seal::Sealer>>,
+    /// Wakes the audit chainer after a commit that queued entries (PostgreSQL only).
+    audit_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 /// The in-process writer lock of SQLite; PostgreSQL has none.
@@ -337,11 +339,18 @@ impl Store {
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
         let write_lock =
             WriteLock((dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))));
+        let audit_wake = (dialect == Dialect::Postgres).then(|| std::sync::Arc::new(tokio::sync::Notify::new()));
+        if let Some(wake) = &audit_wake {
+            // Entries queued before a crash, or by an instance gone since, are chained now.
+            wake.notify_one();
+            tokio::spawn(audit::chain_continually(pool.clone(), std::sync::Arc::clone(wake)));
+        }
         for _ in 0..writers {
-            tokio::spawn(write_groups(pool.clone(), dialect, std::sync::Arc::clone(&queue), write_lock.clone()));
+            let queue = std::sync::Arc::clone(&queue);
+            tokio::spawn(write_groups(pool.clone(), dialect, queue, write_lock.clone(), audit_wake.clone()));
         }
         let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(write_finishes(pool.clone(), dialect, finish_queue, write_lock.clone()));
+        tokio::spawn(write_finishes(pool.clone(), dialect, finish_queue, write_lock.clone(), audit_wake.clone()));
         Ok(Store {
             pool,
             dialect,
@@ -351,7 +360,15 @@ impl Store {
             sqlite_path,
             memory_locks: Default::default(),
             sealer,
+            audit_wake,
         })
+    }
+
+    /// Tells the audit chainer that a commit queued entries.
+    pub(crate) fn audited(&self) {
+        if let Some(wake) = &self.audit_wake {
+            wake.notify_one();
+        }
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -524,8 +541,6 @@ impl Store {
                 let seq: i64 = message.try_get("seq").map_err(storage_error("claim"))?;
                 let id: String = message.try_get("id").map_err(storage_error("claim"))?;
                 let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
-                // A payload that does not open (a key dropped too early, a row altered) must not
-                // stop every delivery: it goes out empty, fails to parse, and is dead-lettered.
                 // A payload that does not open (a key dropped too early, a row altered or
                 // swapped) must not stop every delivery: its own is dead-lettered with why.
                 let canonical =
@@ -656,6 +671,7 @@ impl Store {
             audit::append(&mut transaction, self.dialect, &[entry]).await?;
         }
         transaction.commit().await.map_err(storage_error("commit"))?;
+        self.audited();
         Ok(result.rows_affected())
     }
 
@@ -674,6 +690,10 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        // What is queued goes onto the chain before the connections go.
+        if let Err(error) = self.chain_audit().await {
+            tracing::warn!(%error, "chaining queued audit entries at close; the next start chains them");
+        }
         self.pool.close().await;
     }
 }
@@ -685,6 +705,7 @@ async fn write_finishes(
     dialect: Dialect,
     mut queue: tokio::sync::mpsc::Receiver<PendingFinish>,
     write_lock: WriteLock,
+    audit_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) {
     let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
     while queue.recv_many(&mut group, GROUP_COMMIT_MAX).await > 0 {
@@ -692,6 +713,9 @@ async fn write_finishes(
             let _writing = write_lock.hold().await;
             write_finish_group(&pool, dialect, &group).await
         };
+        if let (Ok(_), Some(wake)) = (&outcome, &audit_wake) {
+            wake.notify_one();
+        }
         for (index, pending) in group.drain(..).enumerate() {
             let answer = match &outcome {
                 Ok(answers) => answers.get(index).copied().ok_or_else(|| Error::Storage("no answer".into())),
@@ -802,6 +826,7 @@ async fn write_groups(
     dialect: Dialect,
     queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PendingInsert>>>,
     write_lock: WriteLock,
+    audit_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 ) {
     let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
     loop {
@@ -813,6 +838,9 @@ async fn write_groups(
             let _writing = write_lock.hold().await;
             write_group(&pool, dialect, &group).await
         };
+        if let (Ok(_), Some(wake)) = (&outcome, &audit_wake) {
+            wake.notify_one();
+        }
         for (index, pending) in group.drain(..).enumerate() {
             let answer = match &outcome {
                 Ok(answers) => answers.get(index).cloned().ok_or_else(|| Error::Storage("no answer".into())),

@@ -385,6 +385,7 @@ impl Store {
         .await
         .map_err(storage_error("counting a page"))?;
         transaction.commit().await.map_err(storage_error("commit"))?;
+        self.audited();
         Ok(outcome)
     }
 

@@ -267,7 +267,9 @@ impl Store {
             let entry = AuditEntry::new(now, "retention.purged", Some("gateway"), None, detail);
             audit::append(&mut transaction, self.dialect, &[entry]).await?;
         }
-        transaction.commit().await.map_err(storage_error("commit"))
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        self.audited();
+        Ok(())
     }
 
     /// Empties the payloads of the messages `ids` (whose deliveries are finished) and
@@ -308,6 +310,7 @@ impl Store {
         );
         audit::append(&mut transaction, self.dialect, &[entry]).await?;
         transaction.commit().await.map_err(storage_error("commit"))?;
+        self.audited();
         Ok(erased)
     }
 }

@@ -433,6 +433,7 @@ impl Store {
         }
         audit::append(&mut transaction, self.dialect, &entries).await?;
         transaction.commit().await.map_err(storage_error("commit"))?;
+        self.audited();
         Ok(outcomes)
     }
 }
