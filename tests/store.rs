@@ -358,6 +358,62 @@ async fn two_instances_writing_the_same_messages_at_once_neither_fail() {
     }
 }
 
+/// One batch (here a page commit, one transaction) of messages given in an order their
+/// keys do not sort in: every delivery and event lands on its own message, deliveries are
+/// queued in the order given (an ordered route releases the first message's delivery
+/// first), each timeline keeps its order, and one audit entry a message.
+#[tokio::test]
+async fn a_batch_keeps_each_rows_message_and_the_order_given() {
+    use raccordo::store::{PageCommit, PullRun, Trigger};
+    each_store(|store| async move {
+        let run = PullRun::started("run-1".to_owned(), "inps", Trigger::Command, T0, None);
+        store.start_run(&run).await.unwrap();
+        let (audited_before, _) = store.audit_head().await.unwrap();
+        // m0 has key C-3 and m3 key C-0: the key order is the reverse of the order given.
+        let messages = (0..4)
+            .map(|i| {
+                let id = format!("m{i}");
+                let deliveries = vec![
+                    delivery(&format!("d-{id}-sui"), "sui", None),
+                    delivery(&format!("d-{id}-cpi"), "cpi", Some("relationship-1")),
+                ];
+                let mut routed = event("routed");
+                routed.party = Some(format!("party-of-{id}"));
+                (
+                    message(&id, "urn:raccordo:inps:INPS", &format!("C-{}", 3 - i)),
+                    deliveries,
+                    vec![event("received"), routed],
+                )
+            })
+            .collect();
+        let page = PageCommit {
+            run_id: "run-1".to_owned(),
+            records: 4,
+            messages,
+            quarantined: Vec::new(),
+            cursor: Some(("inps".to_owned(), 100)),
+            pages: 1,
+            now: T0,
+        };
+        store.commit_sealed(&store.seal_page(page).unwrap()).await.unwrap();
+        for i in 0..4 {
+            let stored = store.message(&format!("m{i}")).await.unwrap().unwrap();
+            let mut deliveries: Vec<&str> = stored.deliveries.iter().map(|d| d.id.as_str()).collect();
+            deliveries.sort_unstable();
+            assert_eq!(deliveries, [format!("d-m{i}-cpi"), format!("d-m{i}-sui")]);
+            let timeline: Vec<(&str, Option<&str>)> =
+                stored.events.iter().map(|e| (e.kind.as_str(), e.party.as_deref())).collect();
+            assert_eq!(timeline, [("received", None), ("routed", Some(format!("party-of-m{i}").as_str()))]);
+        }
+        let mut claimed: Vec<String> =
+            store.claim("w", T0, 60_000, 100).await.unwrap().into_iter().map(|c| c.delivery_id).collect();
+        claimed.sort_unstable();
+        assert_eq!(claimed, ["d-m0-cpi", "d-m0-sui", "d-m1-sui", "d-m2-sui", "d-m3-sui"], "m0 is first for the cpi");
+        assert_eq!(store.audit_head().await.unwrap().0, audited_before + 4);
+    })
+    .await;
+}
+
 /// On PostgreSQL a write commits without the audit head's lock: its entries wait in the
 /// queue, and the chain takes them once the head is free. (Every write used to hold that
 /// lock until its commit, so writes of all instances committed one after the other.)

@@ -884,21 +884,64 @@ pub(crate) async fn index_subjects(
 /// A message to write with its deliveries, events and payloads as stored.
 type Item<'a> = (&'a NewMessage, &'a [NewDelivery], &'a [Event], &'a Payloads);
 
-/// Writes messages (skipping those whose (source, id) is stored), their deliveries and
-/// events, in the caller's transaction.
+/// Writes messages (skipping those whose (source, id) is stored), their deliveries, events,
+/// subject digests and audit entries, in the caller's transaction.
 async fn write_messages(
     transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
     dialect: Dialect,
     items: &[Item<'_>],
 ) -> Result<Vec<Inserted>, Error> {
-    // Messages go in multi-row statements too; the rows returned are those inserted, the
-    // others were stored before (maybe earlier in this very batch).
-    let mut inserted: std::collections::HashMap<&str, i64> = std::collections::HashMap::with_capacity(items.len());
     // Rows go in in the order of their unique key, in every transaction: two instances
     // writing groups that share messages (a party resending to both at once) then wait for
     // each other on the first key they share instead of deadlocking on PostgreSQL.
     let mut ordered: Vec<&Item<'_>> = items.iter().collect();
     ordered.sort_by(|a, b| (&a.0.source, &a.0.message_id).cmp(&(&b.0.source, &b.0.message_id)));
+    // The seq of each message inserted, by id; the others were stored before (maybe earlier
+    // in this very batch).
+    let inserted = match dialect {
+        Dialect::Postgres => write_rows_at_once(transaction, items, &ordered).await?,
+        Dialect::Sqlite => write_rows_by_table(transaction, dialect, items, &ordered).await?,
+    };
+    let mut answers = Vec::with_capacity(items.len());
+    for (message, ..) in items {
+        if inserted.contains_key(message.id.as_str()) {
+            answers.push(Inserted::Created);
+            continue;
+        }
+        // Stored before: answer as the first time.
+        let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
+            .bind(&message.source)
+            .bind(&message.message_id)
+            .fetch_one(&mut **transaction)
+            .await
+            .map_err(storage_error("reading the first answer"))?
+            .try_get("answer")
+            .map_err(storage_error("reading the first answer"))?;
+        answers.push(Inserted::Duplicate { answer });
+    }
+    Ok(answers)
+}
+
+/// The audit entry of a message received with `deliveries` deliveries.
+fn received_entry(message: &NewMessage, deliveries: usize) -> AuditEntry {
+    AuditEntry::new(
+        message.received_at,
+        "message.received",
+        Some(&message.sender),
+        Some(&message.id),
+        serde_json::json!({ "type": message.message_type, "profile": message.profile, "deliveries": deliveries }),
+    )
+}
+
+/// SQLite: the messages, then the digests, audit entries, deliveries and events of those
+/// inserted, each table in multi-row statements. Returns the inserted messages' seqs by id.
+async fn write_rows_by_table<'a>(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    items: &'a [Item<'a>],
+    ordered: &[&'a Item<'a>],
+) -> Result<std::collections::HashMap<&'a str, i64>, Error> {
+    let mut inserted: std::collections::HashMap<&str, i64> = std::collections::HashMap::with_capacity(items.len());
     for chunk in ordered.chunks(dialect.rows_per_statement(10)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 10)).collect();
         let sql = format!(
@@ -936,34 +979,14 @@ async fn write_messages(
         .flat_map(|(&seq, digests)| digests.iter().map(move |digest| (digest.clone(), seq)))
         .collect();
     index_subjects(transaction, dialect, &digests, "message_seq").await?;
-    let mut answers = Vec::with_capacity(items.len());
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
     let mut events: Vec<(i64, &Event)> = Vec::new();
     let mut received = Vec::new();
     for (message, message_deliveries, message_events, _) in items {
-        let Some(&seq) = inserted.get(message.id.as_str()) else {
-            // Stored before: answer as the first time.
-            let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
-                .bind(&message.source)
-                .bind(&message.message_id)
-                .fetch_one(&mut **transaction)
-                .await
-                .map_err(storage_error("reading the first answer"))?
-                .try_get("answer")
-                .map_err(storage_error("reading the first answer"))?;
-            answers.push(Inserted::Duplicate { answer });
-            continue;
-        };
+        let Some(&seq) = inserted.get(message.id.as_str()) else { continue };
         deliveries.extend(message_deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
         events.extend(message_events.iter().map(|event| (seq, event)));
-        received.push(AuditEntry::new(
-            message.received_at,
-            "message.received",
-            Some(&message.sender),
-            Some(&message.id),
-            serde_json::json!({ "type": message.message_type, "profile": message.profile, "deliveries": message_deliveries.len() }),
-        ));
-        answers.push(Inserted::Created);
+        received.push(received_entry(message, message_deliveries.len()));
     }
     audit::append(transaction, dialect, &received).await?;
     // The group's deliveries and events go in one statement each (per chunk), not one per
@@ -994,7 +1017,186 @@ async fn write_messages(
         query.execute(&mut **transaction).await.map_err(storage_error("inserting deliveries"))?;
     }
     insert_events(transaction, dialect, &events).await?;
-    Ok(answers)
+    Ok(inserted)
+}
+
+/// Rows as a JSON array, for `json_to_recordset`.
+fn rows_json<T: serde::Serialize>(rows: &[T]) -> Result<String, Error> {
+    serde_json::to_string(rows).map_err(|error| Error::Storage(format!("rows for PostgreSQL: {error}")))
+}
+
+/// `write_rows_at_once`'s statement: $1 messages (in the order of their key), $2
+/// deliveries, $3 events, $4 subject digests, $5 audit entries, each a JSON array whose
+/// `n` gives the order; a row joins its message by id, so a message stored before brings
+/// none of them in.
+const WRITE_GROUP_SQL: &str = "\
+WITH m AS (
+    INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer)
+    SELECT id, source, message_id, sender, type, profile, received_at, decode(original, 'base64'), canonical, answer
+    FROM json_to_recordset($1::json) AS x (n bigint, id text, source text, message_id text, sender text, type text,
+        profile text, received_at bigint, original text, canonical text, answer text)
+    ORDER BY n
+    ON CONFLICT (source, message_id) DO NOTHING
+    RETURNING seq, id, received_at
+), d AS (
+    INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at)
+    SELECT x.id, m.seq, x.party, x.profile, 'pending', 0, m.received_at, x.ordering_key, m.received_at
+    FROM json_to_recordset($2::json) AS x (n bigint, message text, id text, party text, profile text, ordering_key text)
+    JOIN m ON m.id = x.message
+    ORDER BY x.n
+), e AS (
+    INSERT INTO events (message_seq, at, kind, party, detail)
+    SELECT m.seq, x.at, x.kind, x.party, x.detail
+    FROM json_to_recordset($3::json) AS x (n bigint, message text, at bigint, kind text, party text, detail text)
+    JOIN m ON m.id = x.message
+    ORDER BY x.n
+), s AS (
+    INSERT INTO subject_index (digest, message_seq)
+    SELECT x.digest, m.seq
+    FROM json_to_recordset($4::json) AS x (message text, digest text)
+    JOIN m ON m.id = x.message
+), a AS (
+    INSERT INTO audit_queue (at, kind, actor, subject, detail)
+    SELECT x.at, x.kind, x.actor, x.message, x.detail
+    FROM json_to_recordset($5::json) AS x (n bigint, message text, at bigint, kind text, actor text, detail text)
+    JOIN m ON m.id = x.message
+    ORDER BY x.n
+)
+SELECT seq, id FROM m";
+
+/// PostgreSQL: the whole group in one statement, its rows passed as JSON arrays (one
+/// parameter a table), so the statement's text is the same for every group and stays
+/// prepared. The messages are inserted first; the deliveries, events, digests and audit
+/// entries (queued, see `audit`) of those inserted join them by id, in the group's order.
+/// It took a transaction six round trips, each a statement of its own shape to prepare.
+/// Returns the inserted messages' seqs by id.
+async fn write_rows_at_once<'a>(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    items: &'a [Item<'a>],
+    ordered: &[&'a Item<'a>],
+) -> Result<std::collections::HashMap<&'a str, i64>, Error> {
+    use base64::Engine;
+    #[derive(serde::Serialize)]
+    struct MessageRow<'r> {
+        n: usize,
+        id: &'r str,
+        source: &'r str,
+        message_id: &'r str,
+        sender: &'r str,
+        #[serde(rename = "type")]
+        message_type: &'r str,
+        profile: &'r str,
+        received_at: i64,
+        /// base64: JSON has no bytes.
+        original: String,
+        canonical: &'r str,
+        answer: &'r str,
+    }
+    #[derive(serde::Serialize)]
+    struct DeliveryRow<'r> {
+        n: usize,
+        message: &'r str,
+        id: &'r str,
+        party: &'r str,
+        profile: &'r str,
+        ordering_key: Option<&'r str>,
+    }
+    #[derive(serde::Serialize)]
+    struct EventRow<'r> {
+        n: usize,
+        message: &'r str,
+        at: i64,
+        kind: &'r str,
+        party: Option<&'r str>,
+        detail: &'r str,
+    }
+    #[derive(serde::Serialize)]
+    struct DigestRow<'r> {
+        message: &'r str,
+        digest: &'r str,
+    }
+    #[derive(serde::Serialize)]
+    struct AuditRow<'r> {
+        n: usize,
+        message: &'r str,
+        at: i64,
+        kind: String,
+        actor: Option<String>,
+        detail: String,
+    }
+    let messages: Vec<MessageRow<'_>> = ordered
+        .iter()
+        .enumerate()
+        .map(|(n, (message, _, _, payloads))| MessageRow {
+            n,
+            id: &message.id,
+            source: &message.source,
+            message_id: &message.message_id,
+            sender: &message.sender,
+            message_type: &message.message_type,
+            profile: &message.profile,
+            received_at: message.received_at,
+            original: base64::engine::general_purpose::STANDARD.encode(&payloads.original),
+            canonical: &payloads.canonical,
+            answer: &message.answer,
+        })
+        .collect();
+    let mut deliveries = Vec::new();
+    let mut events = Vec::new();
+    let mut digests = Vec::new();
+    let mut audited = Vec::new();
+    for (message, message_deliveries, message_events, payloads) in items {
+        let id = message.id.as_str();
+        for delivery in message_deliveries.iter() {
+            deliveries.push(DeliveryRow {
+                n: deliveries.len(),
+                message: id,
+                id: &delivery.id,
+                party: &delivery.party,
+                profile: &delivery.profile,
+                ordering_key: delivery.ordering_key.as_deref(),
+            });
+        }
+        for event in message_events.iter() {
+            events.push(EventRow {
+                n: events.len(),
+                message: id,
+                at: event.at,
+                kind: event.kind.as_str(),
+                party: event.party.as_deref(),
+                detail: &event.detail,
+            });
+        }
+        digests.extend(payloads.digests.iter().map(|digest| DigestRow { message: id, digest }));
+        let entry = received_entry(message, message_deliveries.len());
+        audited.push(AuditRow {
+            n: audited.len(),
+            message: id,
+            at: entry.at,
+            kind: entry.kind,
+            actor: entry.actor,
+            detail: entry.detail,
+        });
+    }
+    let rows = sqlx::query(WRITE_GROUP_SQL)
+        .bind(rows_json(&messages)?)
+        .bind(rows_json(&deliveries)?)
+        .bind(rows_json(&events)?)
+        .bind(rows_json(&digests)?)
+        .bind(rows_json(&audited)?)
+        .fetch_all(&mut **transaction)
+        .await
+        .map_err(storage_error("inserting messages"))?;
+    let ids: std::collections::HashSet<&str> = items.iter().map(|(message, ..)| message.id.as_str()).collect();
+    let mut inserted = std::collections::HashMap::with_capacity(rows.len());
+    for row in rows {
+        let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
+        let id: String = row.try_get("id").map_err(storage_error("message id"))?;
+        if let Some(&id) = ids.get(id.as_str()) {
+            inserted.insert(id, seq);
+        }
+    }
+    Ok(inserted)
 }
 
 /// Adds events (each with its message's seq) in multi-row statements, in the caller's
