@@ -283,6 +283,10 @@ error_codes! {
     /// signed: edited by hand, or from another gateway. The message names the file and
     /// the line.
     CheckpointInvalid = (7009, "checkpoint-invalid", 500, Never),
+    /// raccordo could not listen on an address (`serve`'s, a simulator's, the conformance
+    /// sandbox's): another process holds the port, or the address is not this machine's.
+    /// The message names the address and the reason; nothing starts.
+    ListenFailed = (7010, "listen-failed", 500, Never),
 
     /// The request carries no valid credentials: no client certificate or bearer token that
     /// the configuration maps to a party.

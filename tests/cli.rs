@@ -100,6 +100,24 @@ fn unreadable_files_and_usage_errors_exit_2() {
     assert_eq!(raccordo(&["validate", "--no-such-flag", "x"]).status.code(), Some(2));
 }
 
+/// A port another process holds: `serve` says so with its own code, naming the address
+/// (it used to report RAC-7001, a file that could not be read).
+#[test]
+fn a_port_in_use_is_a_listen_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_raccordo"))
+        .args(["serve", "--listen", &address])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains(&format!("RAC-7010 listen-failed: cannot listen on {address}")), "{stderr}");
+}
+
 #[test]
 fn a_200_mb_file_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();

@@ -12,7 +12,7 @@ use crate::assets::Assets;
 use crate::conformance::report;
 use crate::conformance::run::{self, RunReport, TargetOptions};
 use crate::conformance::{Kind, Suite};
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ingest::{Catalog, CANONICAL};
 
 #[derive(Debug, clap::Subcommand)]
@@ -151,7 +151,7 @@ fn serve(assets: &Assets, suite: Suite, args: ServeArgs) -> Result<Outcome, Erro
         let address = std::net::SocketAddr::from(([127, 0, 0, 1], args.port));
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .map_err(|source| Error::Io { path: address.to_string().into(), source })?;
+            .map_err(|error| Error::coded(ErrorCode::ListenFailed, format!("cannot listen on {address}: {error}")))?;
         println!(
             "conformance sandbox: the gateway on http://{address}/v1/messages for {} sending {}\n\
              send with Authorization: Bearer {} (and Raccordo-Profile: {}); recording into {}; Ctrl-C stops",

@@ -11,7 +11,7 @@ use super::Outcome;
 use crate::api;
 use crate::config::{Config, EXAMPLE};
 use crate::delivery::Deliverer;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::gateway::Gateway;
 use crate::ingest::Catalog;
 use crate::inps::Puller;
@@ -127,7 +127,7 @@ async fn serve(catalog: Catalog, config: Config) -> Result<(), Error> {
     let workers = tokio::spawn(Arc::clone(&deliverer).run(stopped));
     let listener = tokio::net::TcpListener::bind(listen)
         .await
-        .map_err(|source| Error::Io { path: listen.to_string().into(), source })?;
+        .map_err(|error| Error::coded(ErrorCode::ListenFailed, format!("cannot listen on {listen}: {error}")))?;
     let shown = storage.split('?').next().unwrap_or(&storage).to_owned();
     let scheme = if state.config.tls.is_some() { "https" } else { "http" };
     tracing::info!("raccordo listening on {scheme}://{listen} ({parties} parties, storage {shown})");

@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 
 use super::serve::load_config;
 use super::Outcome;
-use crate::error::Error;
+use crate::error::{Error, ErrorCode};
 use crate::ingest::Catalog;
 use crate::simulate::generate::{Generator, TYPES};
 
@@ -148,7 +148,7 @@ async fn inps(catalog: &Catalog, args: InpsArgs) -> Result<Outcome, Error> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(address)
         .await
-        .map_err(|source| Error::Io { path: address.to_string().into(), source })?;
+        .map_err(|error| Error::coded(ErrorCode::ListenFailed, format!("cannot listen on {address}: {error}")))?;
     let scheme = if https { "https" } else { "http" };
     println!(
         "INPS simulator on {scheme}://{address}: {} records (seed {}); token endpoint /token.oauth2, e-service /comunicazioni; Ctrl-C stops",
@@ -203,7 +203,7 @@ async fn parties(catalog: &Catalog, args: PartiesArgs) -> Result<Outcome, Error>
         );
         let listener = tokio::net::TcpListener::bind(address)
             .await
-            .map_err(|source| Error::Io { path: address.to_string().into(), source })?;
+            .map_err(|error| Error::coded(ErrorCode::ListenFailed, format!("cannot listen on {address}: {error}")))?;
         println!("{} ({}) listening on {}", party.id, receives.profile, receives.endpoint);
         servers.push(tokio::spawn(async move { axum::serve(listener, app).await }));
     }
