@@ -454,6 +454,63 @@ async fn on_postgresql_writes_commit_while_the_audit_head_is_locked() {
     assert_eq!((verification.entries, verification.problem), (6, None));
 }
 
+/// On PostgreSQL the writers of one ordering key take turns: while another transaction
+/// holds the key's turn (a slower writer, or another instance), a message with a delivery
+/// under that key is not committed, so its delivery can't take a later seq and be claimed
+/// before the earlier one is there; a delivery under another key is not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_writers_of_one_ordering_key_take_turns() {
+    use sqlx::Connection;
+    let url = common::postgres_url().await;
+    let store = Store::open(&url).await.unwrap();
+    let mut slower = sqlx::AnyConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut slower).await.unwrap();
+    let held = serde_json::json!([raccordo::store::ordering_lock_key("cpi", "relationship-1")]).to_string();
+    sqlx::query(raccordo::store::ORDERING_LOCKS_SQL).bind(held).execute(&mut slower).await.unwrap();
+
+    let other = message("m-other", "s", "other");
+    let other_delivery = [delivery("d-other", "cpi", Some("relationship-2"))];
+    let within = std::time::Duration::from_secs(10);
+    assert!(
+        tokio::time::timeout(within, store.insert(&other, &other_delivery, &[])).await.is_ok(),
+        "another key waited"
+    );
+
+    let waiting = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let new = message("m-same", "s", "same");
+            store.insert(&new, &[delivery("d-same", "cpi", Some("relationship-1"))], &[]).await.unwrap()
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert!(!waiting.is_finished(), "a write went ahead of the key's turn");
+    assert!(store.message("m-same").await.unwrap().is_none());
+    sqlx::query("ROLLBACK").execute(&mut slower).await.unwrap();
+    assert_eq!(tokio::time::timeout(within, waiting).await.unwrap().unwrap(), Inserted::Created);
+    let mut claimed: Vec<String> =
+        store.claim("a", T0, 60_000, 10).await.unwrap().into_iter().map(|c| c.delivery_id).collect();
+    claimed.sort_unstable();
+    assert_eq!(claimed, ["d-other", "d-same"]);
+}
+
+/// Closing a PostgreSQL store chains what it queued: a command (`subject erase`, `inps
+/// pull`) that ends leaves no audit entry outside the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_postgresql_store_chains_what_it_queued() {
+    use sqlx::{Connection, Row};
+    let url = common::postgres_url().await;
+    let store = Store::open(&url).await.unwrap();
+    let entry = raccordo::store::AuditEntry::new(T0, "subject.erased", Some("operator"), None, serde_json::json!({}));
+    store.audit(&[entry]).await.unwrap();
+    store.close().await;
+    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+    let count = |table: &'static str| format!("SELECT COUNT(*) AS n FROM {table}");
+    let queued: i64 = sqlx::query(&count("audit_queue")).fetch_one(&mut connection).await.unwrap().get("n");
+    let chained: i64 = sqlx::query(&count("audit")).fetch_one(&mut connection).await.unwrap().get("n");
+    assert_eq!((queued, chained), (0, 1));
+}
+
 /// Two instances writing and auditing at once on PostgreSQL: every entry goes onto the
 /// chain once, the chain verifies, and closing leaves nothing queued.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -57,18 +57,24 @@ pub fn retention(catalog: Catalog, command: Retention) -> Result<Outcome, Error>
     let config = load_config(args.config.as_ref(), &catalog)?;
     runtime()?.block_on(async move {
         let state = open_state(catalog, config).await?;
-        if state.config.retention.is_none() {
-            super::print("the configuration has no [retention]: nothing to purge\n")?;
-            return Ok(Outcome::Success);
+        // Closing chains the audit entries the command queued (PostgreSQL).
+        let outcome = async {
+            if state.config.retention.is_none() {
+                super::print("the configuration has no [retention]: nothing to purge\n")?;
+                return Ok(Outcome::Success);
+            }
+            let purged = crate::retention::purge(&state).await?;
+            let mut out = String::new();
+            for (message_type, count) in purged.iter().filter(|(_, n)| *n > 0) {
+                out.push_str(&format!("{message_type}: {count} payloads purged\n"));
+            }
+            out.push_str(&format!("{} payloads purged in all\n", purged.iter().map(|(_, n)| n).sum::<u64>()));
+            super::print(&out)?;
+            Ok(Outcome::Success)
         }
-        let purged = crate::retention::purge(&state).await?;
-        let mut out = String::new();
-        for (message_type, count) in purged.iter().filter(|(_, n)| *n > 0) {
-            out.push_str(&format!("{message_type}: {count} payloads purged\n"));
-        }
-        out.push_str(&format!("{} payloads purged in all\n", purged.iter().map(|(_, n)| n).sum::<u64>()));
-        super::print(&out)?;
-        Ok(Outcome::Success)
+        .await;
+        state.store.close().await;
+        outcome
     })
 }
 
@@ -83,23 +89,29 @@ pub fn subject(catalog: Catalog, command: Subject) -> Result<Outcome, Error> {
     let config = load_config(args.config.as_ref(), &catalog)?;
     runtime()?.block_on(async move {
         let state = open_state(catalog, config).await?;
-        if erase {
-            let erasure = crate::retention::erase(&state, &args.codice_fiscale).await?;
-            let mut out = format!("{} messages erased\n", erasure.erased.len());
-            for (id, why) in &erasure.kept {
-                out.push_str(&format!("kept {id}: {why}\n"));
+        // Closing chains the audit entries the command queued (PostgreSQL).
+        let outcome = async {
+            if erase {
+                let erasure = crate::retention::erase(&state, &args.codice_fiscale).await?;
+                let mut out = format!("{} messages erased\n", erasure.erased.len());
+                for (id, why) in &erasure.kept {
+                    out.push_str(&format!("kept {id}: {why}\n"));
+                }
+                super::print(&out)?;
+                return Ok(Outcome::Success);
             }
-            super::print(&out)?;
-            return Ok(Outcome::Success);
+            let messages = crate::retention::export(&state, &args.codice_fiscale).await?;
+            let text = serde_json::to_string_pretty(&serde_json::json!({ "messages": messages }))
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            match &args.output {
+                Some(path) => std::fs::write(path, text).map_err(|source| Error::Io { path: path.clone(), source })?,
+                None => super::print(&format!("{text}\n"))?,
+            }
+            Ok(Outcome::Success)
         }
-        let messages = crate::retention::export(&state, &args.codice_fiscale).await?;
-        let text = serde_json::to_string_pretty(&serde_json::json!({ "messages": messages }))
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        match &args.output {
-            Some(path) => std::fs::write(path, text).map_err(|source| Error::Io { path: path.clone(), source })?,
-            None => super::print(&format!("{text}\n"))?,
-        }
-        Ok(Outcome::Success)
+        .await;
+        state.store.close().await;
+        outcome
     })
 }
 
@@ -108,19 +120,25 @@ pub fn storage(catalog: Catalog, command: Storage) -> Result<Outcome, Error> {
     let config = load_config(args.config.as_ref(), &catalog)?;
     runtime()?.block_on(async move {
         let state = open_state(catalog, config).await?;
-        let upgrade = state.store.upgrade().await?;
-        let entry = crate::store::AuditEntry::new(
-            state.clock.now_millis(),
-            "storage.upgraded",
-            Some("operator"),
-            None,
-            serde_json::json!({ "resealed": upgrade.resealed, "indexed": upgrade.indexed }),
-        );
-        state.store.audit(&[entry]).await?;
-        super::print(&format!(
-            "{} payloads sealed again (bound to their rows), {} rows added to the subject index\n",
-            upgrade.resealed, upgrade.indexed
-        ))?;
-        Ok(Outcome::Success)
+        // Closing chains the audit entries the command queued (PostgreSQL).
+        let outcome = async {
+            let upgrade = state.store.upgrade().await?;
+            let entry = crate::store::AuditEntry::new(
+                state.clock.now_millis(),
+                "storage.upgraded",
+                Some("operator"),
+                None,
+                serde_json::json!({ "resealed": upgrade.resealed, "indexed": upgrade.indexed }),
+            );
+            state.store.audit(&[entry]).await?;
+            super::print(&format!(
+                "{} payloads sealed again (bound to their rows), {} rows added to the subject index\n",
+                upgrade.resealed, upgrade.indexed
+            ))?;
+            Ok(Outcome::Success)
+        }
+        .await;
+        state.store.close().await;
+        outcome
     })
 }

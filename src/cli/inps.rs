@@ -159,6 +159,8 @@ async fn pull(catalog: Catalog, args: PullArgs) -> Result<Outcome, Error> {
     let reporter = Reporter::new("pull", range.since.map(|since| (since, until)));
     let outcome = puller.pull(Trigger::Command, range, &|p| reporter.report(p, range.since)).await;
     reporter.finish();
+    // Closing chains the audit entries the run queued (PostgreSQL).
+    state.store.close().await;
     let run = outcome?;
     print_run(&run, args.output);
     Ok(Outcome::Success)
@@ -171,6 +173,7 @@ async fn import(catalog: Catalog, args: ImportArgs) -> Result<Outcome, Error> {
     let reporter = Reporter::new("import", None);
     let outcome = puller.import(&args.file, &|p| reporter.report(p, None)).await;
     reporter.finish();
+    state.store.close().await;
     let run = outcome?;
     print_run(&run, args.output);
     Ok(if run.quarantined > 0 { Outcome::Invalid } else { Outcome::Success })

@@ -196,6 +196,15 @@ pub(super) async fn chain_queued(pool: &AnyPool, dialect: Dialect) -> Result<usi
     if dialect != Dialect::Postgres {
         return Ok(0);
     }
+    // Nothing queued (the common case for a reader): no transaction, no wait for the lock.
+    let queued = sqlx::query("SELECT EXISTS (SELECT 1 FROM audit_queue) AS queued")
+        .fetch_one(pool)
+        .await
+        .and_then(|row| row.try_get::<bool, _>("queued"))
+        .map_err(storage_error("reading the audit queue"))?;
+    if !queued {
+        return Ok(0);
+    }
     let mut chained = 0;
     loop {
         let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
@@ -209,6 +218,7 @@ pub(super) async fn chain_queued(pool: &AnyPool, dialect: Dialect) -> Result<usi
         .await
         .map_err(storage_error("taking queued audit entries"))?;
         if rows.is_empty() {
+            transaction.rollback().await.map_err(storage_error("rollback"))?;
             return Ok(chained);
         }
         let mut queued = rows
@@ -229,12 +239,13 @@ pub(super) async fn chain_queued(pool: &AnyPool, dialect: Dialect) -> Result<usi
 
 /// The least time between two passes of the chainer: each pass is a transaction with its
 /// own commit, and under load every commit of the store would otherwise start one (a fifth
-/// of all commits, measured). Readers chain for themselves, so they never wait for it.
+/// of all commits, measured). Readers chain for themselves, so none waits for the pause.
 const CHAIN_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The chainer of a PostgreSQL store: chains when `wake` is notified (after the store's own
 /// commits, at most once every `CHAIN_PAUSE`) and every second (other instances' entries, a
-/// wake-up lost to an error), until the store is closed or dropped (`wake` held here alone).
+/// wake-up lost to an error), until the store is closed, or dropped (once its writer tasks
+/// have ended too, `wake` is held here alone).
 pub(super) async fn chain_continually(pool: AnyPool, wake: std::sync::Arc<tokio::sync::Notify>) {
     loop {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(1), wake.notified()).await;

@@ -1020,6 +1020,19 @@ async fn write_rows_by_table<'a>(
     Ok(inserted)
 }
 
+/// Takes, until the transaction ends, PostgreSQL's advisory lock of each ordering key in
+/// the JSON array $1 (see `ordering_lock_key`), in the order of the locks' numbers so
+/// that two writers sharing keys wait for each other instead of deadlocking. The class
+/// 8471 keeps these locks apart from the job locks (8470, `pull.rs`).
+pub const ORDERING_LOCKS_SQL: &str = "\
+SELECT count(pg_advisory_xact_lock(8471, h)) AS locked
+FROM (SELECT DISTINCT hashtext(k) AS h FROM json_array_elements_text($1::json) AS t (k) ORDER BY h) AS keys";
+
+/// The text whose hash names a delivery ordering key's lock: the party and the key.
+pub fn ordering_lock_key(party: &str, key: &str) -> String {
+    format!("{party}\u{1f}{key}")
+}
+
 /// Rows as a JSON array, for `json_to_recordset`.
 fn rows_json<T: serde::Serialize>(rows: &[T]) -> Result<String, Error> {
     serde_json::to_string(rows).map_err(|error| Error::Storage(format!("rows for PostgreSQL: {error}")))
@@ -1177,6 +1190,25 @@ async fn write_rows_at_once<'a>(
             actor: entry.actor,
             detail: entry.detail,
         });
+    }
+    // Deliveries that keep order (an ordering key) are claimed one at a time in the order
+    // of their seq, which must then be the order their writes commit in: the writers of a
+    // key take turns, each holding the key's lock until its commit. (Without it, two
+    // writers, or two instances, could each take a seq and commit the later one first,
+    // which a claim would release before the earlier one existed for it.)
+    let mut keys: Vec<String> = items
+        .iter()
+        .flat_map(|(_, deliveries, ..)| deliveries.iter())
+        .filter_map(|delivery| Some(ordering_lock_key(&delivery.party, delivery.ordering_key.as_deref()?)))
+        .collect();
+    if !keys.is_empty() {
+        keys.sort_unstable();
+        keys.dedup();
+        sqlx::query(ORDERING_LOCKS_SQL)
+            .bind(rows_json(&keys)?)
+            .execute(&mut **transaction)
+            .await
+            .map_err(storage_error("taking the ordering keys' turns"))?;
     }
     let rows = sqlx::query(WRITE_GROUP_SQL)
         .bind(rows_json(&messages)?)
