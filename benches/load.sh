@@ -4,9 +4,10 @@
 # example parties (raccordo simulate parties) — beside a bare axum server answering 202 to
 # the same load, measured in the same run. Installs wrk (Debian) when missing.
 #
-# For each store it also offers half the maximum canonical rate at a fixed pace (p50/p99
-# there), then waits for the delivery backlog to drain and says how long that took; on
-# PostgreSQL it runs a second gateway instance on the same database (the scale-out path)
+# For each store it also offers half the maximum canonical rate at a fixed pace, open loop
+# (examples/fixed_rate.rs: latency counted from when each request was due, as wrk2 does),
+# giving p50/p99 there, then waits for the delivery backlog to drain and says how long that
+# took; on PostgreSQL it runs a second gateway instance on the same database (the scale-out path)
 # and loads both at once. LOAD_SYNC=normal runs SQLite with synchronous=NORMAL instead of
 # the default FULL.
 #
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 connections=${2:-32}
 command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
-cargo build --release --quiet --bin raccordo --example bare_axum
+cargo build --release --quiet --bin raccordo --example bare_axum --example fixed_rate
 bin=target/release/raccordo
 work=$(mktemp -d)
 pids=()
@@ -50,18 +51,24 @@ open(p, "w").write(s)
 PY
 }
 
-# run LABEL URL BODY CONTENT_TYPE PROFILE TOKEN [DELAY_MS [CONNECTIONS]]: prints a line and
-# leaves the rate in $last_rps.
+# run LABEL URL BODY CONTENT_TYPE PROFILE TOKEN [RATE [CONNECTIONS]]: prints a line and
+# leaves the rate in $last_rps. With RATE, requests are offered at that many a second by
+# examples/fixed_rate.rs instead of as fast as wrk's connections get answers.
 last_rps=0
 # Each run sends messages of its own (ID_BASE in post.lua): a run that repeated an earlier
 # run's ids would measure answers to resends. A run started in the background increments a
 # copy of the counter, so the caller increments it too before the next.
 id_base=0
 run() {
-  local out delay=${7:-} conns=${8:-$connections}
+  local out rate=${7:-} conns=${8:-$connections}
   id_base=$((id_base + 1))
-  out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" DELAY_MS="$delay" ID_BASE="$id_base" \
-        wrk -t2 -c"$conns" -d"${seconds}s" --latency -s benches/load/post.lua "$2")
+  if [ -n "$rate" ]; then
+    out=$(ID_BASE="$id_base" target/release/examples/fixed_rate "$2" "$rate" "$seconds" "$conns" "$3" \
+          "Content-Type: $4" "Raccordo-Profile: $5" "Authorization: Bearer $6")
+  else
+    out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" ID_BASE="$id_base" \
+          wrk -t2 -c"$conns" -d"${seconds}s" --latency -s benches/load/post.lua "$2")
+  fi
   local p50 p99
   last_rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
@@ -115,8 +122,7 @@ for storage in "${storages[@]}"; do
   echo "   drained the backlog in $(drain 8470) s"
   # Half the maximum canonical rate, offered at a steady pace.
   half=$(python3 -c "print(max(1, int(float('$max') / 2)))")
-  delay=$(python3 -c "print(max(1, round($connections * 1000 / $half)))")
-  run "raccordo, canonical JSON at ~$half req/s offered, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "$delay"
+  run "raccordo, canonical JSON at ~$half req/s offered, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "$half"
   echo "   after the steady load: backlog $(metric 8470 raccordo_queue_depth "") deliveries, drained in $(drain 8470) s"
   accepted=$(metric 8470 raccordo_messages_received_total 'outcome="accepted"')
   delivered=$(metric 8470 raccordo_delivery_attempts_total 'outcome="delivered"')

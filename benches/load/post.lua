@@ -36,13 +36,3 @@ function done(summary, latency, requests)
     summary.requests, summary.errors.connect, summary.errors.read, summary.errors.write,
     summary.errors.status, summary.errors.timeout))
 end
-
--- DELAY_MS (optional): each connection waits this long between requests, which makes the
--- offered rate about connections × 1000 / DELAY_MS requests per second (benches/load.sh's
--- fixed-rate runs at half the maximum).
-local delay_ms = tonumber(os.getenv("DELAY_MS") or "")
-if delay_ms then
-  function delay()
-    return delay_ms
-  end
-end
