@@ -19,9 +19,7 @@
 //!   console's refusals) chains what is queued first, so a reader sees every committed
 //!   entry on the chain, and a store chains what is left when it closes.
 
-use sqlx::Row;
-
-use sqlx::AnyPool;
+use sqlx::{AnyPool, Row};
 
 use super::{storage_error, Dialect, Store};
 use crate::error::Error;
