@@ -131,15 +131,17 @@ impl Store {
     }
 
     /// How deliveries to `party` are going, from its deliveries' statuses (an index on
-    /// party and status answers each question without reading the deliveries).
+    /// party and status answers each question without reading the deliveries; on
+    /// PostgreSQL it holds finished deliveries only, hence `finished_at IS NOT NULL`, which
+    /// every delivered or dead delivery has).
     pub async fn health(&self, party: &str) -> Result<Health, Error> {
         let read = storage_error("reading an endpoint's health");
         let row = sqlx::query(
             "SELECT \
                (SELECT COUNT(*) FROM deliveries WHERE party = $1 AND status IN ('pending', 'in_flight')) AS pending, \
-               (SELECT COUNT(*) FROM deliveries WHERE party = $1 AND status = 'dead') AS dead, \
-               (SELECT MAX(finished_at) FROM deliveries WHERE party = $1 AND status = 'delivered') AS success, \
-               (SELECT MAX(finished_at) FROM deliveries WHERE party = $1 AND status = 'dead') AS dead_at",
+               (SELECT COUNT(*) FROM deliveries WHERE party = $1 AND status = 'dead' AND finished_at IS NOT NULL) AS dead, \
+               (SELECT MAX(finished_at) FROM deliveries WHERE party = $1 AND status = 'delivered' AND finished_at IS NOT NULL) AS success, \
+               (SELECT MAX(finished_at) FROM deliveries WHERE party = $1 AND status = 'dead' AND finished_at IS NOT NULL) AS dead_at",
         )
         .bind(party)
         .fetch_one(&self.pool)
