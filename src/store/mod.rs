@@ -44,6 +44,9 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// Where claims and attempt outcomes commit (`Store::begin_relaxed`): on a SQLite file,
+    /// a connection of its own with `synchronous = NORMAL`; otherwise `pool` again.
+    relaxed: AnyPool,
     dialect: Dialect,
     /// Inserts waiting for the group-commit writer.
     inserts: tokio::sync::mpsc::Sender<PendingInsert>,
@@ -309,6 +312,21 @@ impl Store {
             Synchronous::Normal => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
         };
         let options = AnyConnectOptions::from_str(&url).map_err(storage_error("storage url"))?;
+        // No connection of its own in memory (it would open another database), and none
+        // needed on PostgreSQL (`synchronous_commit` is set per transaction).
+        let relaxed = sqlite_path.as_ref().map(|_| {
+            AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(Duration::from_secs(10))
+                .after_connect(|connection, _| {
+                    Box::pin(async move {
+                        use sqlx::Executor;
+                        connection.execute(RELAXED_PRAGMAS).await?;
+                        Ok(())
+                    })
+                })
+                .connect_lazy_with(options.clone())
+        });
         let pool = AnyPoolOptions::new()
             // SQLite serialises writers; more connections only queue on its lock.
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
@@ -349,10 +367,12 @@ impl Store {
             let queue = std::sync::Arc::clone(&queue);
             tokio::spawn(write_groups(pool.clone(), dialect, queue, write_lock.clone(), audit_wake.clone()));
         }
+        let relaxed = relaxed.unwrap_or_else(|| pool.clone());
         let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
-        tokio::spawn(write_finishes(pool.clone(), dialect, finish_queue, write_lock.clone(), audit_wake.clone()));
+        tokio::spawn(write_finishes(relaxed.clone(), dialect, finish_queue, write_lock.clone(), audit_wake.clone()));
         Ok(Store {
             pool,
+            relaxed,
             dialect,
             inserts,
             finishes,
@@ -373,6 +393,17 @@ impl Store {
 
     pub fn dialect(&self) -> Dialect {
         self.dialect
+    }
+
+    /// A transaction whose commit does not wait for the disk, for claims and attempt
+    /// outcomes: after a power loss one may be missing, which sends its delivery again
+    /// (under the same idempotency key), as a crash between an acknowledgement and its
+    /// commit already does. Nothing else commits this way: a message and its deliveries
+    /// are on disk before the 202. A later durable commit puts it on disk too (SQLite's WAL
+    /// and PostgreSQL's are written in order), and a crash of the process alone loses
+    /// nothing.
+    pub async fn begin_relaxed(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+        begin_relaxed(&self.relaxed, self.dialect).await
     }
 
     /// Records the `jti` of a signed request until `expires` (Unix seconds); `false` when it
@@ -505,7 +536,7 @@ impl Store {
     pub async fn claim(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, Error> {
         let sql = claim_sql(self.dialect);
         let _writing = self.write_lock.hold().await;
-        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let mut transaction = self.begin_relaxed().await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query(CLAIM_PLAN_SQL)
                 .execute(&mut *transaction)
@@ -603,7 +634,7 @@ impl Store {
         }
         let mut released = 0;
         let _writing = self.write_lock.hold().await;
-        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let mut transaction = self.begin_relaxed().await?;
         for chunk in delivery_ids.chunks(self.dialect.rows_per_statement(1)) {
             let ids: Vec<String> = (0..chunk.len()).map(|i| self.dialect.parameter(i + 2)).collect();
             let sql = format!(
@@ -687,6 +718,7 @@ impl Store {
         if let Err(error) = self.chain_audit().await {
             tracing::warn!(%error, "chaining queued audit entries at close; the next start chains them");
         }
+        self.relaxed.close().await;
         self.pool.close().await;
     }
 }
@@ -720,7 +752,7 @@ async fn write_finishes(
 }
 
 async fn write_finish_group(pool: &AnyPool, dialect: Dialect, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
-    let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+    let mut transaction = begin_relaxed(pool, dialect).await?;
     let mut answers = vec![false; group.len()];
     let mut events: Vec<(i64, &Event)> = Vec::with_capacity(group.len());
     let mut audited = Vec::new();
@@ -1011,6 +1043,23 @@ async fn write_rows_by_table<'a>(
     }
     insert_events(transaction, dialect, &events).await?;
     Ok(inserted)
+}
+
+/// SQLite's settings for the relaxed connection: the pool's, with `synchronous = NORMAL`
+/// (in WAL mode: the WAL is synced at checkpoints, and by the next `FULL` commit).
+const RELAXED_PRAGMAS: &str =
+    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
+
+/// `Store::begin_relaxed` on `pool` (the relaxed one).
+async fn begin_relaxed(pool: &AnyPool, dialect: Dialect) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+    let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT set_config('synchronous_commit', 'off', true) AS commit")
+            .execute(&mut *transaction)
+            .await
+            .map_err(storage_error("begin"))?;
+    }
+    Ok(transaction)
 }
 
 /// The claim of `Store::claim`: $1 the owner, $2 the lease's end, $3 now, $4 the limit.
@@ -1360,5 +1409,46 @@ mod tests {
         assert_eq!(synchronous_of(&format!("{url}?synchronous=normal")).await, 1);
         assert_eq!(synchronous_of(&format!("{url}?mode=rwc&synchronous=FULL")).await, 2);
         assert!(matches!(Store::open(&format!("{url}?synchronous=off")).await, Err(Error::Storage(_))));
+    }
+
+    /// Claims and attempt outcomes commit on a connection of their own that does not wait
+    /// for the disk; the pool every other write uses still does.
+    #[tokio::test]
+    async fn on_sqlite_only_relaxed_transactions_skip_the_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
+        let mut relaxed = store.begin_relaxed().await.unwrap();
+        let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *relaxed).await.unwrap();
+        relaxed.commit().await.unwrap();
+        assert_eq!(value, 1, "NORMAL");
+        for _ in 0..4 {
+            let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
+            assert_eq!(value, 2, "FULL");
+        }
+        store.close().await;
+    }
+
+    /// On PostgreSQL a relaxed transaction turns `synchronous_commit` off for itself only:
+    /// the connection goes back to the pool committing durably.
+    #[tokio::test]
+    async fn on_postgresql_a_relaxed_commit_stays_in_its_transaction() {
+        use sqlx::Connection;
+        let base = std::env::var("RACCORDO_TEST_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+        let mut connection = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut connection).await.unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let store = Store::open(&format!("{base}{separator}options=-c%20search_path%3D{schema}")).await.unwrap();
+        let setting = "SELECT current_setting('synchronous_commit') AS setting";
+        let mut relaxed = store.begin_relaxed().await.unwrap();
+        let value: String = sqlx::query_scalar(setting).fetch_one(&mut *relaxed).await.unwrap();
+        relaxed.commit().await.unwrap();
+        assert_eq!(value, "off");
+        for _ in 0..4 {
+            let value: String = sqlx::query_scalar(setting).fetch_one(&store.pool).await.unwrap();
+            assert_eq!(value, "on");
+        }
+        store.close().await;
     }
 }
