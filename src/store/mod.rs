@@ -402,7 +402,7 @@ impl Store {
     /// are on disk before the 202. A later durable commit puts it on disk too (SQLite's WAL
     /// and PostgreSQL's are written in order), and a crash of the process alone loses
     /// nothing.
-    pub async fn begin_relaxed(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
+    pub(crate) async fn begin_relaxed(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
         begin_relaxed(&self.relaxed, self.dialect).await
     }
 
