@@ -535,7 +535,7 @@ impl Store {
     /// instances claim the same delivery.
     pub async fn claim(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, Error> {
         let sql = claim_sql(self.dialect);
-        let _writing = self.write_lock.hold().await;
+        let writing = self.write_lock.hold().await;
         let mut transaction = self.begin_relaxed().await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query(CLAIM_PLAN_SQL)
@@ -556,26 +556,31 @@ impl Store {
             seqs.push(row.try_get::<i64, _>("message_seq").map_err(storage_error("claim"))?);
         }
         // The messages of every claimed delivery, in one query (seqs are integers we read).
-        let mut messages: std::collections::HashMap<i64, (String, Result<String, String>)> =
-            std::collections::HashMap::new();
-        if !seqs.is_empty() {
+        let stored = if seqs.is_empty() {
+            Vec::new()
+        } else {
             let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
             let sql = format!("SELECT seq, id, canonical FROM messages WHERE seq IN ({})", list.join(", "));
-            for message in sqlx::query(&sql).fetch_all(&mut *transaction).await.map_err(storage_error("claim"))? {
-                let seq: i64 = message.try_get("seq").map_err(storage_error("claim"))?;
-                let id: String = message.try_get("id").map_err(storage_error("claim"))?;
-                let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
-                // A payload that does not open (a key dropped too early, a row altered or
-                // swapped) must not stop every delivery: its own is dead-lettered with why.
-                let canonical =
-                    seal::open_text(self.sealer.as_deref(), canonical, seal::Row::message(&id)).map_err(|error| {
-                        tracing::warn!(code = %error.code(), "{error}");
-                        format!("{} {}: {error}", error.code(), error.code().name())
-                    });
-                messages.insert(seq, (id, canonical));
-            }
-        }
+            sqlx::query(&sql).fetch_all(&mut *transaction).await.map_err(storage_error("claim"))?
+        };
         transaction.commit().await.map_err(storage_error("commit"))?;
+        // Opening the payloads is CPU work: SQLite's other writers need not wait for it.
+        drop(writing);
+        let mut messages: std::collections::HashMap<i64, (String, Result<String, String>)> =
+            std::collections::HashMap::with_capacity(stored.len());
+        for message in stored {
+            let seq: i64 = message.try_get("seq").map_err(storage_error("claim"))?;
+            let id: String = message.try_get("id").map_err(storage_error("claim"))?;
+            let canonical: String = message.try_get("canonical").map_err(storage_error("claim"))?;
+            // A payload that does not open (a key dropped too early, a row altered or
+            // swapped) must not stop every delivery: its own is dead-lettered with why.
+            let canonical =
+                seal::open_text(self.sealer.as_deref(), canonical, seal::Row::message(&id)).map_err(|error| {
+                    tracing::warn!(code = %error.code(), "{error}");
+                    format!("{} {}: {error}", error.code(), error.code().name())
+                });
+            messages.insert(seq, (id, canonical));
+        }
         let mut claimed = Vec::with_capacity(rows.len());
         for (row, message_seq) in rows.iter().zip(seqs) {
             let (message_id, canonical) = messages
