@@ -58,6 +58,9 @@ pub struct Store {
     /// The SQLite database file, beside which job locks are taken; `None` in memory and on
     /// PostgreSQL.
     sqlite_path: Option<std::path::PathBuf>,
+    /// On a SQLite file with `synchronous = FULL`: how far the WAL is synced behind the
+    /// intake groups' commits (see `sync_wal`).
+    wal_sync: Option<std::sync::Arc<WalSync>>,
     /// Job locks of an in-memory database.
     memory_locks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Seals payloads at rest, when the configuration gives keys.
@@ -363,11 +366,23 @@ impl Store {
             wake.notify_one();
             tokio::spawn(audit::chain_continually(pool.clone(), std::sync::Arc::clone(wake)));
         }
+        let relaxed = relaxed.unwrap_or_else(|| pool.clone());
+        // On a SQLite file that syncs every commit, intake groups commit without the sync
+        // and one task syncs the WAL after them, outside the write lock (see `sync_wal`).
+        let intake = match (&sqlite_path, synchronous) {
+            (Some(path), Synchronous::Full) => {
+                let (queue, waiting) = tokio::sync::mpsc::channel(64);
+                let wal_sync = std::sync::Arc::new(WalSync::new());
+                tokio::spawn(sync_wal(wal_path(path), waiting, std::sync::Arc::clone(&wal_sync)));
+                GroupCommit { pool: relaxed.clone(), synced: Some((queue, wal_sync)) }
+            }
+            _ => GroupCommit { pool: pool.clone(), synced: None },
+        };
+        let wal_sync = intake.synced.as_ref().map(|(_, wal_sync)| std::sync::Arc::clone(wal_sync));
         for _ in 0..writers {
             let queue = std::sync::Arc::clone(&queue);
-            tokio::spawn(write_groups(pool.clone(), dialect, queue, write_lock.clone(), audit_wake.clone()));
+            tokio::spawn(write_groups(intake.clone(), dialect, queue, write_lock.clone(), audit_wake.clone()));
         }
-        let relaxed = relaxed.unwrap_or_else(|| pool.clone());
         let (finishes, finish_queue) = tokio::sync::mpsc::channel(1024);
         tokio::spawn(write_finishes(relaxed.clone(), dialect, finish_queue, write_lock.clone(), audit_wake.clone()));
         Ok(Store {
@@ -378,6 +393,7 @@ impl Store {
             finishes,
             write_lock,
             sqlite_path,
+            wal_sync,
             memory_locks: Default::default(),
             sealer,
             audit_wake,
@@ -536,6 +552,8 @@ impl Store {
     pub async fn claim(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, Error> {
         let sql = claim_sql(self.dialect);
         let writing = self.write_lock.hold().await;
+        // Every group committed before this claim is at most this far.
+        let committed = self.wal_sync.as_ref().map(|wal_sync| wal_sync.committed());
         let mut transaction = self.begin_relaxed().await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query(CLAIM_PLAN_SQL)
@@ -566,6 +584,10 @@ impl Store {
         transaction.commit().await.map_err(storage_error("commit"))?;
         // Opening the payloads is CPU work: SQLite's other writers need not wait for it.
         drop(writing);
+        // Nothing leaves for a recipient before its message is on disk.
+        if let (Some(wal_sync), Some(committed)) = (&self.wal_sync, committed) {
+            wal_sync.wait_synced(committed).await?;
+        }
         let mut messages: std::collections::HashMap<i64, (String, Result<String, String>)> =
             std::collections::HashMap::with_capacity(stored.len());
         for message in stored {
@@ -862,10 +884,66 @@ async fn finish_run(
     Ok(finished)
 }
 
-/// The group-commit writer: takes every insert waiting, writes them in one transaction,
-/// and answers each after the commit. Ends when every `Store` handle is gone.
-async fn write_groups(
+/// Where intake groups commit, and what makes their commits durable.
+#[derive(Debug, Clone)]
+struct GroupCommit {
     pool: AnyPool,
+    /// On a SQLite file with `synchronous = FULL`: `pool` is the connection that commits
+    /// without syncing, and the answers wait here, numbered, for the WAL's sync.
+    synced: Option<(Numbered, std::sync::Arc<WalSync>)>,
+}
+
+/// Where committed groups wait, with their numbers, for the WAL's sync.
+type Numbered = tokio::sync::mpsc::Sender<(u64, Answers)>;
+
+/// Intake groups committed and synced, counted; the count of a group is its number.
+#[derive(Debug)]
+struct WalSync {
+    committed: std::sync::atomic::AtomicU64,
+    synced: tokio::sync::watch::Sender<u64>,
+}
+
+impl WalSync {
+    /// How long a claim waits for the sync of the groups committed before it.
+    const WAIT: Duration = Duration::from_secs(10);
+
+    fn new() -> WalSync {
+        WalSync { committed: std::sync::atomic::AtomicU64::new(0), synced: tokio::sync::watch::Sender::new(0) }
+    }
+
+    /// The number of the last group committed. Read under the write lock, it covers every
+    /// group whose rows that transaction can see.
+    fn committed(&self) -> u64 {
+        self.committed.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Numbers a group just committed (under the write lock, so in commit order).
+    fn commit(&self) -> u64 {
+        self.committed.fetch_add(1, std::sync::atomic::Ordering::AcqRel) + 1
+    }
+
+    /// Waits until the WAL is synced past group `number`.
+    async fn wait_synced(&self, number: u64) -> Result<(), Error> {
+        let mut synced = self.synced.subscribe();
+        let waited =
+            tokio::time::timeout(Self::WAIT, async { synced.wait_for(|synced| *synced >= number).await.map(|_| ()) })
+                .await;
+        match waited {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Error::Storage("syncing the WAL: the syncer has stopped".into())),
+            Err(_) => Err(Error::Storage(format!("syncing the WAL: not synced after {} s", Self::WAIT.as_secs()))),
+        }
+    }
+}
+
+/// A committed group's answers, with where each goes.
+type Answers = Vec<(tokio::sync::oneshot::Sender<Result<Inserted, Error>>, Result<Inserted, Error>)>;
+
+/// The group-commit writer: takes every insert waiting, writes them in one transaction,
+/// and answers each after the commit (on SQLite with `synchronous = FULL`, after the WAL's
+/// sync that follows it). Ends when every `Store` handle is gone.
+async fn write_groups(
+    commit: GroupCommit,
     dialect: Dialect,
     queue: std::sync::Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<PendingInsert>>>,
     write_lock: WriteLock,
@@ -882,18 +960,96 @@ async fn write_groups(
             if let Ok(mut queue) = queue.try_lock() {
                 top_up(&mut queue, &mut group);
             }
-            write_group(&pool, dialect, &group).await
+            let outcome = write_group(&commit.pool, dialect, &group).await;
+            (outcome, commit.synced.as_ref().map(|(_, wal_sync)| wal_sync.commit()))
         };
+        let (outcome, number) = outcome;
         if let (Ok(_), Some(wake)) = (&outcome, &audit_wake) {
             wake.notify_one();
         }
-        for (index, pending) in group.drain(..).enumerate() {
-            let answer = match &outcome {
-                Ok(answers) => answers.get(index).cloned().ok_or_else(|| Error::Storage("no answer".into())),
-                Err(error) => Err(Error::Storage(error.to_string())),
-            };
-            // The caller may have given up (its request was cancelled); the write stands.
-            let _ = pending.reply.send(answer);
+        let answers: Answers = group
+            .drain(..)
+            .enumerate()
+            .map(|(index, pending)| {
+                let answer = match &outcome {
+                    Ok(answers) => answers.get(index).cloned().ok_or_else(|| Error::Storage("no answer".into())),
+                    Err(error) => Err(Error::Storage(error.to_string())),
+                };
+                (pending.reply, answer)
+            })
+            .collect();
+        match (&commit.synced, number) {
+            (Some((synced, _)), Some(number)) => {
+                if let Err(unsent) = synced.send((number, answers)).await {
+                    answer_unsynced(unsent.0 .1, "the syncer has stopped");
+                }
+            }
+            _ => answer(answers),
+        }
+    }
+}
+
+fn answer(answers: Answers) {
+    for (reply, answer) in answers {
+        // The caller may have given up (its request was cancelled); the write stands.
+        let _ = reply.send(answer);
+    }
+}
+
+/// Answers a committed group whose durability is not known: an error, so each sender
+/// sends again and gets the first answer once the message is on disk.
+fn answer_unsynced(answers: Answers, why: &str) {
+    for (reply, _) in answers {
+        let _ = reply.send(Err(Error::Storage(format!("syncing the WAL: {why}"))));
+    }
+}
+
+/// The WAL file of a SQLite database.
+fn wal_path(database: &std::path::Path) -> std::path::PathBuf {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-wal");
+    std::path::PathBuf::from(name)
+}
+
+/// Makes intake groups durable after their commit, outside SQLite's write lock: the groups
+/// commit with `synchronous = NORMAL` (their frames written to the WAL, not synced), and
+/// this task syncs the WAL once for every group committed before the sync began, then
+/// answers them. The next group is written while the disk syncs, where a `FULL` commit
+/// held the lock through its sync. What a `FULL` commit adds in WAL mode is exactly that
+/// sync of the WAL (SQLite syncs the WAL's header and checkpoints the same way under
+/// both), so a 202 still follows the message reaching the disk. The WAL is opened by
+/// name at each sync: one that is gone was checkpointed into the database, synced, when
+/// its last connection closed.
+async fn sync_wal(
+    wal: std::path::PathBuf,
+    mut waiting: tokio::sync::mpsc::Receiver<(u64, Answers)>,
+    wal_sync: std::sync::Arc<WalSync>,
+) {
+    let mut groups = Vec::new();
+    while waiting.recv_many(&mut groups, 1024).await > 0 {
+        // Groups arrive in commit order: the last one's number covers them all.
+        let last = groups.last().map_or(0, |(number, _)| *number);
+        let path = wal.clone();
+        let synced = tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+            Ok(file) => file.sync_data(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        })
+        .await;
+        let failed = match synced {
+            Ok(Ok(())) => None,
+            Ok(Err(error)) => Some(error.to_string()),
+            Err(error) => Some(error.to_string()),
+        };
+        match &failed {
+            None => {
+                wal_sync.synced.send_replace(last);
+                groups.drain(..).for_each(|(_, answers)| answer(answers));
+            }
+            Some(why) => {
+                tracing::error!("syncing {}: {why}", wal.display());
+                groups.drain(..).for_each(|(_, answers)| answer_unsynced(answers, why));
+            }
         }
     }
 }
@@ -1414,6 +1570,22 @@ fn sqlite_url(url: &str) -> Result<String, Error> {
 mod tests {
     use super::*;
 
+    /// Message `m{n}` of source `s`, with an empty payload.
+    fn small_message(n: usize, message_id: String) -> NewMessage {
+        NewMessage {
+            id: format!("m{n}"),
+            source: "s".into(),
+            message_id,
+            sender: "cpi".into(),
+            message_type: "employment.started".into(),
+            profile: "canonical".into(),
+            received_at: 0,
+            original: b"{}".to_vec(),
+            canonical: "{}".into(),
+            answer: format!("answer {n}"),
+        }
+    }
+
     async fn synchronous_of(url: &str) -> i64 {
         let store = Store::open(url).await.unwrap();
         let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
@@ -1439,19 +1611,8 @@ mod tests {
     async fn inserts_queued_behind_the_lock_join_a_group_with_their_own_answers() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
-        let message = |n: usize| NewMessage {
-            id: format!("m{n}"),
-            source: "s".into(),
-            // m7 repeats m3's message id.
-            message_id: if n == 7 { "3".into() } else { n.to_string() },
-            sender: "cpi".into(),
-            message_type: "employment.started".into(),
-            profile: "canonical".into(),
-            received_at: 0,
-            original: b"{}".to_vec(),
-            canonical: "{}".into(),
-            answer: format!("answer {n}"),
-        };
+        // m7 repeats m3's message id.
+        let message = |n: usize| small_message(n, if n == 7 { "3".into() } else { n.to_string() });
         let held = store.write_lock.hold().await;
         let mut inserts = Vec::new();
         for n in 0..10 {
@@ -1499,6 +1660,71 @@ mod tests {
             let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
             assert_eq!(value, 2, "FULL");
         }
+        store.close().await;
+    }
+
+    /// A group committed without the sync is answered only after the WAL's sync, and with
+    /// an error when the sync fails: never a 202 for what may not be on disk.
+    #[tokio::test]
+    async fn a_group_is_answered_after_the_wals_sync_and_not_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("a.db");
+        std::fs::write(&file, b"").unwrap();
+        for (wal, synced) in [(wal_path(&file), true), (file.join("not-under-a-file-wal"), false)] {
+            let (queue, waiting) = tokio::sync::mpsc::channel(4);
+            let wal_sync = std::sync::Arc::new(WalSync::new());
+            let syncer = tokio::spawn(sync_wal(wal, waiting, std::sync::Arc::clone(&wal_sync)));
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let number = wal_sync.commit();
+            queue.send((number, vec![(reply, Ok(Inserted::Created))])).await.unwrap();
+            let answer = answer.await.unwrap();
+            if synced {
+                assert_eq!(answer.unwrap(), Inserted::Created);
+                assert_eq!(*wal_sync.synced.borrow(), number);
+            } else {
+                assert!(matches!(answer, Err(Error::Storage(why)) if why.starts_with("syncing the WAL")));
+                assert_eq!(*wal_sync.synced.borrow(), 0, "a failed sync covers nothing");
+            }
+            drop(queue);
+            syncer.await.unwrap();
+        }
+        // A WAL already checkpointed away (its last connection closed) needs no sync.
+        let (queue, waiting) = tokio::sync::mpsc::channel(4);
+        let wal_sync = std::sync::Arc::new(WalSync::new());
+        tokio::spawn(sync_wal(dir.path().join("gone.db-wal"), waiting, std::sync::Arc::clone(&wal_sync)));
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        queue.send((wal_sync.commit(), vec![(reply, Ok(Inserted::Created))])).await.unwrap();
+        assert_eq!(answer.await.unwrap().unwrap(), Inserted::Created);
+    }
+
+    /// A claim returns no delivery before the WAL is synced past every group committed
+    /// before it: nothing reaches a recipient that a power loss could take back. Only a
+    /// SQLite file syncing every commit syncs this way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_claim_waits_for_the_sync_of_what_it_can_see() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/a.db", dir.path().display());
+        assert!(Store::open(&format!("{url}?synchronous=normal")).await.unwrap().wal_sync.is_none());
+        assert!(Store::open("sqlite::memory:").await.unwrap().wal_sync.is_none());
+        let store = Store::open(&url).await.unwrap();
+        let wal_sync = std::sync::Arc::clone(store.wal_sync.as_ref().unwrap());
+        let message = small_message(1, "1".into());
+        let delivery =
+            NewDelivery { id: "d1".into(), party: "p".into(), profile: "canonical".into(), ordering_key: None };
+        assert_eq!(store.insert(&message, &[delivery], &[]).await.unwrap(), Inserted::Created);
+        let synced = *wal_sync.synced.borrow();
+        assert_eq!(synced, wal_sync.committed(), "answered once synced");
+        // A group committed and not yet synced, as between a commit and its sync.
+        let unsynced = wal_sync.commit();
+        let claiming = tokio::spawn({
+            let store = store.clone();
+            async move { store.claim("owner", 1, 60_000, 10).await.unwrap() }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!claiming.is_finished(), "claimed before the sync");
+        wal_sync.synced.send_replace(unsynced);
+        let claimed = claiming.await.unwrap();
+        assert_eq!(claimed.len(), 1);
         store.close().await;
     }
 
