@@ -494,12 +494,35 @@ async fn on_postgresql_writers_of_one_ordering_key_take_turns() {
     assert_eq!(claimed, ["d-other", "d-same"]);
 }
 
+/// The plan of a claim of 32 by owner "a" at T0 + 1, as `explain` shows it: the text
+/// column `column` of each row.
+async fn claim_plan(
+    connection: &mut sqlx::AnyConnection,
+    explain: &str,
+    dialect: Dialect,
+    column: usize,
+) -> Vec<String> {
+    use sqlx::Row;
+    let sql = format!("{explain} {}", raccordo::store::claim_sql(dialect));
+    sqlx::query(&sql)
+        .bind("a")
+        .bind(T0 + 60_000)
+        .bind(T0 + 1)
+        .bind(32_i64)
+        .fetch_all(connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>(column))
+        .collect()
+}
+
 /// On PostgreSQL a claim reads the deliveries it takes, not the whole queue. A queue's
 /// statistics always lag (here taken while it was empty); guessing a handful of due rows,
 /// the planner would fetch all 5,000 queued and sort them on every claim.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_a_claim_reads_what_it_takes_not_the_queue() {
-    use sqlx::{Connection, Row};
+    use sqlx::Connection;
     let url = common::postgres_url().await;
     let store = Store::open(&url).await.unwrap();
     let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
@@ -512,18 +535,7 @@ async fn on_postgresql_a_claim_reads_what_it_takes_not_the_queue() {
 
     sqlx::query("BEGIN").execute(&mut connection).await.unwrap();
     sqlx::query(raccordo::store::CLAIM_PLAN_SQL).execute(&mut connection).await.unwrap();
-    let explain = format!("EXPLAIN (ANALYZE, FORMAT TEXT) {}", raccordo::store::claim_sql(Dialect::Postgres));
-    let plan: Vec<String> = sqlx::query(&explain)
-        .bind("a")
-        .bind(T0 + 60_000)
-        .bind(T0 + 1)
-        .bind(32_i64)
-        .fetch_all(&mut connection)
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get::<String, _>(0))
-        .collect();
+    let plan = claim_plan(&mut connection, "EXPLAIN (ANALYZE, FORMAT TEXT)", Dialect::Postgres, 0).await;
     sqlx::query("ROLLBACK").execute(&mut connection).await.unwrap();
     // The rows the scan of the queue (alias d) produced.
     let read: Vec<u64> = plan
@@ -534,6 +546,25 @@ async fn on_postgresql_a_claim_reads_what_it_takes_not_the_queue() {
     assert!(!read.is_empty(), "no scan of the queue in the plan:\n{}", plan.join("\n"));
     assert!(read.iter().all(|&rows| rows <= 64), "the claim read {read:?} rows for 32:\n{}", plan.join("\n"));
     assert_eq!(store.claim("a", T0 + 1, 60_000, 32).await.unwrap().len(), 32);
+}
+
+/// On SQLite a claim walks the unfinished deliveries in due order, without sorting the
+/// queue, and checks each one's turn among the waiting deliveries of its party and key:
+/// both partial indexes, which hold the queue rather than the whole history.
+#[tokio::test]
+async fn on_sqlite_a_claim_walks_the_queue_through_its_partial_indexes() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/plan.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+    // EXPLAIN QUERY PLAN's rows: id, parent, notused, detail.
+    let plan = claim_plan(&mut connection, "EXPLAIN QUERY PLAN", Dialect::Sqlite, 3).await;
+    let uses = |what: &str| plan.iter().any(|line| line.contains(what));
+    assert!(uses("USING INDEX deliveries_unfinished"), "{plan:#?}");
+    assert!(uses("USING INDEX deliveries_waiting"), "{plan:#?}");
+    assert!(!uses("TEMP B-TREE"), "the claim sorts the queue: {plan:#?}");
+    store.close().await;
 }
 
 /// Closing a PostgreSQL store chains what it queued: a command (`subject erase`, `inps

@@ -131,9 +131,9 @@ impl Store {
     }
 
     /// How deliveries to `party` are going, from its deliveries' statuses (an index on
-    /// party and status answers each question without reading the deliveries; on
-    /// PostgreSQL it holds finished deliveries only, hence `finished_at IS NOT NULL`, which
-    /// every delivered or dead delivery has).
+    /// party and status answers each question without reading the deliveries; it holds
+    /// finished deliveries only, hence `finished_at IS NOT NULL`, which every delivered or
+    /// dead delivery has; the unfinished ones are counted in their own).
     pub async fn health(&self, party: &str) -> Result<Health, Error> {
         let read = storage_error("reading an endpoint's health");
         let row = sqlx::query(
