@@ -52,6 +52,8 @@ type StructuredErrorFunc = unsafe extern "C" fn(user_data: *mut c_void, error: *
 #[link(name = "xml2")]
 extern "C" {
     fn xmlInitParser();
+    // `void` before libxml2 2.11, `int` since: the result is not read either way.
+    fn xmlSchemaInitTypes();
     fn xmlSchemaNewMemParserCtxt(buffer: *const c_char, size: c_int) -> *mut SchemaParserCtxt;
     fn xmlSchemaSetParserStructuredErrors(
         context: *mut SchemaParserCtxt,
@@ -117,9 +119,15 @@ fn problem(error: &XmlError) -> Problem {
 
 fn init() {
     static INIT: std::sync::Once = std::sync::Once::new();
-    // SAFETY: xmlInitParser is idempotent; calling it once before any other use from
-    // several threads is what libxml2 asks for.
-    INIT.call_once(|| unsafe { xmlInitParser() });
+    // SAFETY: both are idempotent; calling them once before any other use from several
+    // threads is what libxml2 asks for. xmlInitParser does not set up XSD's built-in types
+    // before libxml2 2.11, and their lazy set-up is not thread-safe: two schemas compiled
+    // at once (the profiles compile on two threads) could each build the table of types,
+    // one losing the other's, and a schema then failed with "xs:dateTime does not resolve".
+    INIT.call_once(|| unsafe {
+        xmlInitParser();
+        xmlSchemaInitTypes();
+    });
 }
 
 fn length(bytes: &[u8]) -> Result<c_int, Problem> {
