@@ -955,7 +955,8 @@ async fn write_groups(
         if queue.lock().await.recv_many(&mut group, GROUP_COMMIT_MAX).await == 0 {
             break;
         }
-        let outcome = {
+        // A group is numbered under the lock, so numbers follow the commits.
+        let (outcome, number) = {
             let _writing = write_lock.hold().await;
             if let Ok(mut queue) = queue.try_lock() {
                 top_up(&mut queue, &mut group);
@@ -963,7 +964,6 @@ async fn write_groups(
             let outcome = write_group(&commit.pool, dialect, &group).await;
             (outcome, commit.synced.as_ref().map(|(_, wal_sync)| wal_sync.commit()))
         };
-        let (outcome, number) = outcome;
         if let (Ok(_), Some(wake)) = (&outcome, &audit_wake) {
             wake.notify_one();
         }
@@ -978,13 +978,13 @@ async fn write_groups(
                 (pending.reply, answer)
             })
             .collect();
-        match (&commit.synced, number) {
-            (Some((synced, _)), Some(number)) => {
+        match commit.synced.as_ref().zip(number) {
+            Some(((synced, _), number)) => {
                 if let Err(unsent) = synced.send((number, answers)).await {
                     answer_unsynced(unsent.0 .1, "the syncer has stopped");
                 }
             }
-            _ => answer(answers),
+            None => answer(answers),
         }
     }
 }
@@ -1030,25 +1030,24 @@ async fn sync_wal(
         // Groups arrive in commit order: the last one's number covers them all.
         let last = groups.last().map_or(0, |(number, _)| *number);
         let path = wal.clone();
-        let synced = tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
+        let synced = match tokio::task::spawn_blocking(move || match std::fs::File::open(&path) {
             Ok(file) => file.sync_data(),
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(error) => Err(error),
         })
-        .await;
-        let failed = match synced {
-            Ok(Ok(())) => None,
-            Ok(Err(error)) => Some(error.to_string()),
-            Err(error) => Some(error.to_string()),
+        .await
+        {
+            Ok(synced) => synced.map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
         };
-        match &failed {
-            None => {
+        match synced {
+            Ok(()) => {
                 wal_sync.synced.send_replace(last);
                 groups.drain(..).for_each(|(_, answers)| answer(answers));
             }
-            Some(why) => {
+            Err(why) => {
                 tracing::error!("syncing {}: {why}", wal.display());
-                groups.drain(..).for_each(|(_, answers)| answer_unsynced(answers, why));
+                groups.drain(..).for_each(|(_, answers)| answer_unsynced(answers, &why));
             }
         }
     }
@@ -1670,6 +1669,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("a.db");
         std::fs::write(&file, b"").unwrap();
+        // A WAL there to sync, so the first case syncs a file rather than finding none.
+        std::fs::write(wal_path(&file), b"frames").unwrap();
         for (wal, synced) in [(wal_path(&file), true), (file.join("not-under-a-file-wal"), false)] {
             let (queue, waiting) = tokio::sync::mpsc::channel(4);
             let wal_sync = std::sync::Arc::new(WalSync::new());
