@@ -44,9 +44,9 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Where claims and attempt outcomes commit (`Store::begin_relaxed`): on a SQLite file,
-    /// a connection of its own with `synchronous = NORMAL`; otherwise `pool` again.
-    relaxed: AnyPool,
+    /// Where claims and attempt outcomes commit (`begin_relaxed`): on a SQLite file, a
+    /// connection of its own with `synchronous = NORMAL`; otherwise `pool` again.
+    relaxed: Writer,
     dialect: Dialect,
     /// Inserts waiting for the group-commit writer.
     inserts: tokio::sync::mpsc::Sender<PendingInsert>,
@@ -67,6 +67,92 @@ pub struct Store {
     sealer: Option<std::sync::Arc<seal::Sealer>>,
     /// Wakes the audit chainer after a commit that queued entries (PostgreSQL only).
     audit_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
+}
+
+/// Where the writers that commit without syncing (claims, attempt outcomes and, on a SQLite
+/// file, intake groups) take their connection.
+#[derive(Clone)]
+enum Writer {
+    /// PostgreSQL's pool (`synchronous_commit` is set per transaction), or the pool of an
+    /// in-memory SQLite database.
+    Pool(AnyPool),
+    /// On a SQLite file, one connection with `synchronous = NORMAL`, kept for the store's
+    /// life. These writers take it in turn under the write lock; from a pool, a connection
+    /// is first pinged by a task of its own when it is given back, and the next writer's
+    /// transaction waited for that task to run (0.3 ms a turn under load).
+    Held(std::sync::Arc<tokio::sync::Mutex<Option<sqlx::AnyConnection>>>),
+}
+
+impl std::fmt::Debug for Writer {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Writer::Pool(pool) => formatter.debug_tuple("Pool").field(pool).finish(),
+            Writer::Held(_) => formatter.write_str("Held"),
+        }
+    }
+}
+
+impl Writer {
+    /// The held connection of the SQLite database `options` opens.
+    async fn connect(options: &AnyConnectOptions) -> Result<Writer, Error> {
+        use sqlx::{ConnectOptions, Executor};
+        let mut connection = options.connect().await.map_err(storage_error("connecting"))?;
+        connection.execute(RELAXED_PRAGMAS).await.map_err(storage_error("connecting"))?;
+        Ok(Writer::Held(std::sync::Arc::new(tokio::sync::Mutex::new(Some(connection)))))
+    }
+
+    async fn acquire(&self) -> Result<WriterConnection, Error> {
+        match self {
+            Writer::Pool(pool) => {
+                Ok(WriterConnection::Pooled(pool.acquire().await.map_err(storage_error("connecting"))?))
+            }
+            Writer::Held(connection) => {
+                let held = std::sync::Arc::clone(connection).lock_owned().await;
+                tokio::sync::OwnedMutexGuard::try_map(held, Option::as_mut)
+                    .map(WriterConnection::Held)
+                    .map_err(|_| Error::Storage("the store is closed".into()))
+            }
+        }
+    }
+
+    async fn close(&self) {
+        match self {
+            Writer::Pool(pool) => pool.close().await,
+            Writer::Held(connection) => {
+                if let Some(connection) = connection.lock().await.take() {
+                    if let Err(error) = sqlx::Connection::close(connection).await {
+                        tracing::warn!("closing the store's writer connection: {error}");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A connection of the `Writer`, its own until dropped.
+pub(crate) enum WriterConnection {
+    Pooled(sqlx::pool::PoolConnection<sqlx::Any>),
+    Held(tokio::sync::OwnedMappedMutexGuard<Option<sqlx::AnyConnection>, sqlx::AnyConnection>),
+}
+
+impl std::ops::Deref for WriterConnection {
+    type Target = sqlx::AnyConnection;
+
+    fn deref(&self) -> &sqlx::AnyConnection {
+        match self {
+            WriterConnection::Pooled(connection) => connection,
+            WriterConnection::Held(held) => held,
+        }
+    }
+}
+
+impl std::ops::DerefMut for WriterConnection {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        match self {
+            WriterConnection::Pooled(connection) => connection,
+            WriterConnection::Held(held) => held,
+        }
+    }
 }
 
 /// The in-process writer lock of SQLite; PostgreSQL has none.
@@ -315,21 +401,6 @@ impl Store {
             Synchronous::Normal => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;",
         };
         let options = AnyConnectOptions::from_str(&url).map_err(storage_error("storage url"))?;
-        // No connection of its own in memory (it would open another database), and none
-        // needed on PostgreSQL (`synchronous_commit` is set per transaction).
-        let relaxed = sqlite_path.as_ref().map(|_| {
-            AnyPoolOptions::new()
-                .max_connections(1)
-                .acquire_timeout(Duration::from_secs(10))
-                .after_connect(|connection, _| {
-                    Box::pin(async move {
-                        use sqlx::Executor;
-                        connection.execute(RELAXED_PRAGMAS).await?;
-                        Ok(())
-                    })
-                })
-                .connect_lazy_with(options.clone())
-        });
         let pool = AnyPoolOptions::new()
             // SQLite serialises writers; more connections only queue on its lock.
             .max_connections(if dialect == Dialect::Sqlite { 4 } else { 16 })
@@ -343,7 +414,7 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(storage_error("connecting"))?;
         let migrator = match dialect {
@@ -366,17 +437,24 @@ impl Store {
             wake.notify_one();
             tokio::spawn(audit::chain_continually(pool.clone(), std::sync::Arc::clone(wake)));
         }
-        let relaxed = relaxed.unwrap_or_else(|| pool.clone());
+        // No connection of its own in memory (it would open another database), and none
+        // needed on PostgreSQL (`synchronous_commit` is set per transaction).
+        let relaxed = match &sqlite_path {
+            Some(_) => Writer::connect(&options).await?,
+            None => Writer::Pool(pool.clone()),
+        };
         // On a SQLite file that syncs every commit, intake groups commit without the sync
         // and one task syncs the WAL after them, outside the write lock (see `sync_wal`).
+        // With `synchronous = NORMAL` they commit on the same connection, which is set so.
         let intake = match (&sqlite_path, synchronous) {
             (Some(path), Synchronous::Full) => {
                 let (queue, waiting) = tokio::sync::mpsc::channel(64);
                 let wal_sync = std::sync::Arc::new(WalSync::new());
                 tokio::spawn(sync_wal(wal_path(path), waiting, std::sync::Arc::clone(&wal_sync)));
-                GroupCommit { pool: relaxed.clone(), synced: Some((queue, wal_sync)) }
+                GroupCommit { writer: relaxed.clone(), synced: Some((queue, wal_sync)) }
             }
-            _ => GroupCommit { pool: pool.clone(), synced: None },
+            (Some(_), Synchronous::Normal) => GroupCommit { writer: relaxed.clone(), synced: None },
+            (None, _) => GroupCommit { writer: Writer::Pool(pool.clone()), synced: None },
         };
         let wal_sync = intake.synced.as_ref().map(|(_, wal_sync)| std::sync::Arc::clone(wal_sync));
         for _ in 0..writers {
@@ -418,8 +496,10 @@ impl Store {
     /// are on disk before the 202. A later durable commit puts it on disk too (SQLite's WAL
     /// and PostgreSQL's are written in order), and a crash of the process alone loses
     /// nothing.
-    pub(crate) async fn begin_relaxed(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
-        begin_relaxed(&self.relaxed, self.dialect).await
+    ///
+    /// The transaction runs on the connection this returns (`begin_relaxed`).
+    pub(crate) async fn relaxed(&self) -> Result<WriterConnection, Error> {
+        self.relaxed.acquire().await
     }
 
     /// Records the `jti` of a signed request until `expires` (Unix seconds); `false` when it
@@ -554,7 +634,8 @@ impl Store {
         let writing = self.write_lock.hold().await;
         // Every group committed before this claim is at most this far.
         let committed = self.wal_sync.as_ref().map(|wal_sync| wal_sync.committed());
-        let mut transaction = self.begin_relaxed().await?;
+        let mut connection = self.relaxed().await?;
+        let mut transaction = begin_relaxed(&mut connection, self.dialect).await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query(CLAIM_PLAN_SQL)
                 .execute(&mut *transaction)
@@ -573,17 +654,20 @@ impl Store {
         for row in &rows {
             seqs.push(row.try_get::<i64, _>("message_seq").map_err(storage_error("claim"))?);
         }
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        // Reading and opening the payloads need not hold SQLite's other writers back: a
+        // message whose delivery is unfinished is neither purged nor erased, so what is
+        // read after the commit is what the claim saw.
+        drop(connection);
+        drop(writing);
         // The messages of every claimed delivery, in one query (seqs are integers we read).
         let stored = if seqs.is_empty() {
             Vec::new()
         } else {
             let list: Vec<String> = seqs.iter().map(i64::to_string).collect();
             let sql = format!("SELECT seq, id, canonical FROM messages WHERE seq IN ({})", list.join(", "));
-            sqlx::query(&sql).fetch_all(&mut *transaction).await.map_err(storage_error("claim"))?
+            sqlx::query(&sql).fetch_all(&self.pool).await.map_err(storage_error("claim"))?
         };
-        transaction.commit().await.map_err(storage_error("commit"))?;
-        // Opening the payloads is CPU work: SQLite's other writers need not wait for it.
-        drop(writing);
         // Nothing leaves for a recipient before its message is on disk.
         if let (Some(wal_sync), Some(committed)) = (&self.wal_sync, committed) {
             wal_sync.wait_synced(committed).await?;
@@ -661,7 +745,8 @@ impl Store {
         }
         let mut released = 0;
         let _writing = self.write_lock.hold().await;
-        let mut transaction = self.begin_relaxed().await?;
+        let mut connection = self.relaxed().await?;
+        let mut transaction = begin_relaxed(&mut connection, self.dialect).await?;
         for chunk in delivery_ids.chunks(self.dialect.rows_per_statement(1)) {
             let ids: Vec<String> = (0..chunk.len()).map(|i| self.dialect.parameter(i + 2)).collect();
             let sql = format!(
@@ -753,7 +838,7 @@ impl Store {
 /// The finish writer: records every attempt outcome waiting in one transaction, and
 /// answers each after the commit, as `write_groups` does for inserts.
 async fn write_finishes(
-    pool: AnyPool,
+    writer: Writer,
     dialect: Dialect,
     mut queue: tokio::sync::mpsc::Receiver<PendingFinish>,
     write_lock: WriteLock,
@@ -764,7 +849,7 @@ async fn write_finishes(
         let outcome = {
             let _writing = write_lock.hold().await;
             top_up(&mut queue, &mut group);
-            write_finish_group(&pool, dialect, &group).await
+            write_finish_group(&writer, dialect, &group).await
         };
         if let (Ok(_), Some(wake)) = (&outcome, &audit_wake) {
             wake.notify_one();
@@ -779,8 +864,9 @@ async fn write_finishes(
     }
 }
 
-async fn write_finish_group(pool: &AnyPool, dialect: Dialect, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
-    let mut transaction = begin_relaxed(pool, dialect).await?;
+async fn write_finish_group(writer: &Writer, dialect: Dialect, group: &[PendingFinish]) -> Result<Vec<bool>, Error> {
+    let mut connection = writer.acquire().await?;
+    let mut transaction = begin_relaxed(&mut connection, dialect).await?;
     let mut answers = vec![false; group.len()];
     let mut events: Vec<(i64, &Event)> = Vec::with_capacity(group.len());
     let mut audited = Vec::new();
@@ -887,8 +973,8 @@ async fn finish_run(
 /// Where intake groups commit, and what makes their commits durable.
 #[derive(Debug, Clone)]
 struct GroupCommit {
-    pool: AnyPool,
-    /// On a SQLite file with `synchronous = FULL`: `pool` is the connection that commits
+    writer: Writer,
+    /// On a SQLite file with `synchronous = FULL`: `writer` is the connection that commits
     /// without syncing, and the answers wait here, numbered, for the WAL's sync.
     synced: Option<(Numbered, std::sync::Arc<WalSync>)>,
 }
@@ -961,7 +1047,7 @@ async fn write_groups(
             if let Ok(mut queue) = queue.try_lock() {
                 top_up(&mut queue, &mut group);
             }
-            let outcome = write_group(&commit.pool, dialect, &group).await;
+            let outcome = write_group(&commit.writer, dialect, &group).await;
             (outcome, commit.synced.as_ref().map(|(_, wal_sync)| wal_sync.commit()))
         };
         if let (Ok(_), Some(wake)) = (&outcome, &audit_wake) {
@@ -1053,8 +1139,9 @@ async fn sync_wal(
     }
 }
 
-async fn write_group(pool: &AnyPool, dialect: Dialect, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
-    let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+async fn write_group(writer: &Writer, dialect: Dialect, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
+    let mut connection = writer.acquire().await?;
+    let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(storage_error("begin"))?;
     let items: Vec<_> =
         group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice(), &p.payloads)).collect();
     let answers = write_messages(&mut transaction, dialect, &items).await?;
@@ -1226,9 +1313,12 @@ async fn write_rows_by_table<'a>(
 const RELAXED_PRAGMAS: &str =
     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON;";
 
-/// `Store::begin_relaxed` on `pool` (the relaxed one).
-async fn begin_relaxed(pool: &AnyPool, dialect: Dialect) -> Result<sqlx::Transaction<'static, sqlx::Any>, Error> {
-    let mut transaction = pool.begin().await.map_err(storage_error("begin"))?;
+/// A relaxed transaction (see `Store::relaxed`) on `connection`, one of the relaxed writer's.
+async fn begin_relaxed(
+    connection: &mut sqlx::AnyConnection,
+    dialect: Dialect,
+) -> Result<sqlx::Transaction<'_, sqlx::Any>, Error> {
+    let mut transaction = sqlx::Connection::begin(connection).await.map_err(storage_error("begin"))?;
     if dialect == Dialect::Postgres {
         sqlx::query("SELECT set_config('synchronous_commit', 'off', true) AS commit")
             .execute(&mut *transaction)
@@ -1651,15 +1741,36 @@ mod tests {
     async fn on_sqlite_only_relaxed_transactions_skip_the_sync() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
-        let mut relaxed = store.begin_relaxed().await.unwrap();
+        let mut connection = store.relaxed().await.unwrap();
+        let mut relaxed = begin_relaxed(&mut connection, store.dialect).await.unwrap();
         let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *relaxed).await.unwrap();
         relaxed.commit().await.unwrap();
+        drop(connection);
         assert_eq!(value, 1, "NORMAL");
         for _ in 0..4 {
             let value: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&store.pool).await.unwrap();
             assert_eq!(value, 2, "FULL");
         }
         store.close().await;
+    }
+
+    /// On a SQLite file the writers' connection is free again the moment a writer lets go of
+    /// it: the next writer does not wait for a task of the pool's to ping it first.
+    #[tokio::test(flavor = "current_thread")]
+    async fn on_sqlite_the_writers_connection_is_handed_on_at_once() {
+        use futures::FutureExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
+        for turn in 0..3 {
+            let mut connection = store.relaxed().now_or_never().expect("free at once").unwrap();
+            let mut transaction = begin_relaxed(&mut connection, store.dialect).await.unwrap();
+            sqlx::query("SELECT 1").execute(&mut *transaction).await.unwrap();
+            transaction.commit().await.unwrap();
+            drop(connection);
+            assert!(store.relaxed().now_or_never().is_some(), "turn {turn}: the connection waits to be given back");
+        }
+        store.close().await;
+        assert!(store.relaxed().await.is_err(), "closed with the store");
     }
 
     /// A group committed without the sync is answered only after the WAL's sync, and with
@@ -1742,9 +1853,11 @@ mod tests {
         let separator = if base.contains('?') { '&' } else { '?' };
         let store = Store::open(&format!("{base}{separator}options=-c%20search_path%3D{schema}")).await.unwrap();
         let setting = "SELECT current_setting('synchronous_commit') AS setting";
-        let mut relaxed = store.begin_relaxed().await.unwrap();
+        let mut connection = store.relaxed().await.unwrap();
+        let mut relaxed = begin_relaxed(&mut connection, store.dialect).await.unwrap();
         let value: String = sqlx::query_scalar(setting).fetch_one(&mut *relaxed).await.unwrap();
         relaxed.commit().await.unwrap();
+        drop(connection);
         assert_eq!(value, "off");
         for _ in 0..4 {
             let value: String = sqlx::query_scalar(setting).fetch_one(&store.pool).await.unwrap();
