@@ -21,6 +21,7 @@
 
 use sqlx::{AnyPool, Row};
 
+use super::batch::Batch;
 use super::{storage_error, Dialect, Store};
 use crate::error::Error;
 
@@ -90,16 +91,30 @@ pub(super) async fn append(
     dialect: Dialect,
     entries: &[AuditEntry],
 ) -> Result<(), Error> {
+    let mut batch = Batch::default();
+    append_into(&mut batch, transaction, dialect, entries).await?;
+    batch.execute(transaction, dialect, "appending to the audit log").await
+}
+
+/// `append`, its statements added to `batch` to run with it. On SQLite the chain's head is
+/// read in `transaction` now: nothing in `batch` may append to the chain before it runs.
+pub(super) async fn append_into<'q>(
+    batch: &mut Batch<'q>,
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    dialect: Dialect,
+    entries: &'q [AuditEntry],
+) -> Result<(), Error> {
     if entries.is_empty() {
         return Ok(());
     }
     match dialect {
         Dialect::Sqlite => {
             let head = read_head(transaction, "").await?;
-            chain(transaction, dialect, head, entries).await
+            chain_rows(batch, dialect, head, entries);
         }
-        Dialect::Postgres => queue(transaction, dialect, entries).await,
+        Dialect::Postgres => queue_rows(batch, dialect, entries),
     }
+    Ok(())
 }
 
 /// The head, read in the caller's transaction (`lock` is appended to the query).
@@ -124,6 +139,13 @@ async fn chain(
     head: (i64, String),
     entries: &[AuditEntry],
 ) -> Result<(), Error> {
+    let mut batch = Batch::default();
+    chain_rows(&mut batch, dialect, head, entries);
+    batch.execute(transaction, dialect, "appending to the audit log").await
+}
+
+/// `chain`'s statements, added to `batch`.
+fn chain_rows<'q>(batch: &mut Batch<'q>, dialect: Dialect, head: (i64, String), entries: &'q [AuditEntry]) {
     let (mut seq, mut prev) = head;
     for chunk in entries.chunks(dialect.rows_per_statement(8)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 8)).collect();
@@ -131,56 +153,49 @@ async fn chain(
             "INSERT INTO audit (seq, at, kind, actor, subject, detail, prev_hash, hash) VALUES {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
+        let mut bound = Vec::with_capacity(chunk.len() * 8);
         for entry in chunk {
             seq += 1;
             let hash = entry_hash(seq, entry, &prev);
-            query = query
-                .bind(seq)
-                .bind(entry.at)
-                .bind(&entry.kind)
-                .bind(entry.actor.clone())
-                .bind(entry.subject.clone())
-                .bind(&entry.detail)
-                .bind(prev.clone())
-                .bind(hash.clone());
+            bound.extend([
+                seq.into(),
+                entry.at.into(),
+                entry.kind.as_str().into(),
+                entry.actor.as_deref().into(),
+                entry.subject.as_deref().into(),
+                entry.detail.as_str().into(),
+                prev.into(),
+                hash.clone().into(),
+            ]);
             prev = hash;
         }
-        query.execute(&mut **transaction).await.map_err(storage_error("appending to the audit log"))?;
+        batch.push(sql, bound);
     }
-    sqlx::query(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, $1, $2) \
+    let sql = format!(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, {}, {}) \
          ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-    )
-    .bind(seq)
-    .bind(prev)
-    .execute(&mut **transaction)
-    .await
-    .map_err(storage_error("moving the audit head"))?;
-    Ok(())
+        dialect.parameter(1),
+        dialect.parameter(2)
+    );
+    batch.push(sql, vec![seq.into(), prev.into()]);
 }
 
 /// Adds `entries` to the queue, in their order.
-async fn queue(
-    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
-    dialect: Dialect,
-    entries: &[AuditEntry],
-) -> Result<(), Error> {
+fn queue_rows<'q>(batch: &mut Batch<'q>, dialect: Dialect, entries: &'q [AuditEntry]) {
     for chunk in entries.chunks(dialect.rows_per_statement(5)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 5)).collect();
         let sql = format!("INSERT INTO audit_queue (at, kind, actor, subject, detail) VALUES {}", values.join(", "));
-        let mut query = sqlx::query(&sql);
-        for entry in chunk {
-            query = query
-                .bind(entry.at)
-                .bind(&entry.kind)
-                .bind(entry.actor.clone())
-                .bind(entry.subject.clone())
-                .bind(&entry.detail);
-        }
-        query.execute(&mut **transaction).await.map_err(storage_error("queueing audit entries"))?;
+        let bound = chunk.iter().flat_map(|entry| {
+            [
+                entry.at.into(),
+                entry.kind.as_str().into(),
+                entry.actor.as_deref().into(),
+                entry.subject.as_deref().into(),
+                entry.detail.as_str().into(),
+            ]
+        });
+        batch.push(sql, bound.collect());
     }
-    Ok(())
 }
 
 /// Entries the chainer moves in one transaction.

@@ -14,9 +14,11 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
+use self::batch::Batch;
 use crate::error::Error;
 
 mod audit;
+mod batch;
 mod figures;
 mod pull;
 pub mod retention;
@@ -914,8 +916,10 @@ async fn write_finish_group(writer: &Writer, dialect: Dialect, group: &[PendingF
         }
         start = end;
     }
-    insert_events(&mut transaction, dialect, &events).await?;
-    audit::append(&mut transaction, dialect, &audited).await?;
+    let mut batch = Batch::default();
+    event_rows(&mut batch, dialect, &events);
+    audit::append_into(&mut batch, &mut transaction, dialect, &audited).await?;
+    batch.execute(&mut transaction, dialect, "recording attempt outcomes").await?;
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
 }
@@ -1193,16 +1197,18 @@ pub(crate) async fn index_subjects(
     digests: &[(String, i64)],
     column: &str,
 ) -> Result<(), Error> {
+    let mut batch = Batch::default();
+    subject_rows(&mut batch, dialect, digests, column);
+    batch.execute(transaction, dialect, "indexing subjects").await
+}
+
+/// `index_subjects`'s statements, added to `batch`.
+fn subject_rows<'q>(batch: &mut Batch<'q>, dialect: Dialect, digests: &'q [(String, i64)], column: &str) {
     for chunk in digests.chunks(dialect.rows_per_statement(2)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 2)).collect();
         let sql = format!("INSERT INTO subject_index (digest, {column}) VALUES {}", values.join(", "));
-        let mut query = sqlx::query(&sql);
-        for (digest, seq) in chunk {
-            query = query.bind(digest).bind(*seq);
-        }
-        query.execute(&mut **transaction).await.map_err(storage_error("indexing subjects"))?;
+        batch.push(sql, chunk.iter().flat_map(|(digest, seq)| [digest.as_str().into(), (*seq).into()]).collect());
     }
-    Ok(())
 }
 
 /// A message to write with its deliveries, events and payloads as stored.
@@ -1302,7 +1308,9 @@ async fn write_rows_by_table<'a>(
         .filter_map(|(message, _, _, payloads)| Some((inserted.get(message.id.as_str())?, &payloads.digests)))
         .flat_map(|(&seq, digests)| digests.iter().map(move |digest| (digest.clone(), seq)))
         .collect();
-    index_subjects(transaction, dialect, &digests, "message_seq").await?;
+    // What follows reads nothing back: one round trip on SQLite (see `batch`).
+    let mut batch = Batch::default();
+    subject_rows(&mut batch, dialect, &digests, "message_seq");
     let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
     let mut events: Vec<(i64, &Event)> = Vec::new();
     let mut received = Vec::new();
@@ -1312,7 +1320,7 @@ async fn write_rows_by_table<'a>(
         events.extend(message_events.iter().map(|event| (seq, event)));
         received.push(received_entry(message, message_deliveries.len()));
     }
-    audit::append(transaction, dialect, &received).await?;
+    audit::append_into(&mut batch, transaction, dialect, &received).await?;
     // The group's deliveries and events go in one statement each (per chunk), not one per
     // row: round trips, not rows, are what a transaction spends its time on.
     for chunk in deliveries.chunks(dialect.rows_per_statement(7)) {
@@ -1327,20 +1335,21 @@ async fn write_rows_by_table<'a>(
             "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) VALUES {}",
             values.join(", ")
         );
-        let mut query = sqlx::query(&sql);
-        for (seq, at, delivery) in chunk {
-            query = query
-                .bind(&delivery.id)
-                .bind(*seq)
-                .bind(&delivery.party)
-                .bind(&delivery.profile)
-                .bind(*at)
-                .bind(delivery.ordering_key.clone())
-                .bind(*at);
-        }
-        query.execute(&mut **transaction).await.map_err(storage_error("inserting deliveries"))?;
+        let bound = chunk.iter().flat_map(|(seq, at, delivery)| {
+            [
+                delivery.id.as_str().into(),
+                (*seq).into(),
+                delivery.party.as_str().into(),
+                delivery.profile.as_str().into(),
+                (*at).into(),
+                delivery.ordering_key.as_deref().into(),
+                (*at).into(),
+            ]
+        });
+        batch.push(sql, bound.collect());
     }
-    insert_events(transaction, dialect, &events).await?;
+    event_rows(&mut batch, dialect, &events);
+    batch.execute(transaction, dialect, "writing the group's deliveries, events, index and audit entries").await?;
     Ok(inserted)
 }
 
@@ -1609,17 +1618,27 @@ async fn insert_events(
     dialect: Dialect,
     events: &[(i64, &Event)],
 ) -> Result<(), Error> {
+    let mut batch = Batch::default();
+    event_rows(&mut batch, dialect, events);
+    batch.execute(transaction, dialect, "inserting events").await
+}
+
+/// `insert_events`'s statements, added to `batch`.
+fn event_rows<'q>(batch: &mut Batch<'q>, dialect: Dialect, events: &[(i64, &'q Event)]) {
     for chunk in events.chunks(dialect.rows_per_statement(5)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 5)).collect();
         let sql = format!("INSERT INTO events (message_seq, at, kind, party, detail) VALUES {}", values.join(", "));
-        let mut query = sqlx::query(&sql);
-        for (seq, event) in chunk {
-            query =
-                query.bind(*seq).bind(event.at).bind(event.kind.as_str()).bind(event.party.clone()).bind(&event.detail);
-        }
-        query.execute(&mut **transaction).await.map_err(storage_error("inserting events"))?;
+        let bound = chunk.iter().flat_map(|(seq, event)| {
+            [
+                (*seq).into(),
+                event.at.into(),
+                event.kind.as_str().into(),
+                event.party.as_deref().into(),
+                event.detail.as_str().into(),
+            ]
+        });
+        batch.push(sql, bound.collect());
     }
-    Ok(())
 }
 
 fn summary(row: &AnyRow) -> Result<MessageSummary, Error> {
@@ -1913,18 +1932,25 @@ mod tests {
         store.close().await;
     }
 
-    /// On PostgreSQL a relaxed transaction turns `synchronous_commit` off for itself only:
-    /// the connection goes back to the pool committing durably.
-    #[tokio::test]
-    async fn on_postgresql_a_relaxed_commit_stays_in_its_transaction() {
+    /// A store on the test PostgreSQL server (`RACCORDO_TEST_DATABASE_URL`), in a schema of
+    /// its own.
+    pub(crate) async fn postgres_store() -> Store {
         use sqlx::Connection;
         let base = std::env::var("RACCORDO_TEST_DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
         let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
         let mut connection = sqlx::PgConnection::connect(&base).await.unwrap();
         sqlx::query(&format!("CREATE SCHEMA {schema}")).execute(&mut connection).await.unwrap();
+        connection.close().await.unwrap();
         let separator = if base.contains('?') { '&' } else { '?' };
-        let store = Store::open(&format!("{base}{separator}options=-c%20search_path%3D{schema}")).await.unwrap();
+        Store::open(&format!("{base}{separator}options=-c%20search_path%3D{schema}")).await.unwrap()
+    }
+
+    /// On PostgreSQL a relaxed transaction turns `synchronous_commit` off for itself only:
+    /// the connection goes back to the pool committing durably.
+    #[tokio::test]
+    async fn on_postgresql_a_relaxed_commit_stays_in_its_transaction() {
+        let store = postgres_store().await;
         let setting = "SELECT current_setting('synchronous_commit') AS setting";
         let mut connection = store.relaxed().await.unwrap();
         let mut relaxed = begin_relaxed(&mut connection, store.dialect).await.unwrap();
