@@ -91,14 +91,16 @@ if unilav:
 bare = rate("bare axum, 202 to every POST (the ceiling)")
 for store in ("sqlite", "postgres"):
     full = rate(f"raccordo, canonical JSON, {store}")
+    acked = re.search(r"raccordo, canonical JSON, " + store + r"\s.*\n\s+during the run: (\d+) deliveries acknowledged", t2)
+    acked = f", {int(acked.group(1)):,} deliveries acknowledged meanwhile" if acked else ""
     if bare and full:
-        print(f"| T2 durable intake, canonical, {store} | {full[0]:,.0f} req/s (p99 {full[2]}) | {bare[0]:,.0f} req/s bare axum | {100 * full[0] / bare[0]:.1f} % |")
+        print(f"| T2 durable intake, canonical, {store} | {full[0]:,.0f} req/s (p99 {full[2]}{acked}) | {bare[0]:,.0f} req/s bare axum | {100 * full[0] / bare[0]:.1f} % |")
     half = re.search(r"raccordo, canonical JSON at ~(\d+) req/s offered, " + store + r"\s+([\d.]+) req/s\s+p50\s+(\S+)\s+p99\s+(\S+)", t2)
     if half:
         print(f"| T2 p99 at half the maximum rate, {store} | {half.group(4)} (p50 {half.group(3)}) at {float(half.group(2)):,.0f} req/s | - | - |")
-two = re.search(r"two instances on one PostgreSQL: ([\d.]+) req/s", t2)
+two = re.search(r"two instances on one PostgreSQL: ([\d.]+) req/s together, (\d+) deliveries", t2)
 if two and bare:
-    print(f"| T2 two instances on one PostgreSQL | {float(two.group(1)):,.0f} req/s | {bare[0]:,.0f} req/s bare axum | {100 * float(two.group(1)) / bare[0]:.1f} % |")
+    print(f"| T2 two instances on one PostgreSQL | {float(two.group(1)):,.0f} req/s ({int(two.group(2)):,} deliveries acknowledged meanwhile) | {bare[0]:,.0f} req/s bare axum | {100 * float(two.group(1)) / bare[0]:.1f} % |")
 inps = row("inps-json")
 backfills = re.findall(r"\| SQLite, ([\d,]+) records \| ([\d,]+) \| ([\d.]+) \| ([\d,]+) \| ([\d.]+) \|", t3)
 for records, _, _, per_second, rss in backfills:
