@@ -46,8 +46,9 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Where claims and attempt outcomes commit (`begin_relaxed`): on a SQLite file, a
-    /// connection of its own with `synchronous = NORMAL`; otherwise `pool` again.
+    /// Where claims, attempt outcomes and, on a SQLite file, intake groups commit
+    /// (`begin_relaxed`): there one connection of its own with `synchronous = NORMAL`;
+    /// otherwise `pool` again.
     relaxed: Writer,
     dialect: Dialect,
     /// Inserts waiting for the group-commit writer.
