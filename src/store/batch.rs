@@ -8,34 +8,34 @@
 //! order across the statements. PostgreSQL prepares one statement a query and numbers its
 //! parameters, so there the statements run one after the other, as before.
 
-use std::borrow::Cow;
-
 use super::{storage_error, Dialect};
 use crate::error::Error;
 
-/// A value bound to a parameter.
-#[derive(Debug, Clone, PartialEq)]
+/// A value bound to a parameter: borrowed from the rows being written, or made for the
+/// statement (an audit entry's hash).
+#[derive(Debug)]
 pub(crate) enum Bound<'q> {
     Int(i64),
-    Text(Cow<'q, str>),
-    OptionalText(Option<Cow<'q, str>>),
+    Text(&'q str),
+    Owned(String),
+    OptionalText(Option<&'q str>),
 }
 
 impl<'q> From<&'q str> for Bound<'q> {
     fn from(text: &'q str) -> Bound<'q> {
-        Bound::Text(Cow::Borrowed(text))
+        Bound::Text(text)
     }
 }
 
 impl From<String> for Bound<'_> {
     fn from(text: String) -> Self {
-        Bound::Text(Cow::Owned(text))
+        Bound::Owned(text)
     }
 }
 
 impl<'q> From<Option<&'q str>> for Bound<'q> {
     fn from(text: Option<&'q str>) -> Bound<'q> {
-        Bound::OptionalText(text.map(Cow::Borrowed))
+        Bound::OptionalText(text)
     }
 }
 
@@ -102,11 +102,9 @@ fn bind<'q>(mut query: Query<'q>, values: impl IntoIterator<Item = Bound<'q>>) -
     for value in values {
         query = match value {
             Bound::Int(number) => query.bind(number),
-            Bound::Text(Cow::Borrowed(text)) => query.bind(text),
-            Bound::Text(Cow::Owned(text)) => query.bind(text),
-            Bound::OptionalText(Some(Cow::Borrowed(text))) => query.bind(Some(text)),
-            Bound::OptionalText(Some(Cow::Owned(text))) => query.bind(Some(text)),
-            Bound::OptionalText(None) => query.bind(None::<&str>),
+            Bound::Text(text) => query.bind(text),
+            Bound::Owned(text) => query.bind(text),
+            Bound::OptionalText(text) => query.bind(text),
         };
     }
     query

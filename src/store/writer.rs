@@ -100,10 +100,10 @@ impl std::ops::DerefMut for WriterConnection {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 
 /// Copies SQLite's WAL into the database every `CHECKPOINT_EVERY`, outside the write lock,
-/// until the pool closes or the store is dropped (`dropped` closes). By default the commit that takes the WAL past 1,000 pages
-/// checkpoints it, copying the pages and syncing the database while the write lock is
-/// held: at 1,800 messages a second, one intake commit in twelve took 6.4 ms that way, half
-/// of all the time intake groups spent committing. A passive checkpoint waits for no one
+/// until the pool closes or the store is dropped (`dropped` closes). By default the commit
+/// that takes the WAL past 1,000 pages checkpoints it, copying the pages and syncing the
+/// database while the write lock is held: at 1,800 messages a second, one intake commit in
+/// twelve took 6.4 ms that way, half of all the time intake groups spent committing. A passive checkpoint waits for no one
 /// and blocks no writer; the connections' own checkpoints, now at 10,000 pages, find the
 /// pages copied and only start the WAL over. What is durable does not change: a checkpoint
 /// syncs the WAL before copying it and the database after, whichever connection runs it.
