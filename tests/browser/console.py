@@ -194,6 +194,11 @@ class ConsoleTest:
         """Runs axe-core on the page; fails on any serious or critical violation."""
         # Evaluated through the DevTools protocol, which the page's CSP does not govern, so the
         # console keeps its real policy (no inline scripts) while it is scanned.
+        # Scroll containers become keyboard stops from a ResizeObserver, which reports after
+        # layout: two animation frames let a view just rendered settle before it is judged.
+        self.page.evaluate(
+            "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+        )
         if not self.page.evaluate("() => typeof window.axe !== 'undefined'"):
             self.page.evaluate(self.axe_source + "\n;undefined")
         result = self.page.evaluate("""async () => {
