@@ -195,9 +195,13 @@ class ConsoleTest:
         # Evaluated through the DevTools protocol, which the page's CSP does not govern, so the
         # console keeps its real policy (no inline scripts) while it is scanned.
         # Scroll containers become keyboard stops from a ResizeObserver, which reports after
-        # layout: two animation frames let a view just rendered settle before it is judged.
+        # layout, and again once web fonts have loaded: the fonts, then two animation
+        # frames, let a view just rendered settle before it is judged.
         self.page.evaluate(
-            "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+            """async () => {
+                await document.fonts.ready;
+                await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
+            }"""
         )
         if not self.page.evaluate("() => typeof window.axe !== 'undefined'"):
             self.page.evaluate(self.axe_source + "\n;undefined")
@@ -418,6 +422,17 @@ class ConsoleTest:
         self.wait_view()
         detail = f"{len(names)} events: {', '.join(names)}"
         minor = self.axe("message")
+        # A web font loading late can make a block overflow without resizing it, which no
+        # ResizeObserver reports: the console looks at its scroll containers again when
+        # fonts finish loading.
+        rechecked = self.page.evaluate("""() => {
+            const block = document.querySelector('#message-canonical + pre');
+            if (block.getAttribute('tabindex') !== '0') return 'not a keyboard stop to begin with';
+            block.removeAttribute('tabindex');
+            document.fonts.dispatchEvent(new Event('loadingdone'));
+            return block.getAttribute('tabindex');
+        }""")
+        expect(rechecked == "0", f"after fonts loaded, the canonical form's block is no keyboard stop ({rechecked})")
         return f"{detail}; {minor}" if minor else detail
 
     def refused_replay(self):

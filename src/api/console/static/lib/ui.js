@@ -104,23 +104,34 @@ export function definitions(pairs, className = "facts") {
 
 // Scroll containers are keyboard stops only while they scroll: a table that fits needs no
 // extra Tab, a wide one must be reachable to scroll it with the arrow keys (WCAG 2.1.1).
+function markOverflow(target) {
+  const scrolls = target.scrollWidth > target.clientWidth + 1 || target.scrollHeight > target.clientHeight + 1;
+  if (scrolls) {
+    target.setAttribute("tabindex", "0");
+    target.setAttribute("role", "region");
+    target.setAttribute("aria-label", target.dataset.scrollLabel);
+  } else {
+    target.removeAttribute("tabindex");
+    target.removeAttribute("role");
+    target.removeAttribute("aria-label");
+  }
+}
+
 const overflowWatcher =
   typeof ResizeObserver === "undefined"
     ? null
     : new ResizeObserver((entries) => {
-        for (const { target } of entries) {
-          const scrolls = target.scrollWidth > target.clientWidth + 1 || target.scrollHeight > target.clientHeight + 1;
-          if (scrolls) {
-            target.setAttribute("tabindex", "0");
-            target.setAttribute("role", "region");
-            target.setAttribute("aria-label", target.dataset.scrollLabel);
-          } else {
-            target.removeAttribute("tabindex");
-            target.removeAttribute("role");
-            target.removeAttribute("aria-label");
-          }
-        }
+        for (const { target } of entries) markOverflow(target);
       });
+
+// A web font arriving after the first layout (font-display: swap) can make a code block's
+// text overflow without resizing the block, which the observer would not report: every
+// scroll container on the page is looked at again once fonts have loaded.
+if (overflowWatcher && document.fonts) {
+  document.fonts.addEventListener("loadingdone", () => {
+    for (const element of document.querySelectorAll("[data-scroll-label]")) markOverflow(element);
+  });
+}
 
 /** Marks `element` as a scroll container named `label`, focusable while it overflows. */
 export function scrollable(element, label) {
