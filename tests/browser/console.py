@@ -192,8 +192,6 @@ class ConsoleTest:
 
     def axe(self, name):
         """Runs axe-core on the page; fails on any serious or critical violation."""
-        # Evaluated through the DevTools protocol, which the page's CSP does not govern, so the
-        # console keeps its real policy (no inline scripts) while it is scanned.
         # Scroll containers become keyboard stops from a ResizeObserver, which reports after
         # layout, and again once web fonts have loaded: the fonts, then two animation
         # frames, let a view just rendered settle before it is judged.
@@ -203,6 +201,8 @@ class ConsoleTest:
                 await new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)));
             }"""
         )
+        # Evaluated through the DevTools protocol, which the page's CSP does not govern, so the
+        # console keeps its real policy (no inline scripts) while it is scanned.
         if not self.page.evaluate("() => typeof window.axe !== 'undefined'"):
             self.page.evaluate(self.axe_source + "\n;undefined")
         result = self.page.evaluate("""async () => {
