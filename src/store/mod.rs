@@ -317,10 +317,7 @@ impl Store {
             }
             Dialect::Postgres => (url.to_owned(), Synchronous::Full),
         };
-        let pragmas = match synchronous {
-            Synchronous::Full => "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;",
-            Synchronous::Normal => "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;",
-        };
+        let pragmas = synchronous.pragmas();
         let options = AnyConnectOptions::from_str(&url).map_err(storage_error("storage url"))?;
         let pool = AnyPoolOptions::new()
             // SQLite serialises writers; more connections only queue on its lock.
@@ -358,13 +355,13 @@ impl Store {
             wake.notify_one();
             tokio::spawn(audit::chain_continually(pool.clone(), std::sync::Arc::clone(wake)));
         }
-        // No connection of its own in memory (it would open another database), and none
-        // needed on PostgreSQL (`synchronous_commit` is set per transaction).
         let checkpointing = sqlite_path.as_ref().map(|_| {
             let (checkpointing, dropped) = tokio::sync::mpsc::channel(1);
             tokio::spawn(checkpoint_continually(pool.clone(), dropped));
             checkpointing
         });
+        // No connection of its own in memory (it would open another database), and none
+        // needed on PostgreSQL (`synchronous_commit` is set per transaction).
         let relaxed = match &sqlite_path {
             Some(_) => Writer::connect(&options).await?,
             None => Writer::Pool(pool.clone()),
@@ -1242,13 +1239,6 @@ async fn write_rows_by_table<'a>(
     Ok(inserted)
 }
 
-/// SQLite's settings for the relaxed connection: the pool's, with `synchronous = NORMAL`
-/// (in WAL mode: the WAL is synced at checkpoints, and by the next `FULL` commit).
-/// Every connection to a SQLite file checkpoints at 10,000 WAL pages rather than SQLite's
-/// 1,000: see `checkpoint_continually`.
-const RELAXED_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000; \
-     PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;";
-
 /// A relaxed transaction (see `Store::relaxed`) on `connection`, one of the relaxed writer's.
 async fn begin_relaxed(
     connection: &mut sqlx::AnyConnection,
@@ -1556,13 +1546,38 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 
 /// How SQLite waits for the disk at a commit (its `synchronous` pragma, in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Synchronous {
+pub(super) enum Synchronous {
     /// The default: every commit is on disk before it returns, so a 202 survives a power
     /// loss as well as a crash of the process.
     Full,
     /// `?synchronous=normal` in the URL: the WAL is synced at checkpoints only. A commit
     /// survives a crash of the process, but the last ones may be lost with the power.
     Normal,
+}
+
+/// A SQLite connection's settings with `synchronous = $synchronous`. Every connection to a
+/// SQLite file checkpoints at 10,000 WAL pages rather than SQLite's 1,000: see
+/// `checkpoint_continually`.
+macro_rules! sqlite_pragmas {
+    ($synchronous:literal) => {
+        concat!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = ",
+            $synchronous,
+            "; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;"
+        )
+    };
+}
+
+impl Synchronous {
+    /// The settings of a SQLite connection that syncs this way. The relaxed writer's
+    /// connection is `Normal` whatever the store's setting (in WAL mode: the WAL is synced
+    /// at checkpoints, and by the next `FULL` commit).
+    pub(super) fn pragmas(self) -> &'static str {
+        match self {
+            Synchronous::Full => sqlite_pragmas!("FULL"),
+            Synchronous::Normal => sqlite_pragmas!("NORMAL"),
+        }
+    }
 }
 
 /// The URL without raccordo's own `synchronous` parameter, and its value.

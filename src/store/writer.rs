@@ -7,7 +7,7 @@ use std::time::Duration;
 use sqlx::any::AnyConnectOptions;
 use sqlx::AnyPool;
 
-use super::{storage_error, RELAXED_PRAGMAS};
+use super::{storage_error, Synchronous};
 use crate::error::Error;
 
 /// Where the writers that commit without syncing (claims, attempt outcomes and, on a SQLite
@@ -38,7 +38,7 @@ impl Writer {
     pub(super) async fn connect(options: &AnyConnectOptions) -> Result<Writer, Error> {
         use sqlx::{ConnectOptions, Executor};
         let mut connection = options.connect().await.map_err(storage_error("connecting"))?;
-        connection.execute(RELAXED_PRAGMAS).await.map_err(storage_error("connecting"))?;
+        connection.execute(Synchronous::Normal.pragmas()).await.map_err(storage_error("connecting"))?;
         Ok(Writer::Held(std::sync::Arc::new(tokio::sync::Mutex::new(Some(connection)))))
     }
 
@@ -103,9 +103,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// until the pool closes or the store is dropped (`dropped` closes). By default the commit
 /// that takes the WAL past 1,000 pages checkpoints it, copying the pages and syncing the
 /// database while the write lock is held: at 1,800 messages a second, one intake commit in
-/// twelve took 6.4 ms that way, half of all the time intake groups spent committing. A passive checkpoint waits for no one
-/// and blocks no writer; the connections' own checkpoints, now at 10,000 pages, find the
-/// pages copied and only start the WAL over. What is durable does not change: a checkpoint
+/// twelve took 6.4 ms that way, half of all the time intake groups spent committing. A
+/// passive checkpoint waits for no one and blocks no writer; the connections' own
+/// checkpoints, now at 10,000 pages, find the pages copied and only start the WAL over. What is durable does not change: a checkpoint
 /// syncs the WAL before copying it and the database after, whichever connection runs it.
 pub(super) async fn checkpoint_continually(pool: AnyPool, mut dropped: tokio::sync::mpsc::Receiver<()>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
