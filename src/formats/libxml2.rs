@@ -1,5 +1,6 @@
-//! The dozen libxml2 functions raccordo calls, bound by hand: XSD compilation, a document
-//! read from memory, validation, error callbacks and the matching free functions.
+//! The few libxml2 functions raccordo calls, bound by hand: XSD compilation, a document
+//! read from memory, validation (streamed or of a tree), error callbacks and the matching
+//! free functions.
 //!
 //! Why by hand: the `libxml` crate generates its bindings with bindgen at build time,
 //! which needs libclang on the building machine, so `cargo run` failed on a fresh Debian.
@@ -46,6 +47,10 @@ struct SchemaValidCtxt {
 struct DocPtr {
     _private: [u8; 0],
 }
+#[repr(C)]
+struct InputBuffer {
+    _private: [u8; 0],
+}
 
 type StructuredErrorFunc = unsafe extern "C" fn(user_data: *mut c_void, error: *const XmlError);
 
@@ -70,6 +75,16 @@ extern "C" {
         user_data: *mut c_void,
     );
     fn xmlSchemaValidateDoc(context: *mut SchemaValidCtxt, document: *mut DocPtr) -> c_int;
+    fn xmlParserInputBufferCreateMem(buffer: *const c_char, size: c_int, encoding: c_int) -> *mut InputBuffer;
+    fn xmlSchemaValidateStream(
+        context: *mut SchemaValidCtxt,
+        input: *mut InputBuffer,
+        encoding: c_int,
+        sax: *mut c_void,
+        user_data: *mut c_void,
+    ) -> c_int;
+    fn xmlSchemaValidateSetLocator(context: *mut SchemaValidCtxt, locator: *mut c_void, user_data: *mut c_void);
+    fn xmlSetStructuredErrorFunc(user_data: *mut c_void, handler: Option<StructuredErrorFunc>);
     fn xmlSchemaFreeValidCtxt(context: *mut SchemaValidCtxt);
     fn xmlReadMemory(
         buffer: *const c_char,
@@ -82,6 +97,9 @@ extern "C" {
     fn xmlGetLastError() -> *const XmlError;
     fn xmlResetLastError();
 }
+
+/// XML_CHAR_ENCODING_NONE: the encoding is found from the byte order mark or declaration.
+const DETECT_ENCODING: c_int = 0;
 
 /// XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NONET | XML_PARSE_COMPACT: no output
 /// on stderr, no network, short texts kept inside their nodes (fewer allocations, 3-6 %
@@ -183,10 +201,64 @@ impl Schema {
         Ok(Schema { schema, context })
     }
 
-    /// Parses `bytes` with libxml2 (no network, no DTD, no entity substitution) and
-    /// validates the document. `Err` holds the parse errors, `Ok` the validity errors
-    /// (empty when the document is valid).
+    /// Validates `bytes` and reports what is wrong: `Err` holds the parse errors, `Ok` the
+    /// validity errors (empty when the document is valid).
+    ///
+    /// A document is first validated as libxml2 parses it, without a tree: most documents
+    /// are valid, and building and freeing the tree cost more than the validation itself.
+    /// Only a document that pass finds fault with is read again into a tree and validated
+    /// there, because a tree's errors carry the line of the element's start tag, which
+    /// `xsd::locate` needs to name it (a stream reports some problems, a missing child for
+    /// one, at the end tag).
     pub fn validate(&mut self, bytes: &[u8]) -> Result<Vec<Problem>, Vec<Problem>> {
+        if self.streamed_accepts(bytes) {
+            return Ok(Vec::new());
+        }
+        self.validate_tree(bytes)
+    }
+
+    /// Whether the document is well-formed and valid, checked by libxml2's streaming
+    /// validator on the parser's events (no network, no DTD: `xml::decode` refused a
+    /// DOCTYPE before the document got here). What it reports is dropped: the tree pass
+    /// says it again with lines to locate by.
+    pub(super) fn streamed_accepts(&mut self, bytes: &[u8]) -> bool {
+        init();
+        let Ok(size) = length(bytes) else {
+            return false;
+        };
+        let mut ignored: Vec<Problem> = Vec::new();
+        let sink = ptr::from_mut(&mut ignored).cast::<c_void>();
+        // SAFETY: the input buffer holds a copy of `bytes` (a buffer over them in place,
+        // `xmlParserInputBufferCreateStatic`, handed libxml2 2.9's streaming validator
+        // corrupted texts) and is owned, then freed, by
+        // xmlSchemaValidateStream together with the parser context it makes for the call
+        // (it leaks only if that context cannot be allocated). `ignored` outlives every
+        // callback, and both handlers are removed before it goes out of scope. The parser's
+        // own errors go to the thread's structured handler (the stream's parser has no
+        // SAX error callbacks), so setting it keeps them off stderr.
+        let outcome = unsafe {
+            let input = xmlParserInputBufferCreateMem(bytes.as_ptr().cast(), size, DETECT_ENCODING);
+            if input.is_null() {
+                return false;
+            }
+            xmlSetStructuredErrorFunc(sink, Some(collect));
+            xmlSchemaSetValidStructuredErrors(self.context, Some(collect), sink);
+            let outcome =
+                xmlSchemaValidateStream(self.context, input, DETECT_ENCODING, ptr::null_mut(), ptr::null_mut());
+            // The stream leaves its locator, which reads the parser context it has freed, in
+            // the validation context; a tree validation that then reports a problem would
+            // call it.
+            xmlSchemaValidateSetLocator(self.context, ptr::null_mut(), ptr::null_mut());
+            xmlSchemaSetValidStructuredErrors(self.context, None, ptr::null_mut());
+            xmlSetStructuredErrorFunc(ptr::null_mut(), None);
+            outcome
+        };
+        outcome == 0 && ignored.is_empty()
+    }
+
+    /// Parses `bytes` into a tree (no network, no DTD, no entity substitution) and
+    /// validates it.
+    pub(super) fn validate_tree(&mut self, bytes: &[u8]) -> Result<Vec<Problem>, Vec<Problem>> {
         let document = Document::read(bytes)?;
         let mut problems: Vec<Problem> = Vec::new();
         // SAFETY: the context and document are valid; `problems` outlives the call, and
@@ -267,6 +339,41 @@ mod tests {
         assert!(invalid[0].message.contains("maxInclusive"), "{invalid:?}");
         // The same context serves many documents.
         assert_eq!(schema.validate(b"<a>9</a>"), Ok(Vec::new()));
+    }
+
+    /// `validate` gives the tree's verdict: the stream's "valid" is trusted only because
+    /// the stream never accepts what the tree refuses. It may refuse more (libxml2 2.9's stream
+    /// and tree treat the whitespace around an xs:int differently); the tree decides then.
+    #[test]
+    fn the_stream_accepts_only_what_the_tree_accepts() {
+        let mut schema = Schema::compile(XSD).unwrap();
+        let cases: [(&[u8], bool); 6] = [
+            (b"<a>3</a>", true),
+            (b"<?xml version='1.0' encoding='ISO-8859-1'?>\n<a>9</a>", true),
+            (b"<a>12</a>", false),
+            (b"<b>3</b>", false),
+            (b"<a>3</a><a>", false),
+            (b"<a>3", false),
+        ];
+        for (document, valid) in cases {
+            let text = String::from_utf8_lossy(document);
+            assert_eq!(schema.validate_tree(document) == Ok(Vec::new()), valid, "tree: {text}");
+            assert!(!schema.streamed_accepts(document) || valid, "streamed: {text}");
+            assert_eq!(schema.validate(document), schema.validate_tree(document), "{text}");
+        }
+        assert!(schema.streamed_accepts(b"<a>3</a>"));
+    }
+
+    /// The stream's parser context is gone when the stream returns; a tree validation
+    /// reporting a problem afterwards must not ask it for a line (it crashed before the
+    /// stream's locator was reset).
+    #[test]
+    fn a_tree_after_a_refused_stream_locates_its_problems() {
+        let mut schema = Schema::compile(XSD).unwrap();
+        assert!(!schema.streamed_accepts(b"<a>12</a>"));
+        let problems = schema.validate(b"<a>\n12</a>").unwrap();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, Some(1));
     }
 
     #[test]

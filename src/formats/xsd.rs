@@ -201,8 +201,14 @@ fn locate(decoded: &XmlDocument<'_>, line: Option<u64>, element: Option<&str>, a
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
     use super::*;
+    use crate::assets::Assets;
     use crate::formats::xml::{decode, XmlLimits};
+    use crate::ingest::Catalog;
+    use crate::mapping::Layout;
 
     const XSD: &str = r#"<?xml version="1.0"?>
 <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t" xmlns="urn:t" elementFormDefault="qualified">
@@ -278,6 +284,68 @@ mod tests {
         let diagnostics = schema.validate(document.as_bytes(), &decoded);
         assert!(!diagnostics.is_empty());
         assert!(diagnostics.iter().all(|d| !d.message.contains("SECRETVALUE")), "{diagnostics:?}");
+    }
+
+    /// Every XML conformance vector, and variants of each with one text emptied, gets the
+    /// same verdict from libxml2's streaming validator as from its tree, against each XSD
+    /// of its profile: `validate` trusts the stream's "valid" (the stream must never accept
+    /// what the tree refuses) and asks the tree about the rest (the fast path is lost if
+    /// the stream refuses what the tree accepts).
+    #[test]
+    fn the_stream_and_the_tree_agree_on_the_vectors() {
+        let catalog = Catalog::load(&Assets::Embedded).unwrap();
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/profiles");
+        let (mut valid, mut invalid) = (0, 0);
+        for profile in catalog.profiles.iter().filter(|p| matches!(p.layout, Layout::Xml { .. })) {
+            let paths: BTreeSet<&String> =
+                profile.schema.iter().chain(profile.types.iter().filter_map(|t| t.schema.as_ref())).collect();
+            let documents = xml_files(&root.join(&profile.name));
+            for path in paths {
+                let schema = XsdSchema::compile(path, &Assets::Embedded.read(path).unwrap()).unwrap();
+                for document in documents.iter().flat_map(|d| with_one_text_emptied(d)) {
+                    let (streamed, tree) = schema
+                        .with_context(|s| (s.streamed_accepts(&document), s.validate_tree(&document) == Ok(Vec::new())))
+                        .unwrap();
+                    assert_eq!(streamed, tree, "{path}: {}", String::from_utf8_lossy(&document));
+                    if tree {
+                        valid += 1;
+                    } else {
+                        invalid += 1;
+                    }
+                }
+            }
+        }
+        assert!(valid > 50 && invalid > 500, "{valid} valid, {invalid} invalid");
+    }
+
+    fn xml_files(dir: &Path) -> Vec<Vec<u8>> {
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files.extend(xml_files(&path));
+            } else if path.extension().is_some_and(|e| e == "xml") {
+                files.push(std::fs::read(&path).unwrap());
+            }
+        }
+        files
+    }
+
+    /// The document, then one copy per text node (up to 40) with that text removed.
+    fn with_one_text_emptied(document: &[u8]) -> Vec<Vec<u8>> {
+        let mut variants = vec![document.to_vec()];
+        let mut at = 0;
+        while variants.len() <= 40 {
+            let Some(open) = document[at..].iter().position(|&b| b == b'>').map(|i| at + i + 1) else {
+                break;
+            };
+            let end = document[open..].iter().position(|&b| b == b'<').map_or(document.len(), |i| open + i);
+            if document[open..end].iter().any(|b| !b.is_ascii_whitespace()) && document[end..].starts_with(b"</") {
+                variants.push([&document[..open], &document[end..]].concat());
+            }
+            at = open;
+        }
+        variants
     }
 
     #[test]
