@@ -5,7 +5,9 @@
 //! by serde_json), measured in the same run, is the ceiling to compare with: "share" is
 //! the translation's MB/s as a percentage of it.
 //!
-//! Run with `cargo bench --bench profiles`. The corpus: for profiles that write, generated
+//! Run with `cargo bench --bench profiles`. `PROFILES_ROUNDS=N` runs each measurement N
+//! rounds instead of for 2 s: a fixed amount of work, for `perf stat` to count the
+//! instructions and cycles of two builds on a noisy machine. The corpus: for profiles that write, generated
 //! messages (seed 42) written in the profile; for read-only profiles, their conformance
 //! vectors.
 
@@ -204,8 +206,9 @@ fn parse_only(bytes: &[u8]) -> usize {
 fn measure(mut work: impl FnMut()) -> f64 {
     work();
     let start = Instant::now();
+    let fixed: Option<u64> = std::env::var("PROFILES_ROUNDS").ok().and_then(|rounds| rounds.parse().ok());
     let mut rounds = 0u64;
-    while start.elapsed() < MIN_TIME {
+    while fixed.map_or(start.elapsed() < MIN_TIME, |fixed| rounds < fixed) {
         work();
         rounds += 1;
     }
