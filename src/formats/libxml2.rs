@@ -228,14 +228,13 @@ impl Schema {
         };
         let mut ignored: Vec<Problem> = Vec::new();
         let sink = ptr::from_mut(&mut ignored).cast::<c_void>();
-        // SAFETY: the input buffer holds a copy of `bytes` (a buffer over them in place,
-        // `xmlParserInputBufferCreateStatic`, handed libxml2 2.9's streaming validator
-        // corrupted texts) and is owned, then freed, by
-        // xmlSchemaValidateStream together with the parser context it makes for the call
-        // (it leaks only if that context cannot be allocated). `ignored` outlives every
-        // callback, and both handlers are removed before it goes out of scope. The parser's
-        // own errors go to the thread's structured handler (the stream's parser has no
-        // SAX error callbacks), so setting it keeps them off stderr.
+        // SAFETY: the input buffer holds a copy of `bytes` (one over them in place,
+        // `xmlParserInputBufferCreateStatic`, handed libxml2 2.9's stream corrupted texts).
+        // xmlSchemaValidateStream owns it and frees it with the parser context it makes for
+        // the call (it leaks only if that context cannot be allocated). `ignored` outlives
+        // every callback, and both handlers are removed before it goes out of scope. The
+        // parser's own errors go to the thread's structured handler (the stream's parser
+        // has no SAX error callbacks), so setting it keeps them off stderr.
         let outcome = unsafe {
             let input = xmlParserInputBufferCreateMem(bytes.as_ptr().cast(), size, DETECT_ENCODING);
             if input.is_null() {
