@@ -6,10 +6,10 @@
 //! the translation's MB/s as a percentage of it.
 //!
 //! Run with `cargo bench --bench profiles`. `PROFILES_ROUNDS=N` runs each measurement N
-//! rounds instead of for 2 s: a fixed amount of work, for `perf stat` to count the
-//! instructions and cycles of two builds on a noisy machine. The corpus: for profiles that write, generated
-//! messages (seed 42) written in the profile; for read-only profiles, their conformance
-//! vectors.
+//! rounds instead of for 2 s: a fixed amount of work, so that `perf stat` or callgrind can
+//! count the instructions of two builds on a noisy machine. The corpus: for profiles that
+//! write, generated messages (seed 42) written in the profile; for read-only profiles, their
+//! conformance vectors.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
