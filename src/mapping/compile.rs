@@ -251,14 +251,24 @@ impl Lookup {
     }
 
     /// Pair indexes sorted by the value at `side` (0 party, 2 canonical), the first pair of
-    /// each value kept (the sort is stable).
+    /// each value kept: pairs sort by value, then by position, and the first of each run
+    /// stays. Each value is looked up once, and its first eight bytes, as a big-endian
+    /// number, settle most comparisons (codes are short) without comparing strings.
     fn index(&self, side: usize) -> Vec<u32> {
         // `Pairs::push` checked that the count fits.
         let count = u32::try_from(self.pairs.len()).unwrap_or(u32::MAX);
-        let mut index: Vec<u32> = (0..count).collect();
-        index.sort_by(|&a, &b| self.value(a, side).cmp(self.value(b, side)));
-        index.dedup_by(|a, b| self.value(*a, side) == self.value(*b, side));
-        index
+        let mut keyed: Vec<(u64, &str, u32)> = (0..count)
+            .map(|pair| {
+                let value = self.value(pair, side);
+                let mut prefix = [0u8; 8];
+                let length = value.len().min(8);
+                prefix[..length].copy_from_slice(&value.as_bytes()[..length]);
+                (u64::from_be_bytes(prefix), value, pair)
+            })
+            .collect();
+        keyed.sort_unstable();
+        keyed.dedup_by(|a, b| a.1 == b.1);
+        keyed.into_iter().map(|(_, _, pair)| pair).collect()
     }
 
     fn value(&self, pair: u32, side: usize) -> &str {
