@@ -105,8 +105,9 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(50);
 /// database while the write lock is held: at 1,800 messages a second, one intake commit in
 /// twelve took 6.4 ms that way, half of all the time intake groups spent committing. A
 /// passive checkpoint waits for no one and blocks no writer; the connections' own
-/// checkpoints, now at 10,000 pages, find the pages copied and only start the WAL over. What is durable does not change: a checkpoint
-/// syncs the WAL before copying it and the database after, whichever connection runs it.
+/// checkpoints, now at 10,000 pages, find the pages copied and only start the WAL over.
+/// What is durable does not change: a checkpoint syncs the WAL before copying it and the
+/// database after, whichever connection runs it.
 pub(super) async fn checkpoint_continually(pool: AnyPool, mut dropped: tokio::sync::mpsc::Receiver<()>) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
