@@ -146,7 +146,7 @@ pub struct Keys {
     /// The HTTPS server's identity and client CAs, when `[tls]` is configured.
     pub tls: Option<SslAcceptor>,
     /// One HTTP client per receiving party (its client certificate and server CA).
-    pub outbound: HashMap<String, reqwest::Client>,
+    pub outbound: HashMap<String, HttpClient>,
     /// The client towards INPS and PDND, and the PDND client assertion key, with `[inps]`.
     pub inps: Option<InpsKeys>,
 }
@@ -164,7 +164,7 @@ impl std::fmt::Debug for Keys {
 
 /// What the INPS pull authenticates with.
 pub struct InpsKeys {
-    pub http: reqwest::Client,
+    pub http: HttpClient,
     /// RSA: PDND client assertions are RS256.
     pub pdnd_key: PKey<Private>,
 }
@@ -185,9 +185,9 @@ impl Keys {
         let mut outbound = HashMap::new();
         let timeout = Duration::from_secs(config.delivery.timeout_secs);
         // Parties with the same TLS settings share a client (its pool of connections is
-        // per host anyway): each client built reads and parses the system's trust store,
-        // which was two thirds of the start-up with the example's seven receiving parties.
-        let mut clients: HashMap<ClientTls<'_>, reqwest::Client> = HashMap::new();
+        // per host anyway): each client, once built, has read and parsed the system's trust
+        // store and holds its own copy of it.
+        let mut clients: HashMap<ClientTls<'_>, HttpClient> = HashMap::new();
         for party in &config.parties {
             let Some(receives) = &party.receives else { continue };
             let key = format!("parties.{}.receives", party.id);
@@ -197,7 +197,7 @@ impl Keys {
             };
             if let Some(client) = clients.get(&tls) {
                 outbound.insert(party.id.clone(), client.clone());
-            } else if let Some(client) = keep(&mut problems, http_client(&key, timeout, &tls)) {
+            } else if let Some(client) = keep(&mut problems, HttpClient::describe(&key, timeout, &tls)) {
                 outbound.insert(party.id.clone(), client.clone());
                 clients.insert(tls, client);
             }
@@ -210,7 +210,8 @@ impl Keys {
                     .and_then(|tls| tls.certificate.as_deref().zip(tls.private_key.as_deref())),
                 server_ca: inps.tls.as_ref().and_then(|tls| tls.server_ca.as_deref()),
             };
-            let http = keep(&mut problems, http_client("inps.tls", Duration::from_secs(inps.timeout_secs), &tls));
+            let http =
+                keep(&mut problems, HttpClient::describe("inps.tls", Duration::from_secs(inps.timeout_secs), &tls));
             let pdnd_key = keep(&mut problems, pdnd_key(&inps.pdnd.private_key));
             Some(InpsKeys { http: http?, pdnd_key: pdnd_key? })
         });
@@ -314,21 +315,103 @@ struct ClientTls<'a> {
     server_ca: Option<&'a Path>,
 }
 
-fn http_client(key: &str, timeout: Duration, tls: &ClientTls<'_>) -> Result<reqwest::Client, Error> {
-    let config_error = |reason: String| Error::Config { file: "config".into(), key: key.to_owned(), reason };
-    let read = |path: &Path| std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source });
-    let mut builder = reqwest::Client::builder().timeout(timeout).connect_timeout(timeout);
-    if let Some((certificate, private_key)) = tls.certificate {
-        let identity = reqwest::Identity::from_pkcs8_pem(&read(certificate)?, &read(private_key)?)
-            .map_err(|_| config_error("the certificate or its key is not PEM (PKCS#8)".into()))?;
-        builder = builder.identity(identity);
+/// An HTTP client built when it is first used.
+///
+/// Building a client makes OpenSSL (native-tls) read and parse the system's trust store,
+/// several times over: about 490 M instructions per client, four fifths of `serve`'s start-up
+/// with the bundled example's two clients, and 1.35 MiB of heap each (docs/PERFORMANCE.md).
+/// A gateway pays that when it first delivers to a party or pulls from INPS, on a blocking
+/// thread, not before it answers. Whatever in the configuration can be wrong (a file, its
+/// PEM, a key that is not its certificate's) is checked when the client is described, at
+/// start, so deferring the build defers no configuration error.
+#[derive(Clone)]
+pub struct HttpClient(Arc<LazyClient>);
+
+struct LazyClient {
+    recipe: ClientRecipe,
+    built: tokio::sync::OnceCell<reqwest::Client>,
+}
+
+/// What a client is built from, read and checked.
+#[derive(Clone)]
+struct ClientRecipe {
+    timeout: Duration,
+    identity: Option<reqwest::Identity>,
+    server_ca: Option<reqwest::Certificate>,
+}
+
+impl ClientRecipe {
+    fn build(self) -> Result<reqwest::Client, Error> {
+        let mut builder = reqwest::Client::builder().timeout(self.timeout).connect_timeout(self.timeout);
+        if let Some(identity) = self.identity {
+            builder = builder.identity(identity);
+        }
+        if let Some(certificate) = self.server_ca {
+            builder = builder.add_root_certificate(certificate);
+        }
+        builder.build().map_err(|e| Error::Internal(format!("HTTP client: {e}")))
     }
-    if let Some(ca) = tls.server_ca {
-        let certificate = reqwest::Certificate::from_pem(&read(ca)?)
-            .map_err(|e| config_error(format!("server_ca {}: {e}", ca.display())))?;
-        builder = builder.add_root_certificate(certificate);
+}
+
+impl HttpClient {
+    /// Reads and checks the client's TLS material; `key` names its place in the
+    /// configuration for errors.
+    fn describe(key: &str, timeout: Duration, tls: &ClientTls<'_>) -> Result<HttpClient, Error> {
+        let config_error = |reason: String| Error::Config { file: "config".into(), key: key.to_owned(), reason };
+        let read = |path: &Path| std::fs::read(path).map_err(|source| Error::Io { path: path.to_owned(), source });
+        let identity = match tls.certificate {
+            Some((certificate, private_key)) => {
+                let (certificate, private_key) = (read(certificate)?, read(private_key)?);
+                let not_pem = || config_error("the certificate or its key is not PEM (PKCS#8)".into());
+                let identity = reqwest::Identity::from_pkcs8_pem(&certificate, &private_key).map_err(|_| not_pem())?;
+                // OpenSSL would refuse the pair only when the client is built.
+                let leaf = openssl::x509::X509::from_pem(&certificate).map_err(|_| not_pem())?;
+                let key = PKey::private_key_from_pem(&private_key).map_err(|_| not_pem())?;
+                let public = leaf.public_key().map_err(|_| not_pem())?;
+                if !public.public_eq(&key) {
+                    return Err(config_error("the private key is not the certificate's".into()));
+                }
+                Some(identity)
+            }
+            None => None,
+        };
+        let server_ca = match tls.server_ca {
+            Some(ca) => Some(
+                reqwest::Certificate::from_pem(&read(ca)?)
+                    .map_err(|e| config_error(format!("server_ca {}: {e}", ca.display())))?,
+            ),
+            None => None,
+        };
+        let recipe = ClientRecipe { timeout, identity, server_ca };
+        Ok(HttpClient(Arc::new(LazyClient { recipe, built: tokio::sync::OnceCell::new() })))
     }
-    builder.build().map_err(|e| Error::Internal(format!("HTTP client: {e}")))
+
+    /// The client, built on the first call (on a blocking thread; concurrent first calls
+    /// wait for one build).
+    pub async fn client(&self) -> Result<&reqwest::Client, Error> {
+        self.0
+            .built
+            .get_or_try_init(|| async {
+                let recipe = self.0.recipe.clone();
+                tokio::task::spawn_blocking(move || recipe.build())
+                    .await
+                    .map_err(|e| Error::Internal(format!("building an HTTP client: {e}")))?
+            })
+            .await
+    }
+
+    /// Whether the client has been built (it is, once something has been sent with it).
+    pub fn is_built(&self) -> bool {
+        self.0.built.initialized()
+    }
+}
+
+impl From<reqwest::Client> for HttpClient {
+    /// A client already built (tests, and callers with settings of their own).
+    fn from(client: reqwest::Client) -> HttpClient {
+        let recipe = ClientRecipe { timeout: Duration::from_secs(30), identity: None, server_ca: None };
+        HttpClient(Arc::new(LazyClient { recipe, built: tokio::sync::OnceCell::new_with(Some(client)) }))
+    }
 }
 
 fn pdnd_key(path: &Path) -> Result<PKey<Private>, Error> {
@@ -342,4 +425,54 @@ fn pdnd_key(path: &Path) -> Result<PKey<Private>, Error> {
         return Err(config_error("PDND client assertions are RS256: the key must be RSA".into()));
     }
     Ok(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{issue, Usage};
+
+    fn identity_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+        let now = 1_800_000_000;
+        let ca = issue("test CA", None, now - 60, now + 3600, Usage::Ca).unwrap();
+        let client = issue("client", Some(&ca), now - 60, now + 3600, Usage::Client).unwrap();
+        let other = issue("other", Some(&ca), now - 60, now + 3600, Usage::Client).unwrap();
+        let (certificate, _) = client.write(dir, "client").unwrap();
+        let (_, other_key) = other.write(dir, "other").unwrap();
+        let (ca_certificate, _) = ca.write(dir, "ca").unwrap();
+        (certificate, other_key, ca_certificate)
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused_when_the_client_is_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let (certificate, other_key, ca) = identity_files(dir.path());
+        let tls = ClientTls { certificate: Some((&certificate, &other_key)), server_ca: Some(&ca) };
+        let Err(error) = HttpClient::describe("parties.sui.receives", Duration::from_secs(5), &tls) else {
+            panic!("a mismatched key was accepted");
+        };
+        match error {
+            Error::Config { key, reason, .. } => {
+                assert_eq!(key, "parties.sui.receives");
+                assert!(reason.contains("not the certificate's"), "{reason}");
+            }
+            other => panic!("not a configuration error: {other}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_is_built_on_first_use_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (certificate, _, ca) = identity_files(dir.path());
+        let key = dir.path().join("client.key");
+        let tls = ClientTls { certificate: Some((&certificate, &key)), server_ca: Some(&ca) };
+        let client = HttpClient::describe("inps.tls", Duration::from_secs(5), &tls).unwrap();
+        let shared = client.clone();
+        assert!(!client.is_built(), "described, not yet built");
+        let (first, second) = tokio::join!(client.client(), shared.client());
+        let (first, second) = (first.unwrap(), second.unwrap());
+        assert!(client.is_built() && shared.is_built());
+        assert!(std::ptr::eq(first, second), "two first calls built two clients");
+        assert!(std::ptr::eq(first, client.client().await.unwrap()));
+    }
 }

@@ -32,7 +32,7 @@ use serde_json::value::RawValue;
 use crate::clock::parse_instant;
 use crate::config::InpsConfig;
 use crate::error::{Diagnostic, Error, ErrorCode};
-use crate::gateway::Gateway;
+use crate::gateway::{Gateway, HttpClient};
 use crate::ingest::{Label, Outcome};
 use crate::intake::Intake;
 use crate::parties::Party;
@@ -112,7 +112,7 @@ pub struct Puller {
     state: Arc<Gateway>,
     inps: InpsConfig,
     translator: Translator,
-    http: reqwest::Client,
+    http: HttpClient,
     pdnd: PdndClient,
     backoff: RetryPolicy,
 }
@@ -394,8 +394,9 @@ impl Puller {
                 );
                 self.state.store.audit(&[entry]).await?;
             }
+            let http = self.http.client().await?;
             let response = send_with_retries(&self.state.clock, &self.backoff, "the INPS e-service", || {
-                self.http.get(&self.inps.eservice_url).query(&query).bearer_auth(&voucher)
+                http.get(&self.inps.eservice_url).query(&query).bearer_auth(&voucher)
             })
             .await?;
             let status = response.status();

@@ -15,6 +15,7 @@ use super::http::send_with_retries;
 use crate::clock::Clock;
 use crate::config::PdndConfig;
 use crate::error::{Error, ErrorCode};
+use crate::gateway::HttpClient;
 use crate::jose;
 use crate::retry::RetryPolicy;
 
@@ -35,7 +36,7 @@ struct Voucher {
 pub struct PdndClient {
     config: PdndConfig,
     key: PKey<Private>,
-    http: reqwest::Client,
+    http: HttpClient,
     backoff: RetryPolicy,
     clock: Clock,
     voucher: tokio::sync::Mutex<Option<Voucher>>,
@@ -59,7 +60,7 @@ impl PdndClient {
     pub fn new(
         config: PdndConfig,
         key: PKey<Private>,
-        http: reqwest::Client,
+        http: HttpClient,
         backoff: RetryPolicy,
         clock: Clock,
     ) -> PdndClient {
@@ -115,8 +116,9 @@ impl PdndClient {
             ("client_assertion_type", ASSERTION_TYPE),
             ("grant_type", "client_credentials"),
         ];
+        let http = self.http.client().await?;
         let response = send_with_retries(&self.clock, &self.backoff, "the PDND token endpoint", || {
-            self.http.post(&self.config.token_url).form(&form)
+            http.post(&self.config.token_url).form(&form)
         })
         .await?;
         let status = response.status();
@@ -171,7 +173,7 @@ mod tests {
             renew_before_secs: 60,
         };
         let backoff = RetryPolicy { initial: Duration::from_millis(1), max: Duration::from_millis(1), max_attempts: 1 };
-        let client = PdndClient::new(config, key.clone(), reqwest::Client::new(), backoff, Clock::System);
+        let client = PdndClient::new(config, key.clone(), reqwest::Client::new().into(), backoff, Clock::System);
         assert!(!format!("{client:?}").contains("PRIVATE"));
         let token = client.assertion(1_800_000_000).unwrap();
         let public = PKey::public_key_from_pem(&key.public_key_to_pem().unwrap()).unwrap();
