@@ -12,7 +12,7 @@ pub mod codice_fiscale;
 pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{Draft, Retrieve, Uri, ValidationError, Validator};
@@ -39,8 +39,10 @@ pub struct MessageType {
     pub title: String,
     pub description: String,
     /// The schema document as loaded, served by `GET /v1/schemas/{type}`.
-    pub schema: Value,
-    validator: Validator,
+    pub schema: Arc<Value>,
+    /// Compiled on first use from the embedded files (the tests compile every one), at load
+    /// from a folder, whose schemas may be anyone's edit; an error is the schema's, as text.
+    validator: OnceLock<Result<Validator, String>>,
 }
 
 /// The outcome of validating one message.
@@ -62,8 +64,9 @@ pub struct Standard {
     types: BTreeMap<String, MessageType>,
     by_type_id: HashMap<String, String>,
     tables: Arc<CodeTables>,
-    /// Every schema document by `$id`, to answer [`Standard::field_kind`].
-    documents: HashMap<String, Value>,
+    /// Every schema document by `$id`, to answer [`Standard::field_kind`] and to resolve the
+    /// validators' `$ref`s.
+    documents: Arc<HashMap<String, Arc<Value>>>,
 }
 
 /// What a field of the standard is, as far as a mapping needs to know.
@@ -86,11 +89,10 @@ impl Standard {
                 .and_then(Value::as_str)
                 .ok_or_else(|| Error::asset(&path, "the schema has no \"$id\""))?
                 .to_owned();
-            documents.push((path, id, schema));
+            documents.push((path, id, Arc::new(schema)));
         }
-        let by_id: HashMap<String, Value> =
-            documents.iter().map(|(_, id, schema)| (id.clone(), schema.clone())).collect();
-        let retriever = Arc::new(Embedded { by_id: by_id.clone() });
+        let by_id: HashMap<String, Arc<Value>> =
+            documents.iter().map(|(_, id, schema)| (id.clone(), Arc::clone(schema))).collect();
         let mut types = BTreeMap::new();
         for (path, id, schema) in documents {
             // A message type's schema names its type as the `default` of `type`, whose
@@ -101,10 +103,6 @@ impl Standard {
             let name = short_name(type_id)
                 .ok_or_else(|| Error::asset(&path, format!("type {type_id:?} is not it.raccordo.<name>.v1")))?
                 .to_owned();
-            let options = rules::install(jsonschema::options(), &tables)
-                .with_draft(Draft::Draft202012)
-                .with_retriever(SharedRetriever(Arc::clone(&retriever)));
-            let validator = options.build(&schema).map_err(|error| Error::asset(&path, error))?;
             let text = |key: &str| schema.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
             let message_type = MessageType {
                 name: name.clone(),
@@ -113,8 +111,8 @@ impl Standard {
                 schema_path: path,
                 title: text("title"),
                 description: text("description"),
-                validator,
-                schema: schema.clone(),
+                schema: Arc::clone(&schema),
+                validator: OnceLock::new(),
             };
             types.insert(name, message_type);
         }
@@ -122,7 +120,41 @@ impl Standard {
             return Err(Error::asset(SCHEMA_FOLDER, "no message type schema found"));
         }
         let by_type_id = types.values().map(|t| (t.type_id.clone(), t.name.clone())).collect();
-        Ok(Standard { types, by_type_id, tables, documents: by_id })
+        let standard = Standard { types, by_type_id, tables, documents: Arc::new(by_id) };
+        if matches!(assets, Assets::Folder(_)) {
+            standard.compile_all()?;
+        }
+        Ok(standard)
+    }
+
+    /// Compiles every message type's validator not compiled yet; fails with the first
+    /// schema that does not compile. Validation compiles a type's validator when it first
+    /// meets the type, so only a folder's schemas are compiled this way at load.
+    pub fn compile_all(&self) -> Result<(), Error> {
+        for message_type in self.types.values() {
+            if let Err(reason) = self.validator(message_type) {
+                return Err(Error::asset(&message_type.schema_path, reason));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many message types have a compiled validator.
+    pub fn compiled(&self) -> usize {
+        self.types.values().filter(|t| t.validator.get().is_some()).count()
+    }
+
+    /// The type's validator, compiled on first use (concurrent first uses wait for one).
+    fn validator<'a>(&self, message_type: &'a MessageType) -> Result<&'a Validator, &'a str> {
+        let compiled = message_type.validator.get_or_init(|| {
+            let retriever = SharedRetriever(Arc::clone(&self.documents));
+            rules::install(jsonschema::options(), &self.tables)
+                .with_draft(Draft::Draft202012)
+                .with_retriever(retriever)
+                .build(&message_type.schema)
+                .map_err(|error| error.to_string())
+        });
+        compiled.as_ref().map_err(String::as_str)
     }
 
     /// Whether `pointer` names a field that messages of `type_name` may carry, and whether
@@ -232,11 +264,19 @@ impl Standard {
                 )],
             };
         };
-        let diagnostics = if message_type.validator.is_valid(message) {
+        let validator = match self.validator(message_type) {
+            Ok(validator) => validator,
+            Err(reason) => {
+                let message = format!("{} does not compile: {reason}", message_type.schema_path);
+                let diagnostics = vec![Diagnostic::error(ErrorCode::AssetInvalid, "", message)];
+                return Validation { message_type: Some(message_type.name.clone()), diagnostics };
+            }
+        };
+        let diagnostics = if validator.is_valid(message) {
             Vec::new()
         } else {
             let mut diagnostics: Vec<Diagnostic> =
-                message_type.validator.iter_errors(message).flat_map(|error| diagnose(&error)).collect();
+                validator.iter_errors(message).flat_map(|error| diagnose(&error)).collect();
             diagnostics.sort_by(|a, b| a.path.cmp(&b.path).then(a.code.cmp(&b.code)));
             diagnostics.dedup();
             // A minor version of v1 may carry optional properties this schema does not know
@@ -386,21 +426,16 @@ pub fn escape_pointer(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
 }
 
-/// Serves `$ref`s from the loaded schema files; refuses everything else, so validation never
-/// touches the network or the file system.
-struct Embedded {
-    by_id: HashMap<String, Value>,
-}
-
-struct SharedRetriever(Arc<Embedded>);
+/// Serves `$ref`s from the loaded schema files, by `$id`; refuses everything else, so
+/// validation never touches the network or the file system.
+struct SharedRetriever(Arc<HashMap<String, Arc<Value>>>);
 
 impl Retrieve for SharedRetriever {
     fn retrieve(&self, uri: &Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
         let key = uri.as_str().split('#').next().unwrap_or_default();
         self.0
-            .by_id
             .get(key)
-            .cloned()
+            .map(|document| Value::clone(document))
             .ok_or_else(|| format!("{key} is not a schema of the standard (references are never fetched)").into())
     }
 }
@@ -408,6 +443,57 @@ impl Retrieve for SharedRetriever {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+
+    fn vector(path: &str) -> Value {
+        let text = std::fs::read_to_string(format!("{}/conformance/standard/{path}", env!("CARGO_MANIFEST_DIR")));
+        serde_json::from_str(&text.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn an_embedded_validator_is_compiled_when_its_type_is_first_met() {
+        let standard = Standard::load(&Assets::Embedded).unwrap();
+        assert_eq!(standard.compiled(), 0, "loading compiled validators");
+        let message = vector("worker.registered/valid/basic-course-hour-limits.json");
+        assert!(standard.validate(&message).diagnostics.is_empty());
+        assert_eq!(standard.compiled(), 1);
+        let mut wrong = message.clone();
+        wrong["data"]["addedInV1_1"] = Value::Bool(true);
+        assert_eq!(standard.validate(&wrong).diagnostics[0].code, ErrorCode::UnknownProperty);
+        assert_eq!(standard.compiled(), 1, "the same type compiled twice");
+        // Every embedded schema compiles: what `load` leaves to first use can't fail there.
+        standard.compile_all().unwrap();
+        assert_eq!(standard.compiled(), standard.types().count());
+    }
+
+    #[test]
+    fn a_folders_schema_that_does_not_compile_fails_the_load() {
+        let root = tempfile::tempdir().unwrap();
+        let copy = |folder: &str| {
+            let (from, to) = (Path::new(env!("CARGO_MANIFEST_DIR")).join(folder), root.path().join(folder));
+            std::fs::create_dir_all(&to).unwrap();
+            for entry in std::fs::read_dir(from).unwrap() {
+                let entry = entry.unwrap();
+                if entry.path().is_file() {
+                    std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+                }
+            }
+        };
+        copy(SCHEMA_FOLDER);
+        copy("mappings/codes");
+        let folder = Assets::Folder(root.path().to_owned());
+        let standard = Standard::load(&folder).unwrap();
+        assert_eq!(standard.compiled(), standard.types().count(), "a folder's schemas are compiled at load");
+        let path = root.path().join(SCHEMA_FOLDER).join("worker.withdrawn.v1.schema.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let broken = text.replacen(r#""pattern": "^it"#, r#""pattern": "(^it"#, 1);
+        assert_ne!(broken, text);
+        std::fs::write(&path, broken).unwrap();
+        let Err(Error::Asset { asset, reason }) = Standard::load(&folder) else {
+            panic!("a schema with an unbalanced pattern loaded");
+        };
+        assert_eq!(asset, "schemas/standard/worker.withdrawn.v1.schema.json", "{reason}");
+    }
 
     #[test]
     fn a_minor_version_may_carry_properties_v1_refuses() {
