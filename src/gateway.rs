@@ -409,6 +409,7 @@ impl HttpClient {
 impl From<reqwest::Client> for HttpClient {
     /// A client already built (tests, and callers with settings of their own).
     fn from(client: reqwest::Client) -> HttpClient {
+        // Never built from: the cell is filled already.
         let recipe = ClientRecipe { timeout: Duration::from_secs(30), identity: None, server_ca: None };
         HttpClient(Arc::new(LazyClient { recipe, built: tokio::sync::OnceCell::new_with(Some(client)) }))
     }
