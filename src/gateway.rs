@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::{SslAcceptor, SslFiletype, SslMethod, SslVerifyMode};
+use openssl::ssl::{SslAcceptor, SslContext, SslFiletype, SslMethod, SslVerifyMode};
 
 use crate::checkpoint::CheckpointKey;
 use crate::clock::{Clock, Ids};
@@ -318,17 +318,19 @@ struct ClientTls<'a> {
 /// An HTTP client built when it is first used.
 ///
 /// Building a client makes OpenSSL (native-tls) read and parse the system's trust store,
-/// several times over: about 490 M instructions per client, four fifths of `serve`'s start-up
-/// with the bundled example's two clients, and 1.35 MiB of heap each (docs/PERFORMANCE.md).
-/// A gateway pays that when it first delivers to a party or pulls from INPS, on a blocking
-/// thread, not before it answers. Whatever in the configuration can be wrong (a file, its
-/// PEM, a key that is not its certificate's) is checked when the client is described, at
-/// start, so deferring the build defers no configuration error.
+/// more than once: about 490 M instructions per client, 78 % of the main thread's work in
+/// `serve`'s start-up with the bundled example's two clients, and about 1 MiB of heap each
+/// (docs/PERFORMANCE.md). A gateway pays that when it first delivers to a party or pulls
+/// from INPS, on a blocking thread, not before it answers. What the configuration can get
+/// wrong (a file, its PEM, a certificate OpenSSL refuses, a key that is not the
+/// certificate's) is checked when the client is described, at start, by OpenSSL itself on a
+/// context without a trust store.
 #[derive(Clone)]
 pub struct HttpClient(Arc<LazyClient>);
 
 struct LazyClient {
-    recipe: ClientRecipe,
+    /// `None` for a client handed over already built.
+    recipe: Option<ClientRecipe>,
     built: tokio::sync::OnceCell<reqwest::Client>,
 }
 
@@ -364,13 +366,19 @@ impl HttpClient {
                 let (certificate, private_key) = (read(certificate)?, read(private_key)?);
                 let not_pem = || config_error("the certificate or its key is not PEM (PKCS#8)".into());
                 let identity = reqwest::Identity::from_pkcs8_pem(&certificate, &private_key).map_err(|_| not_pem())?;
-                // OpenSSL would refuse the pair only when the client is built.
                 let leaf = openssl::x509::X509::from_pem(&certificate).map_err(|_| not_pem())?;
                 let key = PKey::private_key_from_pem(&private_key).map_err(|_| not_pem())?;
-                let public = leaf.public_key().map_err(|_| not_pem())?;
-                if !public.public_eq(&key) {
-                    return Err(config_error("the private key is not the certificate's".into()));
-                }
+                // What the build would refuse, asked of OpenSSL now: its security level
+                // (key size, signature digest) and whether the key is the certificate's.
+                let mut context =
+                    SslContext::builder(SslMethod::tls_client()).map_err(|e| Error::Internal(e.to_string()))?;
+                context
+                    .set_certificate(&leaf)
+                    .map_err(|e| config_error(format!("OpenSSL refuses the certificate: {e}")))?;
+                context
+                    .set_private_key(&key)
+                    .and_then(|()| context.check_private_key())
+                    .map_err(|e| config_error(format!("the private key is not the certificate's: {e}")))?;
                 Some(identity)
             }
             None => None,
@@ -382,26 +390,32 @@ impl HttpClient {
             ),
             None => None,
         };
-        let recipe = ClientRecipe { timeout, identity, server_ca };
+        let recipe = Some(ClientRecipe { timeout, identity, server_ca });
         Ok(HttpClient(Arc::new(LazyClient { recipe, built: tokio::sync::OnceCell::new() })))
     }
 
     /// The client, built on the first call (on a blocking thread; concurrent first calls
-    /// wait for one build).
+    /// wait for one build). A build that fails is logged and tried again on the next call.
     pub async fn client(&self) -> Result<&reqwest::Client, Error> {
         self.0
             .built
             .get_or_try_init(|| async {
-                let recipe = self.0.recipe.clone();
-                tokio::task::spawn_blocking(move || recipe.build())
+                let recipe =
+                    self.0.recipe.clone().ok_or_else(|| Error::Internal("a client without a recipe".into()))?;
+                let built = tokio::task::spawn_blocking(move || recipe.build())
                     .await
-                    .map_err(|e| Error::Internal(format!("building an HTTP client: {e}")))?
+                    .map_err(|e| Error::Internal(format!("building an HTTP client: {e}")))?;
+                if let Err(error) = &built {
+                    tracing::error!("building an HTTP client: {error}");
+                }
+                built
             })
             .await
     }
 
     /// Whether the client has been built (it is, once something has been sent with it).
-    pub fn is_built(&self) -> bool {
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
         self.0.built.initialized()
     }
 }
@@ -409,9 +423,7 @@ impl HttpClient {
 impl From<reqwest::Client> for HttpClient {
     /// A client already built (tests, and callers with settings of their own).
     fn from(client: reqwest::Client) -> HttpClient {
-        // Never built from: the cell is filled already.
-        let recipe = ClientRecipe { timeout: Duration::from_secs(30), identity: None, server_ca: None };
-        HttpClient(Arc::new(LazyClient { recipe, built: tokio::sync::OnceCell::new_with(Some(client)) }))
+        HttpClient(Arc::new(LazyClient { recipe: None, built: tokio::sync::OnceCell::new_with(Some(client)) }))
     }
 }
 
@@ -431,49 +443,82 @@ fn pdnd_key(path: &Path) -> Result<PKey<Private>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::{issue, Usage};
+    use crate::pki::{issue, Issued, Usage};
+    use std::path::PathBuf;
 
-    fn identity_files(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
-        let now = 1_800_000_000;
-        let ca = issue("test CA", None, now - 60, now + 3600, Usage::Ca).unwrap();
-        let client = issue("client", Some(&ca), now - 60, now + 3600, Usage::Client).unwrap();
-        let other = issue("other", Some(&ca), now - 60, now + 3600, Usage::Client).unwrap();
-        let (certificate, _) = client.write(dir, "client").unwrap();
+    const NOW: i64 = 1_800_000_000;
+
+    /// A client's certificate and key, another client's key, and their CA, as files.
+    struct Files {
+        certificate: PathBuf,
+        key: PathBuf,
+        other_key: PathBuf,
+        ca: PathBuf,
+    }
+
+    fn files(dir: &Path) -> Files {
+        let ca = issue("test CA", None, NOW - 60, NOW + 3600, Usage::Ca).unwrap();
+        let client = issue("client", Some(&ca), NOW - 60, NOW + 3600, Usage::Client).unwrap();
+        let other = issue("other", Some(&ca), NOW - 60, NOW + 3600, Usage::Client).unwrap();
+        let (certificate, key) = client.write(dir, "client").unwrap();
         let (_, other_key) = other.write(dir, "other").unwrap();
-        let (ca_certificate, _) = ca.write(dir, "ca").unwrap();
-        (certificate, other_key, ca_certificate)
+        let (ca, _) = ca.write(dir, "ca").unwrap();
+        Files { certificate, key, other_key, ca }
+    }
+
+    fn refused(key: &str, tls: &ClientTls<'_>) -> String {
+        match HttpClient::describe(key, Duration::from_secs(5), tls) {
+            Ok(_) => panic!("the client was described"),
+            Err(Error::Config { key: named, reason, .. }) => {
+                assert_eq!(named, key);
+                reason
+            }
+            Err(other) => panic!("not a configuration error: {other}"),
+        }
     }
 
     #[test]
     fn a_key_that_is_not_the_certificates_is_refused_when_the_client_is_described() {
         let dir = tempfile::tempdir().unwrap();
-        let (certificate, other_key, ca) = identity_files(dir.path());
-        let tls = ClientTls { certificate: Some((&certificate, &other_key)), server_ca: Some(&ca) };
-        let Err(error) = HttpClient::describe("parties.sui.receives", Duration::from_secs(5), &tls) else {
-            panic!("a mismatched key was accepted");
-        };
-        match error {
-            Error::Config { key, reason, .. } => {
-                assert_eq!(key, "parties.sui.receives");
-                assert!(reason.contains("not the certificate's"), "{reason}");
-            }
-            other => panic!("not a configuration error: {other}"),
-        }
+        let files = files(dir.path());
+        let tls = ClientTls { certificate: Some((&files.certificate, &files.other_key)), server_ca: Some(&files.ca) };
+        let reason = refused("parties.sui.receives", &tls);
+        assert!(reason.contains("not the certificate's"), "{reason}");
+    }
+
+    #[test]
+    fn a_certificate_openssl_would_not_use_is_refused_when_the_client_is_described() {
+        // A 512-bit RSA key: below every OpenSSL security level but 0.
+        let key = PKey::from_rsa(openssl::rsa::Rsa::generate(512).unwrap()).unwrap();
+        let mut builder = openssl::x509::X509::builder().unwrap();
+        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "weak").unwrap();
+        let name = name.build();
+        builder.set_subject_name(&name).unwrap();
+        builder.set_issuer_name(&name).unwrap();
+        builder.set_pubkey(&key).unwrap();
+        builder.set_not_before(&openssl::asn1::Asn1Time::from_unix(NOW - 60).unwrap()).unwrap();
+        builder.set_not_after(&openssl::asn1::Asn1Time::from_unix(NOW + 3600).unwrap()).unwrap();
+        builder.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
+        let weak = Issued { certificate: builder.build(), key };
+        let dir = tempfile::tempdir().unwrap();
+        let (certificate, key) = weak.write(dir.path(), "weak").unwrap();
+        let tls = ClientTls { certificate: Some((&certificate, &key)), server_ca: None };
+        let reason = refused("inps.tls", &tls);
+        assert!(reason.contains("OpenSSL refuses the certificate"), "{reason}");
     }
 
     #[tokio::test]
-    async fn a_client_is_built_on_first_use_once() {
+    async fn a_client_is_built_on_first_use() {
         let dir = tempfile::tempdir().unwrap();
-        let (certificate, _, ca) = identity_files(dir.path());
-        let key = dir.path().join("client.key");
-        let tls = ClientTls { certificate: Some((&certificate, &key)), server_ca: Some(&ca) };
+        let files = files(dir.path());
+        let tls = ClientTls { certificate: Some((&files.certificate, &files.key)), server_ca: Some(&files.ca) };
         let client = HttpClient::describe("inps.tls", Duration::from_secs(5), &tls).unwrap();
         let shared = client.clone();
         assert!(!client.is_built(), "described, not yet built");
         let (first, second) = tokio::join!(client.client(), shared.client());
-        let (first, second) = (first.unwrap(), second.unwrap());
-        assert!(client.is_built() && shared.is_built());
-        assert!(std::ptr::eq(first, second), "two first calls built two clients");
-        assert!(std::ptr::eq(first, client.client().await.unwrap()));
+        first.unwrap();
+        second.unwrap();
+        assert!(client.is_built() && shared.is_built(), "a clone does not share its client");
     }
 }

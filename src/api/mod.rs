@@ -619,7 +619,7 @@ async fn schema(State(state): State<Arc<Gateway>>, Path(name): Path<String>) -> 
         .standard
         .message_type(&name)
         .ok_or_else(|| Problem::of(ErrorCode::NotFound, "no such message type"))?;
-    Ok(([(header::CONTENT_TYPE, "application/schema+json")], Json(Value::clone(&message_type.schema))).into_response())
+    Ok(([(header::CONTENT_TYPE, "application/schema+json")], Json(&*message_type.schema)).into_response())
 }
 
 async fn profiles(State(state): State<Arc<Gateway>>) -> Json<Value> {

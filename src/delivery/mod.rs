@@ -174,10 +174,6 @@ impl Deliverer {
         let (Some(receives), Some(client)) = (&party.receives, self.state.keys.outbound.get(&party.id)) else {
             return Verdict::Permanent(format!("party {} no longer receives messages", party.id));
         };
-        let client = match client.client().await {
-            Ok(client) => client,
-            Err(error) => return Verdict::Retry(error.to_string()),
-        };
         if let Some(reason) = &claimed.unreadable {
             return Verdict::Permanent(format!("the stored message can't be read: {reason}"));
         }
@@ -208,6 +204,10 @@ impl Deliverer {
             }
         } else {
             None
+        };
+        let client = match client.client().await {
+            Ok(client) => client,
+            Err(error) => return Verdict::Retry(error.to_string()),
         };
         let mut request = client
             .post(&receives.endpoint)

@@ -6,7 +6,7 @@
 //! moves to another province; it codes a state by its 3-digit ISTAT code, which, unlike ISO
 //! 3166, also covers the stateless (999) and the not-yet-defined (997).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use serde::Deserialize;
 
@@ -48,23 +48,44 @@ pub struct Comune {
 /// The loaded tables, shared read-only by every validation.
 #[derive(Debug, Default)]
 pub struct CodeTables {
-    comuni: HashSet<String>,
+    /// Every Belfiore code, current or ceased, sorted: four bytes each, where a set of
+    /// strings held 0.9 MiB (docs/PERFORMANCE.md).
+    comuni: Vec<[u8; 4]>,
     states: HashMap<String, State>,
 }
 
 impl CodeTables {
     pub fn load(assets: &Assets) -> Result<CodeTables, Error> {
-        let comuni: Vec<Comune> = read_table(assets, COMUNI_TABLE)?;
+        let rows: Vec<Comune> = read_table(assets, COMUNI_TABLE)?;
+        let mut comuni = Vec::with_capacity(rows.len());
+        for (index, comune) in rows.iter().enumerate() {
+            // ANPR's "not available": a few comuni ceased before codes were given have none,
+            // and "ND" is no comune's code.
+            if comune.belfiore == "ND" {
+                continue;
+            }
+            let code = <[u8; 4]>::try_from(comune.belfiore.as_bytes())
+                .ok()
+                .filter(|code| code.iter().all(u8::is_ascii_alphanumeric))
+                .ok_or_else(|| {
+                    let place = format!("{COMUNI_TABLE}:{}", index + 2);
+                    Error::asset(
+                        place,
+                        format!("{:?} is not a Belfiore code (four letters or digits)", comune.belfiore),
+                    )
+                })?;
+            comuni.push(code);
+        }
+        comuni.sort_unstable();
+        comuni.dedup();
+        comuni.shrink_to_fit();
         let states: Vec<State> = read_table(assets, STATES_TABLE)?;
-        Ok(CodeTables {
-            comuni: comuni.into_iter().map(|comune| comune.belfiore).collect(),
-            states: states.into_iter().map(|state| (state.istat.clone(), state)).collect(),
-        })
+        Ok(CodeTables { comuni, states: states.into_iter().map(|state| (state.istat.clone(), state)).collect() })
     }
 
     /// Whether `code` is the Belfiore code of a comune, current or ceased.
     pub fn is_comune(&self, code: &str) -> bool {
-        self.comuni.contains(code)
+        <[u8; 4]>::try_from(code.as_bytes()).is_ok_and(|code| self.comuni.binary_search(&code).is_ok())
     }
 
     /// The state with this ISTAT code.
@@ -101,11 +122,30 @@ mod tests {
         assert!(tables.is_comune("H501"), "Roma");
         assert!(tables.is_comune("A001"), "Abano Terme");
         assert!(!tables.is_comune("Z222"), "India is a state, not a comune");
+        for code in ["", "ND", "H50", "H5011", "h501", "ÀB1"] {
+            assert!(!tables.is_comune(code), "{code:?}");
+        }
         let india = tables.state("330").unwrap();
         assert_eq!((india.iso_alpha3.as_str(), india.belfiore.as_str()), ("IND", "Z222"));
         assert!(!india.free_movement);
         assert!(tables.state("100").unwrap().free_movement, "Italy");
         assert!(tables.state("999").is_some(), "stateless");
         assert!(tables.state("000").is_none());
+    }
+
+    #[test]
+    fn a_comune_whose_code_is_not_four_characters_fails_the_load_at_its_line() {
+        let root = tempfile::tempdir().unwrap();
+        let folder = root.path().join("mappings/codes");
+        std::fs::create_dir_all(&folder).unwrap();
+        let shipped = |table: &str| std::fs::read_to_string(format!("{}/{table}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        std::fs::write(root.path().join(STATES_TABLE), shipped(STATES_TABLE)).unwrap();
+        let comuni = shipped(COMUNI_TABLE).replacen("\nA001;", "\nA0001;", 1);
+        std::fs::write(root.path().join(COMUNI_TABLE), comuni).unwrap();
+        let Err(Error::Asset { asset, reason }) = CodeTables::load(&Assets::Folder(root.path().to_owned())) else {
+            panic!("a five-character code loaded");
+        };
+        assert_eq!(asset, format!("{COMUNI_TABLE}:2"), "{reason}");
+        assert!(reason.contains("\"A0001\""), "{reason}");
     }
 }

@@ -12,7 +12,7 @@ pub mod codice_fiscale;
 pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{Draft, Retrieve, Uri, ValidationError, Validator};
@@ -40,9 +40,7 @@ pub struct MessageType {
     pub description: String,
     /// The schema document as loaded, served by `GET /v1/schemas/{type}`.
     pub schema: Arc<Value>,
-    /// Compiled on first use from the embedded files (the tests compile every one), at load
-    /// from a folder, whose schemas may be anyone's edit; an error is the schema's, as text.
-    validator: OnceLock<Result<Validator, String>>,
+    validator: Validator,
 }
 
 /// The outcome of validating one message.
@@ -91,8 +89,8 @@ impl Standard {
                 .to_owned();
             documents.push((path, id, Arc::new(schema)));
         }
-        let by_id: HashMap<String, Arc<Value>> =
-            documents.iter().map(|(_, id, schema)| (id.clone(), Arc::clone(schema))).collect();
+        let by_id: Arc<HashMap<String, Arc<Value>>> =
+            Arc::new(documents.iter().map(|(_, id, schema)| (id.clone(), Arc::clone(schema))).collect());
         let mut types = BTreeMap::new();
         for (path, id, schema) in documents {
             // A message type's schema names its type as the `default` of `type`, whose
@@ -103,6 +101,12 @@ impl Standard {
             let name = short_name(type_id)
                 .ok_or_else(|| Error::asset(&path, format!("type {type_id:?} is not it.raccordo.<name>.v1")))?
                 .to_owned();
+            let retriever = SharedRetriever(Arc::clone(&by_id));
+            let validator = rules::install(jsonschema::options(), &tables)
+                .with_draft(Draft::Draft202012)
+                .with_retriever(retriever)
+                .build(&schema)
+                .map_err(|error| Error::asset(&path, error))?;
             let text = |key: &str| schema.get(key).and_then(Value::as_str).unwrap_or_default().to_owned();
             let message_type = MessageType {
                 name: name.clone(),
@@ -112,7 +116,7 @@ impl Standard {
                 title: text("title"),
                 description: text("description"),
                 schema: Arc::clone(&schema),
-                validator: OnceLock::new(),
+                validator,
             };
             types.insert(name, message_type);
         }
@@ -120,41 +124,7 @@ impl Standard {
             return Err(Error::asset(SCHEMA_FOLDER, "no message type schema found"));
         }
         let by_type_id = types.values().map(|t| (t.type_id.clone(), t.name.clone())).collect();
-        let standard = Standard { types, by_type_id, tables, documents: Arc::new(by_id) };
-        if matches!(assets, Assets::Folder(_)) {
-            standard.compile_all()?;
-        }
-        Ok(standard)
-    }
-
-    /// Compiles every message type's validator not compiled yet; fails with the first
-    /// schema that does not compile. Validation compiles a type's validator when it first
-    /// meets the type, so only a folder's schemas are compiled this way at load.
-    pub fn compile_all(&self) -> Result<(), Error> {
-        for message_type in self.types.values() {
-            if let Err(reason) = self.validator(message_type) {
-                return Err(Error::asset(&message_type.schema_path, reason));
-            }
-        }
-        Ok(())
-    }
-
-    /// How many message types have a compiled validator.
-    pub fn compiled(&self) -> usize {
-        self.types.values().filter(|t| t.validator.get().is_some()).count()
-    }
-
-    /// The type's validator, compiled on first use (concurrent first uses wait for one).
-    fn validator<'a>(&self, message_type: &'a MessageType) -> Result<&'a Validator, &'a str> {
-        let compiled = message_type.validator.get_or_init(|| {
-            let retriever = SharedRetriever(Arc::clone(&self.documents));
-            rules::install(jsonschema::options(), &self.tables)
-                .with_draft(Draft::Draft202012)
-                .with_retriever(retriever)
-                .build(&message_type.schema)
-                .map_err(|error| error.to_string())
-        });
-        compiled.as_ref().map_err(String::as_str)
+        Ok(Standard { types, by_type_id, tables, documents: by_id })
     }
 
     /// Whether `pointer` names a field that messages of `type_name` may carry, and whether
@@ -264,19 +234,11 @@ impl Standard {
                 )],
             };
         };
-        let validator = match self.validator(message_type) {
-            Ok(validator) => validator,
-            Err(reason) => {
-                let message = format!("{} does not compile: {reason}", message_type.schema_path);
-                let diagnostics = vec![Diagnostic::error(ErrorCode::AssetInvalid, "", message)];
-                return Validation { message_type: Some(message_type.name.clone()), diagnostics };
-            }
-        };
-        let diagnostics = if validator.is_valid(message) {
+        let diagnostics = if message_type.validator.is_valid(message) {
             Vec::new()
         } else {
             let mut diagnostics: Vec<Diagnostic> =
-                validator.iter_errors(message).flat_map(|error| diagnose(&error)).collect();
+                message_type.validator.iter_errors(message).flat_map(|error| diagnose(&error)).collect();
             diagnostics.sort_by(|a, b| a.path.cmp(&b.path).then(a.code.cmp(&b.code)));
             diagnostics.dedup();
             // A minor version of v1 may carry optional properties this schema does not know
@@ -445,29 +407,8 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn vector(path: &str) -> Value {
-        let text = std::fs::read_to_string(format!("{}/conformance/standard/{path}", env!("CARGO_MANIFEST_DIR")));
-        serde_json::from_str(&text.unwrap()).unwrap()
-    }
-
     #[test]
-    fn an_embedded_validator_is_compiled_when_its_type_is_first_met() {
-        let standard = Standard::load(&Assets::Embedded).unwrap();
-        assert_eq!(standard.compiled(), 0, "loading compiled validators");
-        let message = vector("worker.registered/valid/basic-course-hour-limits.json");
-        assert!(standard.validate(&message).diagnostics.is_empty());
-        assert_eq!(standard.compiled(), 1);
-        let mut wrong = message.clone();
-        wrong["data"]["addedInV1_1"] = Value::Bool(true);
-        assert_eq!(standard.validate(&wrong).diagnostics[0].code, ErrorCode::UnknownProperty);
-        assert_eq!(standard.compiled(), 1, "the same type compiled twice");
-        // Every embedded schema compiles: what `load` leaves to first use can't fail there.
-        standard.compile_all().unwrap();
-        assert_eq!(standard.compiled(), standard.types().count());
-    }
-
-    #[test]
-    fn a_folders_schema_that_does_not_compile_fails_the_load() {
+    fn a_schema_that_does_not_compile_fails_the_load_naming_its_file() {
         let root = tempfile::tempdir().unwrap();
         let copy = |folder: &str| {
             let (from, to) = (Path::new(env!("CARGO_MANIFEST_DIR")).join(folder), root.path().join(folder));
@@ -482,8 +423,7 @@ mod tests {
         copy(SCHEMA_FOLDER);
         copy("mappings/codes");
         let folder = Assets::Folder(root.path().to_owned());
-        let standard = Standard::load(&folder).unwrap();
-        assert_eq!(standard.compiled(), standard.types().count(), "a folder's schemas are compiled at load");
+        assert!(Standard::load(&folder).is_ok(), "the copied folder does not load as it is");
         let path = root.path().join(SCHEMA_FOLDER).join("worker.withdrawn.v1.schema.json");
         let text = std::fs::read_to_string(&path).unwrap();
         let broken = text.replacen(r#""pattern": "^it"#, r#""pattern": "(^it"#, 1);
