@@ -443,7 +443,7 @@ fn pdnd_key(path: &Path) -> Result<PKey<Private>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::{issue, Issued, Usage};
+    use crate::pki::{issue, issue_for, Usage};
     use std::path::PathBuf;
 
     const NOW: i64 = 1_800_000_000;
@@ -490,17 +490,7 @@ mod tests {
     fn a_certificate_openssl_would_not_use_is_refused_when_the_client_is_described() {
         // A 512-bit RSA key: below every OpenSSL security level but 0.
         let key = PKey::from_rsa(openssl::rsa::Rsa::generate(512).unwrap()).unwrap();
-        let mut builder = openssl::x509::X509::builder().unwrap();
-        let mut name = openssl::x509::X509NameBuilder::new().unwrap();
-        name.append_entry_by_text("CN", "weak").unwrap();
-        let name = name.build();
-        builder.set_subject_name(&name).unwrap();
-        builder.set_issuer_name(&name).unwrap();
-        builder.set_pubkey(&key).unwrap();
-        builder.set_not_before(&openssl::asn1::Asn1Time::from_unix(NOW - 60).unwrap()).unwrap();
-        builder.set_not_after(&openssl::asn1::Asn1Time::from_unix(NOW + 3600).unwrap()).unwrap();
-        builder.sign(&key, openssl::hash::MessageDigest::sha256()).unwrap();
-        let weak = Issued { certificate: builder.build(), key };
+        let weak = issue_for(key, "weak", None, NOW - 60, NOW + 3600, Usage::Client).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let (certificate, key) = weak.write(dir.path(), "weak").unwrap();
         let tls = ClientTls { certificate: Some((&certificate, &key)), server_ca: None };

@@ -52,7 +52,18 @@ pub fn issue(
     until: i64,
     usage: Usage,
 ) -> Result<Issued, ErrorStack> {
-    let key = rsa_key()?;
+    issue_for(rsa_key()?, common_name, issuer, from, until, usage)
+}
+
+/// [`issue`] for a key of the caller's (tests give it keys OpenSSL would refuse).
+pub fn issue_for(
+    key: PKey<Private>,
+    common_name: &str,
+    issuer: Option<&Issued>,
+    from: i64,
+    until: i64,
+    usage: Usage,
+) -> Result<Issued, ErrorStack> {
     let mut builder = X509::builder()?;
     builder.set_version(2)?;
     let serial = BigNum::from_u32(fastrand::u32(1..u32::MAX))?;
