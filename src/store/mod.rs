@@ -48,9 +48,9 @@ pub enum Dialect {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
-    /// Where claims, attempt outcomes and, on a SQLite file, intake groups commit
-    /// (`begin_relaxed`): there one connection of its own with `synchronous = NORMAL`;
-    /// otherwise `pool` again.
+    /// Where claims and attempt outcomes commit (`begin_relaxed`), and, on a SQLite file,
+    /// intake groups and pulled pages (`durable`): there one connection of its own with
+    /// `synchronous = NORMAL`; otherwise `pool` again.
     relaxed: Writer,
     dialect: Dialect,
     /// Inserts waiting for the group-commit writer.
@@ -64,8 +64,10 @@ pub struct Store {
     /// PostgreSQL.
     sqlite_path: Option<std::path::PathBuf>,
     /// On a SQLite file with `synchronous = FULL`: how far the WAL is synced behind the
-    /// intake groups' commits (see `sync_wal`).
+    /// commits of intake groups and pulled pages (see `sync_wal`).
     wal_sync: Option<std::sync::Arc<WalSync>>,
+    /// With `wal_sync`: where a durable commit outside intake asks for the WAL's sync.
+    to_sync: Option<Numbered>,
     /// Job locks of an in-memory database.
     memory_locks: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     /// Seals payloads at rest, when the configuration gives keys.
@@ -380,6 +382,7 @@ impl Store {
             (None, _) => GroupCommit { writer: Writer::Pool(pool.clone()), synced: None },
         };
         let wal_sync = intake.synced.as_ref().map(|(_, wal_sync)| std::sync::Arc::clone(wal_sync));
+        let to_sync = intake.synced.as_ref().map(|(queue, _)| queue.clone());
         for _ in 0..writers {
             let queue = std::sync::Arc::clone(&queue);
             tokio::spawn(write_groups(intake.clone(), dialect, queue, write_lock.clone(), audit_wake.clone()));
@@ -395,6 +398,7 @@ impl Store {
             write_lock,
             sqlite_path,
             wal_sync,
+            to_sync,
             memory_locks: Default::default(),
             sealer,
             audit_wake,
@@ -424,6 +428,31 @@ impl Store {
     /// The transaction runs on the connection this returns (`begin_relaxed`).
     pub(crate) async fn relaxed(&self) -> Result<WriterConnection, Error> {
         self.relaxed.acquire().await
+    }
+
+    /// The connection of a durable write transaction that holds the write lock: on SQLite
+    /// the relaxed writer's, so that the connection that writes nearly everything keeps its
+    /// page cache (SQLite drops a connection's whole cache when another connection wrote
+    /// since its last transaction); on PostgreSQL the pool's. Begin with `sqlx::Connection::begin`
+    /// and commit with `commit_durably`.
+    async fn durable(&self) -> Result<WriterConnection, Error> {
+        self.relaxed.acquire().await
+    }
+
+    /// Commits a transaction begun on `durable`'s connection, under the write lock. On a
+    /// SQLite file that syncs every commit, that connection commits without the sync: the
+    /// commit is numbered here, with the intake groups, and `Durable::synced` waits for the
+    /// WAL's sync past it, after the write lock is released.
+    async fn commit_durably(&self, transaction: sqlx::Transaction<'_, sqlx::Any>) -> Result<Durable, Error> {
+        transaction.commit().await.map_err(storage_error("commit"))?;
+        Ok(match (&self.to_sync, &self.wal_sync) {
+            (Some(queue), Some(wal_sync)) => Durable::Syncing {
+                number: wal_sync.commit(),
+                queue: queue.clone(),
+                wal_sync: std::sync::Arc::clone(wal_sync),
+            },
+            _ => Durable::OnDisk,
+        })
     }
 
     /// Records the `jti` of a signed request until `expires` (Unix seconds); `false` when it
@@ -903,6 +932,28 @@ struct GroupCommit {
     /// On a SQLite file with `synchronous = FULL`: `writer` is the connection that commits
     /// without syncing, and the answers wait here, numbered, for the WAL's sync.
     synced: Option<(Numbered, std::sync::Arc<WalSync>)>,
+}
+
+/// A commit of `Store::commit_durably`, on disk or on its way there.
+#[must_use = "a commit is durable once `synced` returns"]
+enum Durable {
+    /// The commit itself synced (or needs no sync: memory, PostgreSQL, `synchronous = NORMAL`).
+    OnDisk,
+    /// Committed as number `number` without syncing the WAL.
+    Syncing { number: u64, queue: Numbered, wal_sync: std::sync::Arc<WalSync> },
+}
+
+impl Durable {
+    /// Waits until the commit is on disk.
+    async fn synced(self) -> Result<(), Error> {
+        let Durable::Syncing { number, queue, wal_sync } = self else { return Ok(()) };
+        // An empty group: the syncer syncs past `number` and has no one else to answer.
+        queue
+            .send((number, Vec::new()))
+            .await
+            .map_err(|_| Error::Storage("syncing the WAL: the syncer has stopped".into()))?;
+        wal_sync.wait_synced(number).await
+    }
 }
 
 /// Where committed groups wait, with their numbers, for the WAL's sync.
@@ -1557,13 +1608,17 @@ pub(super) enum Synchronous {
 
 /// A SQLite connection's settings with `synchronous = $synchronous`. Every connection to a
 /// SQLite file checkpoints at 10,000 WAL pages rather than SQLite's 1,000: see
-/// `checkpoint_continually`.
+/// `checkpoint_continually`. Temporary files stay in memory: a multi-row INSERT keeps the
+/// pages it changes in a statement journal (to undo that statement alone), which SQLite
+/// spills to a new file past 64 KiB; a 50,000-record INPS pull wrote 290,000 pages to 250
+/// such files, as many writes as to the WAL itself.
 macro_rules! sqlite_pragmas {
     ($synchronous:literal) => {
         concat!(
             "PRAGMA journal_mode = WAL; PRAGMA synchronous = ",
             $synchronous,
-            "; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000;"
+            "; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 10000; \
+             PRAGMA temp_store = MEMORY;"
         )
     };
 }
@@ -1803,6 +1858,59 @@ mod tests {
         let (reply, answer) = tokio::sync::oneshot::channel();
         queue.send((wal_sync.commit(), vec![(reply, Ok(Inserted::Created))])).await.unwrap();
         assert_eq!(answer.await.unwrap().unwrap(), Inserted::Created);
+    }
+
+    /// A pulled page commits on the writers' connection, numbered with the intake groups,
+    /// and is answered once the WAL is synced past it: a claim that sees its deliveries
+    /// waits for that sync too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pulled_page_commits_with_the_writers_and_returns_once_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
+        let wal_sync = std::sync::Arc::clone(store.wal_sync.as_ref().unwrap());
+        let run = PullRun::started("run-1".into(), "inps", Trigger::Command, 0, None);
+        store.start_run(&run).await.unwrap();
+        for page in 1..=2 {
+            let committed = wal_sync.committed();
+            let message = small_message(page, format!("C-{page}"));
+            let delivery = NewDelivery {
+                id: format!("d{page}"),
+                party: "p".into(),
+                profile: "canonical".into(),
+                ordering_key: None,
+            };
+            let commit = PageCommit {
+                run_id: run.id.clone(),
+                messages: vec![(message, vec![delivery], Vec::new())],
+                quarantined: Vec::new(),
+                cursor: Some(("inps".into(), i64::try_from(page).unwrap())),
+                pages: 1,
+                records: 1,
+                now: 0,
+            };
+            assert_eq!(store.commit_page(&commit).await.unwrap().accepted, 1);
+            assert_eq!(wal_sync.committed(), committed + 1, "page {page}: numbered with the groups");
+            assert_eq!(*wal_sync.synced.borrow(), wal_sync.committed(), "page {page}: answered once synced");
+        }
+        assert_eq!(store.pull_cursor("inps").await.unwrap(), Some(2));
+        store.close().await;
+    }
+
+    /// Every connection to a SQLite file keeps temporary files (statement journals above
+    /// all) in memory.
+    #[tokio::test]
+    async fn sqlite_connections_keep_temporary_files_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
+        let mut connection = store.relaxed().await.unwrap();
+        let value: i64 = sqlx::query_scalar("PRAGMA temp_store").fetch_one(&mut *connection).await.unwrap();
+        drop(connection);
+        assert_eq!(value, 2, "MEMORY on the writers' connection");
+        for _ in 0..4 {
+            let value: i64 = sqlx::query_scalar("PRAGMA temp_store").fetch_one(&store.pool).await.unwrap();
+            assert_eq!(value, 2, "MEMORY on the pool's");
+        }
+        store.close().await;
     }
 
     /// A claim returns no delivery before the WAL is synced past every group committed

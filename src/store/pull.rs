@@ -310,8 +310,9 @@ impl Store {
             .iter()
             .zip(&sealed.quarantined)
             .map(|(record, (original, digests))| (record, original, digests));
-        let _writing = self.write_lock.hold().await;
-        let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
+        let writing = self.write_lock.hold().await;
+        let mut connection = self.durable().await?;
+        let mut transaction = connection.begin().await.map_err(storage_error("begin"))?;
         let items: Vec<_> =
             page.messages.iter().zip(payloads).map(|((m, d, e), p)| (m, d.as_slice(), e.as_slice(), p)).collect();
         let mut outcome = PageOutcome::default();
@@ -384,7 +385,10 @@ impl Store {
         .execute(&mut *transaction)
         .await
         .map_err(storage_error("counting a page"))?;
-        transaction.commit().await.map_err(storage_error("commit"))?;
+        let durable = self.commit_durably(transaction).await?;
+        drop(connection);
+        drop(writing);
+        durable.synced().await?;
         self.audited();
         Ok(outcome)
     }
