@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::clock::{Clock, Ids};
 use crate::error::{Diagnostic, Error, ErrorCode};
+use crate::formats::json::encode;
 use crate::ingest::{Catalog, Label, Outcome, CANONICAL};
 use crate::parties::{Directory, Party};
 use crate::routing::{self, Routes};
@@ -188,8 +189,8 @@ impl Intake<'_> {
             profile: profile.to_owned(),
             received_at: at,
             original: bytes.to_vec(),
-            canonical: message.to_string(),
-            answer: body.to_string(),
+            canonical: encode(message),
+            answer: encode(&body),
         };
         let deliveries: Vec<NewDelivery> = recipients
             .iter()
@@ -205,30 +206,27 @@ impl Intake<'_> {
                 at,
                 kind: EventKind::Received,
                 party: Some(party.id.clone()),
-                detail: json!({ "profile": profile, "bytes": bytes.len() }).to_string(),
+                detail: encode(&json!({ "profile": profile, "bytes": bytes.len() })),
             },
-            Event { at, kind: EventKind::Validated, party: None, detail: json!({ "type": message_type }).to_string() },
+            Event { at, kind: EventKind::Validated, party: None, detail: encode(&json!({ "type": message_type })) },
             Event {
                 at,
                 kind: EventKind::Routed,
                 party: None,
-                detail: json!({ "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() }).to_string(),
+                detail: encode(&json!({ "recipients": recipients.iter().map(|r| &r.party).collect::<Vec<_>>() })),
             },
         ];
         let mut events = events;
-        events.extend(skipped.iter().map(|skip| {
-            Event {
-                at,
-                kind: EventKind::Skipped,
-                party: Some(skip.party.clone()),
-                detail: json!({
-                    "profile": skip.profile,
-                    "reason": "its profile can't write this message, and the route is optional",
-                    "codes": skip.codes,
-                    "requirements": skip.requirements,
-                })
-                .to_string(),
-            }
+        events.extend(skipped.iter().map(|skip| Event {
+            at,
+            kind: EventKind::Skipped,
+            party: Some(skip.party.clone()),
+            detail: encode(&json!({
+                "profile": skip.profile,
+                "reason": "its profile can't write this message, and the route is optional",
+                "codes": skip.codes,
+                "requirements": skip.requirements,
+            })),
         }));
         Ok(Prepared { body, message: Some(new), deliveries, events })
     }

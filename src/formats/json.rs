@@ -4,6 +4,14 @@ use serde_json::Value;
 
 use crate::error::{Diagnostic, ErrorCode};
 
+/// `value` as compact JSON text. serde_json writes it into a byte buffer, where `Value`'s
+/// `Display` passes every piece through `fmt::Write`: an INPS pull spent a tenth of its
+/// translating threads' time in that `Display`.
+pub fn encode(value: &Value) -> String {
+    // Serialising a `Value` does not fail: its keys are strings, its numbers finite.
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 /// Decodes one JSON document. A leading UTF-8 byte-order mark is ignored (RFC 8259 allows
 /// it); anything else that is not UTF-8 is refused with its position.
 pub fn decode(bytes: &[u8], max_bytes: u64) -> Result<Value, Diagnostic> {

@@ -263,8 +263,10 @@ pub struct Found<'d> {
 }
 
 enum At<'d> {
-    Xml(&'d XmlDocument<'d>, ElementId, Option<String>),
-    Json(String),
+    Xml(&'d XmlDocument<'d>, ElementId, Option<&'d str>),
+    /// The scope's base pointer and the path's pointer, joined only for a diagnostic: most
+    /// values read are never located.
+    Json(&'d str, &'d str),
     Field(&'d Record, usize),
 }
 
@@ -284,7 +286,7 @@ impl Found<'_> {
                     ..Diagnostic::error(code, path, message)
                 }
             }
-            At::Json(pointer) => Diagnostic::error(code, pointer.clone(), message),
+            At::Json(base, pointer) => Diagnostic::error(code, format!("{base}{pointer}"), message),
             At::Field(record, index) => record.locate(*index, code, message),
         }
     }
@@ -363,7 +365,10 @@ pub fn record_chains(document: &XmlDocument<'_>, root: ElementId, steps: &[QName
 
 impl<'d> Scope<'d> {
     /// The value at `path`, if present and not empty after trimming.
-    pub fn read(&self, path: &PartyPath) -> Option<Found<'d>> {
+    pub fn read<'p>(&self, path: &'p PartyPath) -> Option<Found<'p>>
+    where
+        'd: 'p,
+    {
         match (self, path) {
             (Scope::Xml(document, element, pins), PartyPath::Xml { steps, attribute, .. }) => {
                 let target =
@@ -372,7 +377,7 @@ impl<'d> Scope<'d> {
                     Some(name) => document.attribute(target, None, name)?,
                     None => document.text(target),
                 };
-                Some(Found { text: Cow::Borrowed(text), at: At::Xml(document, target, attribute.clone()) })
+                Some(Found { text: Cow::Borrowed(text), at: At::Xml(document, target, attribute.as_deref()) })
             }
             (Scope::Json(value, base), PartyPath::Json(pointer)) => {
                 let found = pointer.get(value)?;
@@ -381,7 +386,7 @@ impl<'d> Scope<'d> {
                     Value::Null | Value::Array(_) | Value::Object(_) => return None,
                     other => Cow::Owned(other.to_string()),
                 };
-                Some(Found { text, at: At::Json(format!("{base}{}", pointer.text)) })
+                Some(Found { text, at: At::Json(base, &pointer.text) })
             }
             (Scope::Record(record), PartyPath::Field { index, .. }) => {
                 let text = record.value(*index)?;

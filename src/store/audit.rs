@@ -50,7 +50,7 @@ impl AuditEntry {
             kind: kind.to_owned(),
             actor: actor.map(str::to_owned),
             subject: subject.map(str::to_owned),
-            detail: detail.to_string(),
+            detail: crate::formats::json::encode(&detail),
         }
     }
 

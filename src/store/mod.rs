@@ -168,8 +168,8 @@ impl Payloads {
         };
         let mut digests = Vec::new();
         if sealer.indexes() {
-            if let Ok(canonical) = serde_json::from_str::<serde_json::Value>(&message.canonical) {
-                digests = seal::codici_fiscali(&canonical["data"]).iter().filter_map(|cf| sealer.blind(cf)).collect();
+            if let Some(found) = seal::codici_fiscali_of_text(&message.canonical) {
+                digests = found.iter().filter_map(|cf| sealer.blind(cf)).collect();
             }
         }
         Ok(Payloads {
