@@ -39,7 +39,7 @@ use crate::parties::Party;
 use crate::report::WireDiagnostic;
 use crate::retry::RetryPolicy;
 pub use crate::store::Trigger;
-use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined, RunStatus, SealedPage};
+use crate::store::{PageCommit, PageOutcome, PullRun, Quarantined, RunStatus, SealedPage, Unsynced};
 use http::send_with_retries;
 use pdnd::PdndClient;
 
@@ -105,6 +105,15 @@ struct Page<'a> {
 struct RecordHead {
     codice_comunicazione: Option<String>,
     ts_comunicazione: Option<String>,
+}
+
+/// Pages committed by the pull's last stage, on their way to the disk.
+struct Committed<'s> {
+    stored: Unsynced<'s>,
+    outcome: PageOutcome,
+    pages: i64,
+    records: i64,
+    cursor: Option<i64>,
 }
 
 /// Pulls INPS's communications into the store.
@@ -292,7 +301,8 @@ impl Puller {
 
     /// The last stage: commits what is translated, in order, the pages that piled up
     /// meanwhile in one transaction; the first failure ends the run after the pages before
-    /// it are committed.
+    /// it are committed. A commit's sync to disk overlaps the next commit: pages are
+    /// counted, and reported in `progress`, once they are on disk.
     async fn commit_pages(
         &self,
         since: i64,
@@ -301,6 +311,7 @@ impl Puller {
     ) -> Result<(), Error> {
         let mut done = Progress { cursor: Some(since), ..Progress::default() };
         let mut batch = Vec::with_capacity(PAGES_PER_COMMIT);
+        let mut unsynced: Option<Committed<'_>> = None;
         while waiting.recv_many(&mut batch, PAGES_PER_COMMIT).await > 0 {
             let mut failure = None;
             let mut pages: Option<SealedPage> = None;
@@ -315,17 +326,34 @@ impl Puller {
                 }
             }
             if let Some(pages) = pages {
-                let outcome = self.state.store.commit_sealed(&pages).await?;
-                let pages = pages.page();
-                let cursor = pages.cursor.as_ref().map(|(_, since)| *since);
-                self.count(outcome, cursor);
-                done.add(pages.pages, pages.records, outcome, cursor);
-                progress(&done);
+                let previous = self.synced(unsynced.take(), &mut done, progress);
+                let (previous, committed) = tokio::join!(previous, self.state.store.commit_unsynced(&pages));
+                previous?;
+                let (outcome, stored) = committed?;
+                let page = pages.page();
+                let cursor = page.cursor.as_ref().map(|(_, since)| *since);
+                unsynced = Some(Committed { stored, outcome, pages: page.pages, records: page.records, cursor });
             }
             if let Some(error) = failure {
+                self.synced(unsynced, &mut done, progress).await?;
                 return Err(error);
             }
         }
+        self.synced(unsynced, &mut done, progress).await
+    }
+
+    /// Waits for a commit of `commit_pages` to reach the disk, then counts it.
+    async fn synced(
+        &self,
+        committed: Option<Committed<'_>>,
+        done: &mut Progress,
+        progress: &(dyn Fn(&Progress) + Sync),
+    ) -> Result<(), Error> {
+        let Some(committed) = committed else { return Ok(()) };
+        committed.stored.synced().await?;
+        self.count(committed.outcome, committed.cursor);
+        done.add(committed.pages, committed.records, committed.outcome, committed.cursor);
+        progress(done);
         Ok(())
     }
 

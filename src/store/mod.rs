@@ -30,7 +30,7 @@ mod states;
 mod writer;
 pub use audit::{entry_hash, AuditEntry, Verification, GENESIS};
 pub use figures::{Backlog, Count, Health, Traffic};
-pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined, SealedPage};
+pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined, SealedPage, Unsynced};
 pub use search::{DeadFilter, DeadLetter, DeliveryReplay, ListFilter, Scope};
 pub use sessions::Session;
 pub use states::{DeliveryStatus, EventKind, MessageStatus, RunStatus, Trigger};
@@ -1860,6 +1860,21 @@ mod tests {
         assert_eq!(answer.await.unwrap().unwrap(), Inserted::Created);
     }
 
+    /// Page `page` of run `run_id`: one message with one delivery, the cursor at `page`.
+    fn pulled_page(run_id: &str, page: usize) -> PageCommit {
+        let delivery =
+            NewDelivery { id: format!("d{page}"), party: "p".into(), profile: "canonical".into(), ordering_key: None };
+        PageCommit {
+            run_id: run_id.to_owned(),
+            messages: vec![(small_message(page, format!("C-{page}")), vec![delivery], Vec::new())],
+            quarantined: Vec::new(),
+            cursor: Some(("inps".into(), i64::try_from(page).unwrap())),
+            pages: 1,
+            records: 1,
+            now: 0,
+        }
+    }
+
     /// A pulled page commits on the writers' connection, numbered with the intake groups,
     /// and is answered once the WAL is synced past it: a claim that sees its deliveries
     /// waits for that sync too.
@@ -1872,26 +1887,35 @@ mod tests {
         store.start_run(&run).await.unwrap();
         for page in 1..=2 {
             let committed = wal_sync.committed();
-            let message = small_message(page, format!("C-{page}"));
-            let delivery = NewDelivery {
-                id: format!("d{page}"),
-                party: "p".into(),
-                profile: "canonical".into(),
-                ordering_key: None,
-            };
-            let commit = PageCommit {
-                run_id: run.id.clone(),
-                messages: vec![(message, vec![delivery], Vec::new())],
-                quarantined: Vec::new(),
-                cursor: Some(("inps".into(), i64::try_from(page).unwrap())),
-                pages: 1,
-                records: 1,
-                now: 0,
-            };
-            assert_eq!(store.commit_page(&commit).await.unwrap().accepted, 1);
+            assert_eq!(store.commit_page(&pulled_page(&run.id, page)).await.unwrap().accepted, 1);
             assert_eq!(wal_sync.committed(), committed + 1, "page {page}: numbered with the groups");
             assert_eq!(*wal_sync.synced.borrow(), wal_sync.committed(), "page {page}: answered once synced");
         }
+        assert_eq!(store.pull_cursor("inps").await.unwrap(), Some(2));
+        store.close().await;
+    }
+
+    /// The pull commits the next pages while a commit syncs: a page committed unsynced is
+    /// not asked to be synced until its `synced` is awaited, and is on disk when it returns.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unsynced_pages_are_on_disk_once_synced_returns() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
+        let wal_sync = std::sync::Arc::clone(store.wal_sync.as_ref().unwrap());
+        let run = PullRun::started("run-1".into(), "inps", Trigger::Command, 0, None);
+        store.start_run(&run).await.unwrap();
+        let sealed = [1, 2].map(|page| store.seal_page(pulled_page(&run.id, page)).unwrap());
+        let (first, first_stored) = store.commit_unsynced(&sealed[0]).await.unwrap();
+        let first_number = wal_sync.committed();
+        let (second, second_stored) = store.commit_unsynced(&sealed[1]).await.unwrap();
+        let second_number = wal_sync.committed();
+        assert_eq!((first.accepted, second.accepted), (1, 1));
+        assert_eq!(second_number, first_number + 1, "numbered in commit order");
+        assert!(*wal_sync.synced.borrow() < first_number, "nothing synced before it is awaited");
+        first_stored.synced().await.unwrap();
+        assert!(*wal_sync.synced.borrow() >= first_number);
+        second_stored.synced().await.unwrap();
+        assert!(*wal_sync.synced.borrow() >= second_number);
         assert_eq!(store.pull_cursor("inps").await.unwrap(), Some(2));
         store.close().await;
     }

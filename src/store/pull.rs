@@ -303,6 +303,15 @@ impl Store {
 
     /// `commit_page` for a page sealed before.
     pub async fn commit_sealed(&self, sealed: &SealedPage) -> Result<PageOutcome, Error> {
+        let (outcome, unsynced) = self.commit_unsynced(sealed).await?;
+        unsynced.synced().await?;
+        Ok(outcome)
+    }
+
+    /// `commit_sealed` without waiting for the commit to reach the disk: the caller may
+    /// commit the next pages meanwhile, and must await `Unsynced::synced` before it counts
+    /// this page as stored. Commits reach the disk in the order they were made.
+    pub async fn commit_unsynced(&self, sealed: &SealedPage) -> Result<(PageOutcome, Unsynced<'_>), Error> {
         let page = &sealed.page;
         let payloads = &sealed.payloads;
         let quarantined = page
@@ -388,9 +397,7 @@ impl Store {
         let durable = self.commit_durably(transaction).await?;
         drop(connection);
         drop(writing);
-        durable.synced().await?;
-        self.audited();
-        Ok(outcome)
+        Ok((outcome, Unsynced { durable, store: self }))
     }
 
     /// Ends a run as `succeeded` or `failed` (with the error).
@@ -469,5 +476,21 @@ impl Store {
                 Ok(record)
             })
             .collect()
+    }
+}
+
+/// A page committed by `Store::commit_unsynced`, maybe not on disk yet.
+#[must_use = "a page is stored once `synced` returns"]
+pub struct Unsynced<'s> {
+    durable: super::Durable,
+    store: &'s Store,
+}
+
+impl Unsynced<'_> {
+    /// Waits until the page is on disk; then its audit entries are written.
+    pub async fn synced(self) -> Result<(), Error> {
+        self.durable.synced().await?;
+        self.store.audited();
+        Ok(())
     }
 }
