@@ -75,6 +75,6 @@ cargo test --quiet 2>&1 | tee "$test_log"
 log "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 
-# One closing line for the whole run, summed over every test binary.
+# One closing line for the whole run, summed over the test binaries (unit, integration, doc).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$test_log"

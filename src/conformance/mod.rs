@@ -212,7 +212,7 @@ impl Kind {
 const RESENDS_PER_PROFILE: usize = 2;
 
 /// Builds the cases from the vector folders: what `conformance/suite.toml` must hold
-/// (`tests/conformance.rs` keeps the two equal; `UPDATE_EXPECT=1` rewrites the file).
+/// (`tests/integration/conformance.rs` keeps the two equal; `UPDATE_EXPECT=1` rewrites the file).
 pub fn discover(assets: &Assets) -> Result<Vec<Case>, Error> {
     let requirements = load_requirements(assets)?;
     let suite = Suite::new(requirements, Vec::new())?;

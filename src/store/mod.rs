@@ -5,7 +5,7 @@
 //! One implementation serves both through sqlx's `Any` driver: the SQL is the same except
 //! for claiming work, where PostgreSQL takes row locks with `FOR UPDATE SKIP LOCKED` so two
 //! instances never claim the same delivery, and for the migrations' column types. The same
-//! tests run against both (`tests/store.rs`). Times are Unix milliseconds from the caller's
+//! tests run against both (`tests/integration/store.rs`). Times are Unix milliseconds from the caller's
 //! `Clock`; nothing here reads the wall clock.
 
 use std::str::FromStr;

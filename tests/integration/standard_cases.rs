@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-mod common;
+use crate::common;
 
 use proptest::prelude::*;
 use raccordo::assets::Assets;

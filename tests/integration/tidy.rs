@@ -163,7 +163,7 @@ fn module_graph() -> std::collections::BTreeMap<(String, String), PathBuf> {
         let Some(from) = module_of(&path) else { continue };
         assert!(
             modules.contains(&from.as_str()),
-            "module {from} is in no layer of tests/tidy.rs (and ARCHITECTURE.md)"
+            "module {from} is in no layer of tests/integration/tidy.rs (and ARCHITECTURE.md)"
         );
         for to in uses(&fs::read_to_string(&path).unwrap()) {
             if to != from && modules.contains(&to.as_str()) {

@@ -1,7 +1,7 @@
 //! What the data-driven conformance tests share: reading a case folder and an
 //! `<name>.expect.toml`.
 
-#![allow(dead_code, clippy::unwrap_used)] // Each test binary uses part of this.
+#![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)] // Tests may unwrap: a panic is a failure with its reason.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
