@@ -1709,6 +1709,19 @@ mod tests {
         assert!(matches!(Store::open(&format!("{url}?synchronous=off")).await, Err(Error::Storage(_))));
     }
 
+    /// The bundled SQLite counts no memory statistics (`.cargo/config.toml`): counting
+    /// takes a process-wide mutex at every allocation SQLite makes.
+    #[tokio::test]
+    async fn sqlite_is_built_without_memory_statistics() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let used: i64 = sqlx::query_scalar("SELECT sqlite_compileoption_used('DEFAULT_MEMSTATUS=0')")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        store.close().await;
+        assert_eq!(used, 1);
+    }
+
     /// Inserts that reach the queue while the writer waits for SQLite's lock join its
     /// group, and each still gets its own answer: the first of a repeated (source, id)
     /// is created, the repeat answered with the first one's answer.
