@@ -98,6 +98,9 @@ for store in ("sqlite", "postgres"):
     half = re.search(r"raccordo, canonical JSON at ~(\d+) req/s offered, " + store + r"\s+([\d.]+) req/s\s+p50\s+(\S+)\s+p99\s+(\S+)", t2)
     if half:
         print(f"| T2 p99 at half the maximum rate, {store} | {half.group(4)} (p50 {half.group(3)}) at {float(half.group(2)):,.0f} req/s | - | - |")
+    cpu = re.search(store + r" at the steady load: serve's CPU ([\d,]+) µs", t2)
+    if cpu:
+        print(f"| T2 serve's CPU per message at half the maximum rate, {store} | {cpu.group(1)} µs, deliveries included | - | - |")
 two = re.search(r"two instances on one PostgreSQL: ([\d.]+) req/s together, (\d+) deliveries", t2)
 if two and bare:
     print(f"| T2 two instances on one PostgreSQL | {float(two.group(1)):,.0f} req/s ({int(two.group(2)):,} deliveries acknowledged meanwhile) | {bare[0]:,.0f} req/s bare axum | {100 * float(two.group(1)) / bare[0]:.1f} % |")
