@@ -145,7 +145,7 @@ async fn chain(
 }
 
 /// `chain`'s statements, added to `batch`.
-fn chain_rows<'q>(batch: &mut Batch<'q>, dialect: Dialect, head: (i64, String), entries: &'q [AuditEntry]) {
+pub(super) fn chain_rows<'q>(batch: &mut Batch<'q>, dialect: Dialect, head: (i64, String), entries: &'q [AuditEntry]) {
     let (mut seq, mut prev) = head;
     for chunk in entries.chunks(dialect.rows_per_statement(8)) {
         let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 8)).collect();

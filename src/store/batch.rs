@@ -74,6 +74,17 @@ impl<'q> Batch<'q> {
         dialect: Dialect,
         context: &str,
     ) -> Result<(), Error> {
+        self.execute_on(transaction, dialect, context).await
+    }
+
+    /// `execute` on a connection, inside a transaction its caller began with SQL of its own
+    /// (or none: each statement then commits alone).
+    pub(crate) async fn execute_on(
+        self,
+        connection: &mut sqlx::AnyConnection,
+        dialect: Dialect,
+        context: &str,
+    ) -> Result<(), Error> {
         match dialect {
             Dialect::Sqlite if self.statements.len() > 1 => {
                 let sql: Vec<&str> = self.statements.iter().map(|(sql, _)| sql.as_str()).collect();
@@ -81,14 +92,11 @@ impl<'q> Batch<'q> {
                 let count: usize = self.statements.iter().map(|(_, values)| values.len()).sum();
                 let values = self.statements.into_iter().flat_map(|(_, values)| values);
                 let query = bind(sqlx::query(&sql), values).persistent(count <= KEPT_PREPARED);
-                query.execute(&mut **transaction).await.map_err(storage_error(context))?;
+                query.execute(&mut *connection).await.map_err(storage_error(context))?;
             }
             _ => {
                 for (sql, values) in self.statements {
-                    bind(sqlx::query(&sql), values)
-                        .execute(&mut **transaction)
-                        .await
-                        .map_err(storage_error(context))?;
+                    bind(sqlx::query(&sql), values).execute(&mut *connection).await.map_err(storage_error(context))?;
                 }
             }
         }

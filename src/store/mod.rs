@@ -1118,9 +1118,12 @@ async fn sync_wal(
 
 async fn write_group(writer: &Writer, dialect: Dialect, group: &[PendingInsert]) -> Result<Vec<Inserted>, Error> {
     let mut connection = writer.acquire().await?;
-    let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(storage_error("begin"))?;
     let items: Vec<_> =
         group.iter().map(|p| (&p.message, p.deliveries.as_slice(), p.events.as_slice(), &p.payloads)).collect();
+    if dialect == Dialect::Sqlite {
+        return write_group_sqlite(&mut connection, &items).await;
+    }
+    let mut transaction = sqlx::Connection::begin(&mut *connection).await.map_err(storage_error("begin"))?;
     let answers = write_messages(&mut transaction, dialect, &items).await?;
     transaction.commit().await.map_err(storage_error("commit"))?;
     Ok(answers)
@@ -1169,6 +1172,15 @@ async fn write_messages(
         Dialect::Postgres => write_rows_at_once(transaction, items, &ordered).await?,
         Dialect::Sqlite => write_rows_by_table(transaction, dialect, items, &ordered).await?,
     };
+    answers(transaction, items, &inserted).await
+}
+
+/// Each item's answer: created, or (its (source, id) stored before) the first answer.
+async fn answers(
+    connection: &mut sqlx::AnyConnection,
+    items: &[Item<'_>],
+    inserted: &std::collections::HashMap<&str, i64>,
+) -> Result<Vec<Inserted>, Error> {
     let mut answers = Vec::with_capacity(items.len());
     for (message, ..) in items {
         if inserted.contains_key(message.id.as_str()) {
@@ -1179,7 +1191,7 @@ async fn write_messages(
         let answer: String = sqlx::query("SELECT answer FROM messages WHERE source = $1 AND message_id = $2")
             .bind(&message.source)
             .bind(&message.message_id)
-            .fetch_one(&mut **transaction)
+            .fetch_one(&mut *connection)
             .await
             .map_err(storage_error("reading the first answer"))?
             .try_get("answer")
@@ -1210,84 +1222,186 @@ async fn write_rows_by_table<'a>(
 ) -> Result<std::collections::HashMap<&'a str, i64>, Error> {
     let mut inserted: std::collections::HashMap<&str, i64> = std::collections::HashMap::with_capacity(items.len());
     for chunk in ordered.chunks(dialect.rows_per_statement(10)) {
-        let values: Vec<String> = (0..chunk.len()).map(|i| dialect.row_parameters(i, 10)).collect();
-        let sql = format!(
-            "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
-             VALUES {} ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, id",
-            values.join(", ")
-        );
-        let mut query = sqlx::query(&sql);
-        for (message, _, _, payloads) in chunk {
-            query = query
-                .bind(&message.id)
-                .bind(&message.source)
-                .bind(&message.message_id)
-                .bind(&message.sender)
-                .bind(&message.message_type)
-                .bind(&message.profile)
-                .bind(message.received_at)
-                .bind(&payloads.original)
-                .bind(&payloads.canonical)
-                .bind(&message.answer);
-        }
-        let rows = query.fetch_all(&mut **transaction).await.map_err(storage_error("inserting messages"))?;
-        let ids: std::collections::HashSet<&str> = chunk.iter().map(|(message, ..)| message.id.as_str()).collect();
-        for row in rows {
-            let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
-            let id: String = row.try_get("id").map_err(storage_error("message id"))?;
-            if let Some(&id) = ids.get(id.as_str()) {
-                inserted.insert(id, seq);
-            }
-        }
+        let sql = insert_messages_sql(dialect, chunk.len());
+        let rows = bind_messages(sqlx::query(&sql), chunk)
+            .fetch_all(&mut **transaction)
+            .await
+            .map_err(storage_error("inserting messages"))?;
+        note_inserted(&mut inserted, chunk, &rows)?;
     }
-    let digests: Vec<(String, i64)> = items
-        .iter()
-        .filter_map(|(message, _, _, payloads)| Some((inserted.get(message.id.as_str())?, &payloads.digests)))
-        .flat_map(|(&seq, digests)| digests.iter().map(move |digest| (digest.clone(), seq)))
-        .collect();
+    let rows = GroupRows::of(items, &inserted);
     // What follows reads nothing back: one round trip on SQLite (see `batch`).
     let mut batch = Batch::default();
-    subject_rows(&mut batch, dialect, &digests, "message_seq");
-    let mut deliveries: Vec<(i64, i64, &NewDelivery)> = Vec::new();
-    let mut events: Vec<(i64, &Event)> = Vec::new();
-    let mut received = Vec::new();
-    for (message, message_deliveries, message_events, _) in items {
-        let Some(&seq) = inserted.get(message.id.as_str()) else { continue };
-        deliveries.extend(message_deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
-        events.extend(message_events.iter().map(|event| (seq, event)));
-        received.push(received_entry(message, message_deliveries.len()));
-    }
-    audit::append_into(&mut batch, transaction, dialect, &received).await?;
-    // The group's deliveries and events go in one statement each (per chunk), not one per
-    // row: round trips, not rows, are what a transaction spends its time on.
-    for chunk in deliveries.chunks(dialect.rows_per_statement(7)) {
-        // A delivery is due when its message was received, and created then.
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let p: Vec<String> = (1..=7).map(|n| dialect.parameter(i * 7 + n)).collect();
-                format!("({}, {}, {}, {}, 'pending', 0, {}, {}, {})", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) VALUES {}",
-            values.join(", ")
-        );
-        let bound = chunk.iter().flat_map(|(seq, at, delivery)| {
-            [
-                delivery.id.as_str().into(),
-                (*seq).into(),
-                delivery.party.as_str().into(),
-                delivery.profile.as_str().into(),
-                (*at).into(),
-                delivery.ordering_key.as_deref().into(),
-                (*at).into(),
-            ]
-        });
-        batch.push(sql, bound.collect());
-    }
-    event_rows(&mut batch, dialect, &events);
+    audit::append_into(&mut batch, transaction, dialect, &rows.received).await?;
+    rows.push_into(&mut batch, dialect);
     batch.execute(transaction, dialect, "writing the group's deliveries, events, index and audit entries").await?;
     Ok(inserted)
+}
+
+/// The statement inserting `rows` messages (those whose (source, id) is new), returning
+/// their seqs and ids; `bind_messages` binds its values.
+fn insert_messages_sql(dialect: Dialect, rows: usize) -> String {
+    let values: Vec<String> = (0..rows).map(|i| dialect.row_parameters(i, 10)).collect();
+    format!(
+        "INSERT INTO messages (id, source, message_id, sender, type, profile, received_at, original, canonical, answer) \
+         VALUES {} ON CONFLICT (source, message_id) DO NOTHING RETURNING seq, id",
+        values.join(", ")
+    )
+}
+
+/// Binds `chunk`'s messages to the parameters of `insert_messages_sql`.
+fn bind_messages<'q>(mut query: Query<'q>, chunk: &[&'q Item<'q>]) -> Query<'q> {
+    for (message, _, _, payloads) in chunk {
+        query = query
+            .bind(&message.id)
+            .bind(&message.source)
+            .bind(&message.message_id)
+            .bind(&message.sender)
+            .bind(&message.message_type)
+            .bind(&message.profile)
+            .bind(message.received_at)
+            .bind(&payloads.original)
+            .bind(&payloads.canonical)
+            .bind(&message.answer);
+    }
+    query
+}
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Adds the seq of each message of `chunk` that `rows` (from `insert_messages_sql`) say
+/// was inserted. Rows without an `id` (another statement's, in the same query) are skipped.
+fn note_inserted<'a>(
+    inserted: &mut std::collections::HashMap<&'a str, i64>,
+    chunk: &[&'a Item<'a>],
+    rows: &[AnyRow],
+) -> Result<(), Error> {
+    let ids: std::collections::HashSet<&str> = chunk.iter().map(|(message, ..)| message.id.as_str()).collect();
+    for row in rows {
+        let Ok(id) = row.try_get::<String, _>("id") else { continue };
+        let seq: i64 = row.try_get("seq").map_err(storage_error("message seq"))?;
+        if let Some(&id) = ids.get(id.as_str()) {
+            inserted.insert(id, seq);
+        }
+    }
+    Ok(())
+}
+
+/// The rows an intake group writes besides its messages, for the messages inserted.
+struct GroupRows<'a> {
+    digests: Vec<(String, i64)>,
+    deliveries: Vec<(i64, i64, &'a NewDelivery)>,
+    events: Vec<(i64, &'a Event)>,
+    received: Vec<AuditEntry>,
+}
+
+impl<'a> GroupRows<'a> {
+    fn of(items: &'a [Item<'a>], inserted: &std::collections::HashMap<&'a str, i64>) -> GroupRows<'a> {
+        let mut rows =
+            GroupRows { digests: Vec::new(), deliveries: Vec::new(), events: Vec::new(), received: Vec::new() };
+        for (message, message_deliveries, message_events, payloads) in items {
+            let Some(&seq) = inserted.get(message.id.as_str()) else { continue };
+            rows.digests.extend(payloads.digests.iter().map(|digest| (digest.clone(), seq)));
+            rows.deliveries.extend(message_deliveries.iter().map(|delivery| (seq, message.received_at, delivery)));
+            rows.events.extend(message_events.iter().map(|event| (seq, event)));
+            rows.received.push(received_entry(message, message_deliveries.len()));
+        }
+        rows
+    }
+
+    /// The digests', deliveries' and events' statements (not the audit entries'), added to
+    /// `batch`.
+    fn push_into<'q>(&'q self, batch: &mut Batch<'q>, dialect: Dialect) {
+        subject_rows(batch, dialect, &self.digests, "message_seq");
+        // The group's deliveries and events go in one statement each (per chunk), not one
+        // per row: round trips, not rows, are what a transaction spends its time on.
+        for chunk in self.deliveries.chunks(dialect.rows_per_statement(7)) {
+            // A delivery is due when its message was received, and created then.
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p: Vec<String> = (1..=7).map(|n| dialect.parameter(i * 7 + n)).collect();
+                    format!("({}, {}, {}, {}, 'pending', 0, {}, {}, {})", p[0], p[1], p[2], p[3], p[4], p[5], p[6])
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO deliveries (id, message_seq, party, profile, status, attempts, next_attempt_at, ordering_key, created_at) VALUES {}",
+                values.join(", ")
+            );
+            let bound = chunk.iter().flat_map(|(seq, at, delivery)| {
+                [
+                    delivery.id.as_str().into(),
+                    (*seq).into(),
+                    delivery.party.as_str().into(),
+                    delivery.profile.as_str().into(),
+                    (*at).into(),
+                    delivery.ordering_key.as_deref().into(),
+                    (*at).into(),
+                ]
+            });
+            batch.push(sql, bound.collect());
+        }
+        event_rows(batch, dialect, &self.events);
+    }
+}
+
+/// An intake group on SQLite in two round trips to the connection's thread instead of five:
+/// `BEGIN`, the messages' insert and the audit head's read in one query, then every other
+/// row and `COMMIT` in the next (a round trip cost about 30 µs of CPU and 50 µs of wall
+/// time, measured, more than most of the statements). The transaction is SQL of its own,
+/// not sqlx's; any failure rolls it back before the error is returned, so the writer's
+/// connection is out of it either way.
+async fn write_group_sqlite(connection: &mut sqlx::AnyConnection, items: &[Item<'_>]) -> Result<Vec<Inserted>, Error> {
+    let written = write_group_sqlite_in(connection, items).await;
+    if written.is_err() {
+        // Fails harmlessly when no transaction is open (`BEGIN` itself failed).
+        if let Err(error) = sqlx::Executor::execute(&mut *connection, "ROLLBACK").await {
+            tracing::debug!("rolling back a failed intake group: {error}");
+        }
+    }
+    written
+}
+
+async fn write_group_sqlite_in(
+    connection: &mut sqlx::AnyConnection,
+    items: &[Item<'_>],
+) -> Result<Vec<Inserted>, Error> {
+    let dialect = Dialect::Sqlite;
+    let mut ordered: Vec<&Item<'_>> = items.iter().collect();
+    ordered.sort_by(|a, b| (&a.0.source, &a.0.message_id).cmp(&(&b.0.source, &b.0.message_id)));
+    let mut inserted = std::collections::HashMap::with_capacity(items.len());
+    let mut head = None;
+    for (index, chunk) in ordered.chunks(dialect.rows_per_statement(10)).enumerate() {
+        // The head is read after the insert has taken the write lock: nothing can append to
+        // the chain before this transaction commits.
+        let sql = match index {
+            0 => format!(
+                "BEGIN; {}; SELECT seq AS head_seq, hash AS head_hash FROM audit_head WHERE id = 1",
+                insert_messages_sql(dialect, chunk.len())
+            ),
+            _ => insert_messages_sql(dialect, chunk.len()),
+        };
+        let rows = bind_messages(sqlx::query(&sql), chunk)
+            .fetch_all(&mut *connection)
+            .await
+            .map_err(storage_error("inserting messages"))?;
+        for row in &rows {
+            if let Ok(hash) = row.try_get::<String, _>("head_hash") {
+                head = Some((row.try_get::<i64, _>("head_seq").map_err(storage_error("audit head"))?, hash));
+            }
+        }
+        note_inserted(&mut inserted, chunk, &rows)?;
+    }
+    let answers = answers(&mut *connection, items, &inserted).await?;
+    let rows = GroupRows::of(items, &inserted);
+    let mut batch = Batch::default();
+    if !rows.received.is_empty() {
+        let head = head.unwrap_or_else(|| (0, audit::GENESIS.to_owned()));
+        audit::chain_rows(&mut batch, dialect, head, &rows.received);
+    }
+    rows.push_into(&mut batch, dialect);
+    batch.push("COMMIT".to_owned(), Vec::new());
+    batch.execute_on(connection, dialect, "writing the group's deliveries, events, index and audit entries").await?;
+    Ok(answers)
 }
 
 /// A relaxed transaction (see `Store::relaxed`) on `connection`, one of the relaxed writer's.

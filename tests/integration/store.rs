@@ -84,6 +84,31 @@ async fn a_resend_returns_the_first_answer_and_stores_nothing() {
     .await;
 }
 
+/// A group that fails while its rows are written (here a delivery id already taken) leaves
+/// nothing of itself behind, neither its message nor an audit entry, and the writer takes
+/// the next group as if nothing had happened. On SQLite the group's transaction is SQL of
+/// the store's own, begun with the messages' insert and committed with the last rows.
+#[tokio::test]
+async fn a_failed_group_is_rolled_back_whole_and_the_next_one_is_written() {
+    each_store(|store| async move {
+        let first = store.insert(&message("m1", "s", "1"), &[delivery("d1", "sui", None)], &[]).await.unwrap();
+        assert_eq!(first, Inserted::Created);
+        let taken = store.insert(&message("m2", "s", "2"), &[delivery("d1", "cpi", None)], &[event("received")]).await;
+        assert!(taken.is_err(), "a delivery id used twice: {taken:?}");
+        assert!(store.message("m2").await.unwrap().is_none(), "the failed group's message is not stored");
+        let next = store.insert(&message("m3", "s", "3"), &[delivery("d3", "sui", None)], &[]).await.unwrap();
+        assert_eq!(next, Inserted::Created);
+        let again = store.insert(&message("m4", "s", "1"), &[delivery("d4", "sui", None)], &[]).await.unwrap();
+        assert_eq!(again, Inserted::Duplicate { answer: "{\"id\":\"m1\"}".to_owned() });
+        store.chain_audit().await.unwrap();
+        let verification = store.verify_audit().await.unwrap();
+        assert_eq!((verification.entries, verification.problem), (2, None), "m1 and m3 received, nothing else");
+        let claimed = store.claim("w", T0, 60_000, 10).await.unwrap();
+        assert_eq!(claimed.iter().map(|c| c.delivery_id.as_str()).collect::<Vec<_>>(), ["d1", "d3"]);
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn deliveries_retry_then_succeed_with_a_timeline() {
     each_store(|store| async move {
