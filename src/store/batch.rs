@@ -104,7 +104,8 @@ impl<'q> Batch<'q> {
     }
 }
 
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+/// A query on the `Any` driver, its values bound as it is built.
+pub(super) type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 fn bind<'q>(mut query: Query<'q>, values: impl IntoIterator<Item = Bound<'q>>) -> Query<'q> {
     for value in values {

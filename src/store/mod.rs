@@ -14,7 +14,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use self::batch::Batch;
+use self::batch::{Batch, Query};
 use self::writer::{checkpoint_continually, Writer, WriterConnection};
 use crate::error::Error;
 
@@ -1266,8 +1266,6 @@ fn bind_messages<'q>(mut query: Query<'q>, chunk: &[&'q Item<'q>]) -> Query<'q> 
     }
     query
 }
-
-type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
 /// Adds the seq of each message of `chunk` that `rows` (from `insert_messages_sql`) say
 /// was inserted. Rows without an `id` (another statement's, in the same query) are skipped.
