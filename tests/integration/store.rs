@@ -592,6 +592,33 @@ async fn on_sqlite_a_claim_walks_the_queue_through_its_partial_indexes() {
     store.close().await;
 }
 
+/// On SQLite the blind index's lookups by message or by quarantined record use the partial
+/// indexes that hold only the rows naming one (migration 0011), not a scan of the table.
+#[tokio::test]
+async fn on_sqlite_blind_index_lookups_use_its_partial_indexes() {
+    use sqlx::{Connection, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/plan.db", dir.path().display());
+    let store = Store::open(&url).await.unwrap();
+    let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+    for (statement, index) in [
+        ("DELETE FROM subject_index WHERE quarantine_seq IN (SELECT seq FROM quarantine WHERE id = 'q')", "subject_index_quarantine"),
+        ("DELETE FROM subject_index WHERE message_seq IN (SELECT seq FROM messages WHERE type = 't' AND purged_at = 1)", "subject_index_message"),
+        ("SELECT DISTINCT quarantine_seq AS seq FROM subject_index WHERE quarantine_seq BETWEEN 1 AND 9", "subject_index_quarantine"),
+        ("SELECT DISTINCT message_seq AS seq FROM subject_index WHERE message_seq BETWEEN 1 AND 9", "subject_index_message"),
+    ] {
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {statement}"))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>(3))
+            .collect();
+        assert!(plan.iter().any(|line| line.contains(&format!("USING COVERING INDEX {index}")) || line.contains(&format!("USING INDEX {index}"))), "{statement}: {plan:#?}");
+    }
+    store.close().await;
+}
+
 /// Closing a PostgreSQL store chains what it queued: a command (`subject erase`, `inps
 /// pull`) that ends leaves no audit entry outside the chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,9 @@
+-- A blind-index row names a message or a quarantined record, never both, and each of the
+-- two indexes below held an entry, NULL, for every row of the other kind. They now hold only
+-- the rows that name what they index (SQLite's migration 0011). The lookups compare the
+-- column with strict operators (=, IN, BETWEEN), which prove it is not NULL, so the planner
+-- still uses them.
+DROP INDEX subject_index_message;
+DROP INDEX subject_index_quarantine;
+CREATE INDEX subject_index_message ON subject_index (message_seq) WHERE message_seq IS NOT NULL;
+CREATE INDEX subject_index_quarantine ON subject_index (quarantine_seq) WHERE quarantine_seq IS NOT NULL;
