@@ -101,6 +101,9 @@ for store in ("sqlite", "postgres"):
     cpu = re.search(store + r" at the steady load: serve's CPU ([\d,]+) µs", t2)
     if cpu:
         print(f"| T2 serve's CPU per message at half the maximum rate, {store} | {cpu.group(1)} µs, deliveries included | - | - |")
+    written = re.search(store + r" at the steady load: serve wrote ([\d,]+) bytes", t2)
+    if written:
+        print(f"| T2 bytes written to the disk per message at half the maximum rate, {store} | {written.group(1)} | - | - |")
 two = re.search(r"two instances on one PostgreSQL: ([\d.]+) req/s together, (\d+) deliveries", t2)
 if two and bare:
     print(f"| T2 two instances on one PostgreSQL | {float(two.group(1)):,.0f} req/s ({int(two.group(2)):,} deliveries acknowledged meanwhile) | {bare[0]:,.0f} req/s bare axum | {100 * float(two.group(1)) / bare[0]:.1f} % |")

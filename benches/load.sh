@@ -8,7 +8,8 @@
 # (examples/fixed_rate.rs: latency counted from when each request was due, as wrk2 does),
 # giving p50/p99 there, then waits for the delivery backlog to drain and says how long that
 # took, and serve's CPU per message accepted over that run and the drain (a figure the
-# machine's noise moves less than a rate: what a change costs or saves in work); on
+# machine's noise moves less than a rate: what a change costs or saves in work) and, on
+# SQLite, the bytes it wrote to the disk per message (moved by the noise least of all); on
 # PostgreSQL it runs a second gateway instance on the same database (the scale-out path)
 # and loads both at once. LOAD_SYNC=normal runs SQLite with synchronous=NORMAL instead of
 # the default FULL.
@@ -101,6 +102,9 @@ drain() {  # $1 port
 # CPU time (user + system) a process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
+# Bytes a process has caused to be written to the disk (its page-cache writes included).
+written() { awk '/^write_bytes/ {print $2}' "/proc/$1/io"; }
+
 per_message() {  # $1 clock ticks, $2 messages: "N µs (S s for M messages)"
   python3 -c 'import sys; t, m, hz = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]); print(f"{t / hz * 1e6 / max(m, 1):,.0f} µs ({t / hz:.1f} s for {m:,} messages)")' "$1" "$2" "$(getconf CLK_TCK)"
 }
@@ -140,11 +144,16 @@ for storage in "${storages[@]}"; do
   # Half the maximum canonical rate, offered at a steady pace.
   half=$(python3 -c "print(max(1, int(float('$max') / 2)))")
   cpu_before=$(cpu_ticks "$serve")
+  written_before=$(written "$serve")
   accepted_before=$(metric 8470 raccordo_messages_received_total 'outcome="accepted"')
   run "raccordo, canonical JSON at ~$half req/s offered, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "$half"
   echo "   after the steady load: backlog $(metric 8470 raccordo_queue_depth "") deliveries, drained in $(drain 8470) s"
   steady=$(($(metric 8470 raccordo_messages_received_total 'outcome="accepted"') - accepted_before))
   echo "   $label at the steady load: serve's CPU $(per_message $(($(cpu_ticks "$serve") - cpu_before)) "$steady") per message accepted, its deliveries included (until drained)"
+  # On PostgreSQL the server writes, not serve.
+  if [ "$kind" = sqlite ]; then
+    echo "   $label at the steady load: serve wrote $(python3 -c 'import sys; print(f"{int(sys.argv[1]) // max(int(sys.argv[2]), 1):,}")' $(($(written "$serve") - written_before)) "$steady") bytes to the disk per message accepted (WAL, checkpoints)"
+  fi
   accepted=$(metric 8470 raccordo_messages_received_total 'outcome="accepted"')
   delivered=$(metric 8470 raccordo_delivery_attempts_total 'outcome="delivered"')
   echo "   $label: $accepted messages accepted, $delivered deliveries acknowledged"
