@@ -125,8 +125,9 @@ impl Deliverer {
         self.deliver_with(claimed, &message, ()).await;
     }
 
-    /// `deliver` of `claimed`, whose message `message` is, letting `sender` (what allows one
-    /// request in flight) go once the request is answered, before the outcome is recorded.
+    /// `deliver`, with `claimed`'s message already parsed (`message`), letting `sender` (what
+    /// allows one request in flight) go once the request is answered, before the outcome is
+    /// recorded.
     async fn deliver_with<S>(&self, claimed: Claimed, message: &Stored, sender: S) {
         let started = std::time::Instant::now();
         let attempts = u32::try_from(claimed.attempts).unwrap_or(u32::MAX);
