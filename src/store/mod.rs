@@ -861,11 +861,7 @@ async fn write_finish_group_sqlite(
     let mut finished = Finished::with_capacity(group.len());
     let mut head = None;
     for (index, (start, run)) in finish_runs(dialect, group).into_iter().enumerate() {
-        // The head is read after the update has taken the write lock, as in an intake group.
-        let sql = match index {
-            0 => format!("BEGIN; {}; {AUDIT_HEAD_SQL}", finish_run_sql(dialect, run.len())),
-            _ => finish_run_sql(dialect, run.len()),
-        };
+        let sql = group_query(index, finish_run_sql(dialect, run.len()));
         let rows = bind_finishes(sqlx::query(&sql), run)
             .fetch_all(&mut *connection)
             .await
@@ -899,6 +895,16 @@ async fn write_finish_group_sqlite(
 async fn roll_back(connection: &mut sqlx::AnyConnection, what: &str) {
     if let Err(error) = sqlx::Executor::execute(&mut *connection, "ROLLBACK").await {
         tracing::debug!("rolling back {what}: {error}");
+    }
+}
+
+/// The `index`th query of a SQLite group, around `statement`: the first begins the
+/// transaction and reads the audit head after `statement`, which holds the write lock by
+/// then, so nothing can append to the chain before the group commits.
+fn group_query(index: usize, statement: String) -> String {
+    match index {
+        0 => format!("BEGIN; {statement}; {AUDIT_HEAD_SQL}"),
+        _ => statement,
     }
 }
 
@@ -1273,8 +1279,7 @@ async fn write_messages(
     // Rows go in in the order of their unique key, in every transaction: two instances
     // writing groups that share messages (a party resending to both at once) then wait for
     // each other on the first key they share instead of deadlocking on PostgreSQL.
-    let mut ordered: Vec<&Item<'_>> = items.iter().collect();
-    ordered.sort_by(|a, b| (&a.0.source, &a.0.message_id).cmp(&(&b.0.source, &b.0.message_id)));
+    let ordered = in_key_order(items);
     // The seq of each message inserted, by id; the others were stored before (maybe earlier
     // in this very batch).
     let inserted = match dialect {
@@ -1282,6 +1287,13 @@ async fn write_messages(
         Dialect::Sqlite => write_rows_by_table(transaction, dialect, items, &ordered).await?,
     };
     answers(transaction, items, &inserted).await
+}
+
+/// `items` in the order of their unique key, (source, message id).
+fn in_key_order<'a, 'b>(items: &'b [Item<'a>]) -> Vec<&'b Item<'a>> {
+    let mut ordered: Vec<&Item<'_>> = items.iter().collect();
+    ordered.sort_by(|a, b| (&a.0.source, &a.0.message_id).cmp(&(&b.0.source, &b.0.message_id)));
+    ordered
 }
 
 /// Each item's answer: created, or (its (source, id) stored before) the first answer.
@@ -1470,17 +1482,11 @@ async fn write_group_sqlite_in(
     items: &[Item<'_>],
 ) -> Result<Vec<Inserted>, Error> {
     let dialect = Dialect::Sqlite;
-    let mut ordered: Vec<&Item<'_>> = items.iter().collect();
-    ordered.sort_by(|a, b| (&a.0.source, &a.0.message_id).cmp(&(&b.0.source, &b.0.message_id)));
+    let ordered = in_key_order(items);
     let mut inserted = std::collections::HashMap::with_capacity(items.len());
     let mut head = None;
     for (index, chunk) in ordered.chunks(dialect.rows_per_statement(10)).enumerate() {
-        // The head is read after the insert has taken the write lock: nothing can append to
-        // the chain before this transaction commits.
-        let sql = match index {
-            0 => format!("BEGIN; {}; {AUDIT_HEAD_SQL}", insert_messages_sql(dialect, chunk.len())),
-            _ => insert_messages_sql(dialect, chunk.len()),
-        };
+        let sql = group_query(index, insert_messages_sql(dialect, chunk.len()));
         let rows = bind_messages(sqlx::query(&sql), chunk)
             .fetch_all(&mut *connection)
             .await
