@@ -619,6 +619,114 @@ async fn on_sqlite_blind_index_lookups_use_its_partial_indexes() {
     store.close().await;
 }
 
+/// Migration 0012 makes the audit entries' number SQLite's rowid, dropping the unique index
+/// every append wrote to: a chain written before it keeps its entries and still verifies,
+/// appends continue it, and the table has no index left but `audit_kind_at`.
+#[tokio::test]
+async fn on_sqlite_the_audit_chain_survives_its_rowid_migration() {
+    use sqlx::{Connection, Row};
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |n: i64| {
+        raccordo::store::AuditEntry::new(
+            T0 + n,
+            "subject.erased",
+            Some("operator"),
+            None,
+            serde_json::json!({ "n": n }),
+        )
+    };
+    // A chain of three, written by this build, to copy into a database as 0011 left it.
+    let source = format!("sqlite://{}/source.db", dir.path().display());
+    let store = Store::open(&source).await.unwrap();
+    store.audit(&[entry(1), entry(2), entry(3)]).await.unwrap();
+    store.close().await;
+    let mut connection = sqlx::AnyConnection::connect(&source).await.unwrap();
+    let columns = "seq, at, kind, actor, subject, detail, prev_hash, hash";
+    let read = |rows: Vec<sqlx::any::AnyRow>| -> Vec<(i64, i64, String, String, String, String)> {
+        rows.iter()
+            .map(|row| {
+                (
+                    row.get("seq"),
+                    row.get("at"),
+                    row.get("kind"),
+                    row.get("detail"),
+                    row.get("prev_hash"),
+                    row.get("hash"),
+                )
+            })
+            .collect()
+    };
+    let chain = read(
+        sqlx::query(&format!("SELECT {columns} FROM audit ORDER BY seq")).fetch_all(&mut connection).await.unwrap(),
+    );
+    let head: (i64, String) = {
+        let row = sqlx::query("SELECT seq, hash FROM audit_head").fetch_one(&mut connection).await.unwrap();
+        (row.get("seq"), row.get("hash"))
+    };
+    connection.close().await.unwrap();
+    assert_eq!(chain.len(), 3);
+
+    let old = format!("sqlite://{}/old.db", dir.path().display());
+    let mut migrator =
+        sqlx::migrate::Migrator::new(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite")))
+            .await
+            .unwrap();
+    let before: Vec<_> = migrator.migrations.iter().filter(|m| m.version < 12).cloned().collect();
+    assert_eq!(before.len(), 11);
+    migrator.migrations = before.into();
+    let mut connection = sqlx::AnyConnection::connect(&format!("{old}?mode=rwc")).await.unwrap();
+    migrator.run(&mut connection).await.unwrap();
+    for (seq, at, kind, detail, prev_hash, hash) in &chain {
+        sqlx::query(&format!("INSERT INTO audit ({columns}) VALUES ($1, $2, $3, 'operator', NULL, $4, $5, $6)"))
+            .bind(seq)
+            .bind(at)
+            .bind(kind)
+            .bind(detail)
+            .bind(prev_hash)
+            .bind(hash)
+            .execute(&mut connection)
+            .await
+            .unwrap();
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2")
+        .bind(head.0)
+        .bind(&head.1)
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+
+    let store = Store::open(&old).await.unwrap();
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!((verified.entries, verified.problem), (3, None));
+    store.audit(&[entry(4)]).await.unwrap();
+    let verified = store.verify_audit().await.unwrap();
+    assert_eq!((verified.entries, verified.problem), (4, None));
+    store.close().await;
+    let mut connection = sqlx::AnyConnection::connect(&old).await.unwrap();
+    let migrated = read(
+        sqlx::query(&format!("SELECT {columns} FROM audit WHERE seq <= 3 ORDER BY seq"))
+            .fetch_all(&mut connection)
+            .await
+            .unwrap(),
+    );
+    assert_eq!(migrated, chain);
+    let indexes: Vec<String> = sqlx::query("SELECT name FROM pragma_index_list('audit')")
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get("name"))
+        .collect();
+    assert_eq!(indexes, ["audit_kind_at"]);
+    let by_rowid: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit WHERE rowid = seq")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap()
+        .get("n");
+    assert_eq!(by_rowid, 4);
+}
+
 /// Closing a PostgreSQL store chains what it queued: a command (`subject erase`, `inps
 /// pull`) that ends leaves no audit entry outside the chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
