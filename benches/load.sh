@@ -6,13 +6,14 @@
 #
 # For each store it also offers half the maximum canonical rate at a fixed pace, open loop
 # (examples/fixed_rate.rs: latency counted from when each request was due, as wrk2 does),
-# giving p50/p99 there, then waits for the delivery backlog to drain and says how long that
-# took, and serve's CPU per message accepted over that run and the drain (a figure the
-# machine's noise moves less than a rate: what a change costs or saves in work) and, on
-# SQLite, the bytes it wrote to the disk per message (moved by the noise least of all); on
-# PostgreSQL it runs a second gateway instance on the same database (the scale-out path)
-# and loads both at once. LOAD_SYNC=normal runs SQLite with synchronous=NORMAL instead of
-# the default FULL.
+# giving p50/p99 there and how many seconds of the run had an answer slower than 20 ms (a
+# tail made by a few stalls, or by every second), then waits for the delivery backlog to
+# drain and says how long that took, and serve's CPU per message accepted over that run and
+# the drain (a figure the machine's noise moves less than a rate: what a change costs or
+# saves in work) and, on SQLite, the bytes it wrote to the disk per message (moved by the
+# noise least of all); on PostgreSQL it runs a second gateway instance on the same database
+# (the scale-out path) and loads both at once. LOAD_SYNC=normal runs SQLite with
+# synchronous=NORMAL instead of the default FULL.
 #
 # Usage: benches/load.sh [seconds per run, default 10] [connections, default 32]
 set -euo pipefail
@@ -66,7 +67,7 @@ run() {
   local out rate=${7:-} conns=${8:-$connections} threads=${9:-2}
   id_base=$((id_base + 1))
   if [ -n "$rate" ]; then
-    out=$(ID_BASE="$id_base" target/release/examples/fixed_rate "$2" "$rate" "$seconds" "$conns" "$3" \
+    out=$(TIMELINE=1 ID_BASE="$id_base" target/release/examples/fixed_rate "$2" "$rate" "$seconds" "$conns" "$3" \
           "Content-Type: $4" "Raccordo-Profile: $5" "Authorization: Bearer $6")
   else
     out=$(BODY_FILE="$3" CONTENT_TYPE="$4" PROFILE="$5" TOKEN="$6" ID_BASE="$id_base" \
@@ -77,6 +78,10 @@ run() {
   p50=$(echo "$out" | awk '$1=="50%" {print $2}')
   p99=$(echo "$out" | awk '$1=="99%" {print $2}')
   printf '%-52s %10s req/s   p50 %8s   p99 %8s   (%s)\n' "$1" "$last_rps" "$p50" "$p99" "$(echo "$out" | grep '^requests')"
+  # A steady run's tail, by the second the requests fell due in: a p99 made by one stall
+  # shows as one bad second, a slow server as every second.
+  echo "$out" | awk '/^second/ {n++; m = $NF; sub("ms", "", m); if (m + 0 > 20) slow++; if (m + 0 > worst) {worst = m + 0; at = $2}}
+    n {printf "   seconds whose slowest answer took over 20 ms: %d of %d; the slowest %.1f ms, in second %s\n", slow, n, worst, at}'
 }
 
 metric() {  # $1 port, $2 metric name, $3 label filter: the sum over its series

@@ -13,7 +13,9 @@
 //! `__N__` in the body is replaced by a number unique to the request (ID_BASE, from the
 //! environment, then the connection in three digits, then the count in nine).
 //! Prints `Requests/sec:`, `50%` and `99%` lines in wrk's format, then the requests sent,
-//! the non-2xx answers and the errors.
+//! the non-2xx answers and the errors. With TIMELINE=1 in the environment it then prints,
+//! for each second of the run, the requests answered that fell due in it and their p50,
+//! p99 and maximum: where in a run its tail was made.
 
 use std::time::{Duration, Instant};
 
@@ -21,6 +23,8 @@ use std::time::{Duration, Instant};
 struct Tally {
     /// Microseconds from due to answered, one a request.
     latencies: Vec<u64>,
+    /// The second of the run each of `latencies` fell due in.
+    seconds: Vec<u32>,
     refused: u64,
     errors: u64,
 }
@@ -84,7 +88,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         // The answer read whole, as a client would, before the clock stops.
                         let read = response.bytes().await.is_ok();
                         match (success, read) {
-                            (true, true) => tally.latencies.push(due.elapsed().as_micros() as u64),
+                            (true, true) => {
+                                tally.latencies.push(due.elapsed().as_micros() as u64);
+                                tally.seconds.push(due.duration_since(start).as_secs() as u32);
+                            }
                             (false, true) => tally.refused += 1,
                             _ => tally.errors += 1,
                         }
@@ -99,10 +106,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for worker in workers {
         let tally = worker.await?;
         all.latencies.extend(tally.latencies);
+        all.seconds.extend(tally.seconds);
         all.refused += tally.refused;
         all.errors += tally.errors;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let mut timeline: Vec<Vec<u64>> = Vec::new();
+    for (&second, &micros) in all.seconds.iter().zip(&all.latencies) {
+        let second = second as usize;
+        if timeline.len() <= second {
+            timeline.resize_with(second + 1, Vec::new);
+        }
+        timeline[second].push(micros);
+    }
     all.latencies.sort_unstable();
     let percentile = |p: f64| -> String {
         let Some(last) = all.latencies.len().checked_sub(1) else { return "-".to_owned() };
@@ -114,5 +130,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("     50% {}", percentile(0.50));
     println!("     99% {}", percentile(0.99));
     println!("requests {sent} at {rate:.0}/s offered, non-2xx {}, errors {}", all.refused, all.errors);
+    if std::env::var("TIMELINE").is_ok_and(|v| v == "1") {
+        for (second, mut latencies) in timeline.into_iter().enumerate() {
+            latencies.sort_unstable();
+            let at = |p: f64| {
+                latencies
+                    .get(((latencies.len().saturating_sub(1)) as f64 * p).round() as usize)
+                    .map_or(0.0, |&m| m as f64 / 1000.0)
+            };
+            println!(
+                "second {second:3}: {:6} answered, p50 {:8.2}ms, p99 {:8.2}ms, max {:8.2}ms",
+                latencies.len(),
+                at(0.5),
+                at(0.99),
+                at(1.0)
+            );
+        }
+    }
     Ok(())
 }
