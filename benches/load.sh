@@ -80,8 +80,8 @@ run() {
   printf '%-52s %10s req/s   p50 %8s   p99 %8s   (%s)\n' "$1" "$last_rps" "$p50" "$p99" "$(echo "$out" | grep '^requests')"
   # A steady run's tail, by the second the requests fell due in: a p99 made by one stall
   # shows as one bad second, a slow server as every second.
-  echo "$out" | awk '/^second/ {n++; m = $NF; sub("ms", "", m); if (m + 0 > 20) slow++; if (m + 0 > worst) {worst = m + 0; at = $2}}
-    n {printf "   seconds whose slowest answer took over 20 ms: %d of %d; the slowest %.1f ms, in second %s\n", slow, n, worst, at}'
+  echo "$out" | awk '/^second/ {n++; m = $NF; sub("ms", "", m); if (m + 0 > 20) slow++; if (m + 0 > worst) {worst = m + 0; at = $2 + 0}}
+    END {if (n) printf "   seconds whose slowest answer took over 20 ms: %d of %d; the slowest %.1f ms, in second %d\n", slow, n, worst, at}'
 }
 
 metric() {  # $1 port, $2 metric name, $3 label filter: the sum over its series
