@@ -435,7 +435,7 @@ pub async fn target(
     for (index, case) in cases.iter().enumerate() {
         progress(index, cases.len());
         let started = std::time::Instant::now();
-        let bytes = assets.read(&format!("conformance/{}", case.input))?.into_owned();
+        let bytes = assets.read(&format!("conformance/{}", case.input))?;
         if case.kind == Kind::Undeliverable {
             // A promise to the receiver, kept by raccordo: a message its profile can't carry
             // is never written for it (and refused at the gateway's intake), so what it

@@ -320,7 +320,7 @@ mod tests {
     fn xml_files(folder: &str) -> Vec<Vec<u8>> {
         let assets = Assets::Embedded;
         let mut files: Vec<Vec<u8>> =
-            assets.list(folder, ".xml").unwrap().iter().map(|path| assets.read(path).unwrap().into_owned()).collect();
+            assets.list(folder, ".xml").unwrap().iter().map(|path| assets.read(path).unwrap()).collect();
         for sub in assets.list_dirs(folder).unwrap() {
             files.extend(xml_files(&sub));
         }

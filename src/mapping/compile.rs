@@ -427,7 +427,7 @@ fn mapping_error(file: &str, text: &str, offset: usize, reason: impl Into<String
 
 fn read_toml<T: for<'de> serde::Deserialize<'de>>(assets: &Assets, file: &str) -> Result<(T, String), Error> {
     let bytes = assets.read(file)?;
-    let text = String::from_utf8(bytes.into_owned()).map_err(|_| mapping_error(file, "", 0, "not UTF-8"))?;
+    let text = String::from_utf8(bytes).map_err(|_| mapping_error(file, "", 0, "not UTF-8"))?;
     let spec = toml::from_str(&text).map_err(|error| {
         let offset = error.span().map_or(0, |span| span.start);
         mapping_error(file, &text, offset, error.message())
@@ -871,8 +871,8 @@ impl Compiler<'_> {
         // The table is streamed, a row at a time, into the crosswalk's own string: only
         // the two columns it uses are kept.
         let path = format!("mappings/codes/{}.csv", spec.name);
-        let bytes = assets.read(&path).map_err(|e| self.error(offset, format!("table {}: {e}", spec.name)))?;
-        let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes.as_ref());
+        let stream = assets.open(&path).map_err(|e| self.error(offset, format!("table {}: {e}", spec.name)))?;
+        let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(stream);
         let headers = reader.headers().map_err(|e| self.error(offset, format!("{path}: {e}")))?;
         let column = |name: &str| {
             headers

@@ -95,8 +95,7 @@ impl CodeTables {
 }
 
 fn read_table<T: for<'de> Deserialize<'de>>(assets: &Assets, path: &str) -> Result<Vec<T>, Error> {
-    let bytes = assets.read(path)?;
-    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(bytes.as_ref());
+    let mut reader = csv::ReaderBuilder::new().delimiter(b';').from_reader(assets.open(path)?);
     reader
         .deserialize()
         .enumerate()
