@@ -76,6 +76,8 @@ pub struct Store {
     audit_wake: Option<std::sync::Arc<tokio::sync::Notify>>,
     /// On a SQLite file, `checkpoint_continually` runs until the last clone is dropped.
     _checkpointing: Option<tokio::sync::mpsc::Sender<()>>,
+    /// When (the claim's `now`) this instance last gave expired leases back to the queue.
+    leases_swept: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// The in-process writer lock of SQLite; PostgreSQL has none.
@@ -403,6 +405,7 @@ impl Store {
             sealer,
             audit_wake,
             _checkpointing: checkpointing,
+            leases_swept: std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN)),
         })
     }
 
@@ -581,9 +584,14 @@ impl Store {
     /// Claims up to `limit` due deliveries for `owner` until `now + lease_ms`. A delivery
     /// whose route keeps order waits while an earlier one for the same party and subject is
     /// unfinished. On PostgreSQL, rows locked by another instance are skipped, so no two
-    /// instances claim the same delivery.
+    /// instances claim the same delivery. A delivery whose lease ran out (its instance
+    /// stopped during the attempt) is pending again, due at once, after the first claim at
+    /// least `LEASE_SWEEP_MS` after this instance's previous look at the leases.
     pub async fn claim(&self, owner: &str, now: i64, lease_ms: i64, limit: i64) -> Result<Vec<Claimed>, Error> {
         let sql = claim_sql(self.dialect);
+        let swept = self.leases_swept.load(std::sync::atomic::Ordering::Relaxed);
+        let sweep = now < swept || now.saturating_sub(swept) >= LEASE_SWEEP_MS;
+        let sweep_leases = || sqlx::query(LEASE_SWEEP_SQL).bind(now);
         let writing = self.write_lock.hold().await;
         // Every group committed before this claim is at most this far.
         let committed = self.wal_sync.as_ref().map(|wal_sync| wal_sync.committed());
@@ -592,7 +600,12 @@ impl Store {
         let rows = match self.dialect {
             // One statement is its own transaction: one round trip to the connection's
             // thread instead of three (BEGIN, the claim, COMMIT).
-            Dialect::Sqlite => claim.fetch_all(&mut *connection).await,
+            Dialect::Sqlite => {
+                if sweep {
+                    sweep_leases().execute(&mut *connection).await.map_err(storage_error("expired leases"))?;
+                }
+                claim.fetch_all(&mut *connection).await
+            }
             // The plan's settings are the transaction's own.
             Dialect::Postgres => {
                 let mut transaction = begin_relaxed(&mut connection, self.dialect).await?;
@@ -600,6 +613,9 @@ impl Store {
                     .execute(&mut *transaction)
                     .await
                     .map_err(storage_error("claiming deliveries"))?;
+                if sweep {
+                    sweep_leases().execute(&mut *transaction).await.map_err(storage_error("expired leases"))?;
+                }
                 let rows = claim.fetch_all(&mut *transaction).await;
                 if rows.is_ok() {
                     transaction.commit().await.map_err(storage_error("commit"))?;
@@ -608,6 +624,9 @@ impl Store {
             }
         }
         .map_err(storage_error("claiming deliveries"))?;
+        if sweep {
+            self.leases_swept.store(now, std::sync::atomic::Ordering::Relaxed);
+        }
         let mut seqs = Vec::with_capacity(rows.len());
         for row in &rows {
             seqs.push(row.try_get::<i64, _>("message_seq").map_err(storage_error("claim"))?);
@@ -1535,8 +1554,7 @@ pub fn claim_sql(dialect: Dialect) -> String {
     format!(
         "UPDATE deliveries SET status = 'in_flight', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
          WHERE seq IN (SELECT d.seq FROM deliveries d \
-             WHERE d.status IN ('pending', 'in_flight') AND d.next_attempt_at <= $3 \
-             AND (d.status = 'pending' OR d.lease_until < $3) \
+             WHERE d.status = 'pending' AND d.next_attempt_at <= $3 \
              AND (d.ordering_key IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.party = d.party \
                  AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.status IN ('pending', 'in_flight'))) \
              ORDER BY d.next_attempt_at, d.seq LIMIT $4 {lock}) \
@@ -1544,8 +1562,17 @@ pub fn claim_sql(dialect: Dialect) -> String {
     )
 }
 
+/// How often (in the claims' time, milliseconds) an instance looks for expired leases.
+pub const LEASE_SWEEP_MS: i64 = 1_000;
+
+/// Gives deliveries whose lease ran out before $1 back to the queue, due as they were: the
+/// next claim takes them with the pending ones. Through `deliveries_leased`, it reads only
+/// those; the claim's walk of `deliveries_pending` never meets a delivery in flight.
+pub const LEASE_SWEEP_SQL: &str = "UPDATE deliveries SET status = 'pending', lease_owner = NULL, lease_until = NULL \
+     WHERE status = 'in_flight' AND lease_until < $1";
+
 /// Run before a claim on PostgreSQL, in its transaction: no sort, no bitmap scan, so the
-/// claim walks `deliveries_unfinished` in due order and stops at its limit. A queue's
+/// claim walks `deliveries_pending` in due order and stops at its limit. A queue's
 /// statistics are always stale; guessing a handful of due rows, the planner would fetch
 /// every unfinished delivery and sort them (20 ms a claim with 10,000 queued).
 pub const CLAIM_PLAN_SQL: &str =

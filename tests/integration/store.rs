@@ -544,7 +544,8 @@ async fn claim_plan(
 
 /// On PostgreSQL a claim reads the deliveries it takes, not the whole queue. A queue's
 /// statistics always lag (here taken while it was empty); guessing a handful of due rows,
-/// the planner would fetch all 5,000 queued and sort them on every claim.
+/// the planner would fetch all 5,000 queued and sort them on every claim. Nor does it step
+/// over the deliveries in flight ahead of the pending ones: 1,000 are here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_postgresql_a_claim_reads_what_it_takes_not_the_queue() {
     use sqlx::Connection;
@@ -557,25 +558,38 @@ async fn on_postgresql_a_claim_reads_what_it_takes_not_the_queue() {
         .map(|i| delivery(&format!("d{i}"), "sui", (i % 2 == 0).then(|| format!("r{i}")).as_deref()))
         .collect();
     store.insert(&message("m", "s", "m"), &queued, &[]).await.unwrap();
+    assert_eq!(store.claim("b", T0, 60_000, 1_000).await.unwrap().len(), 1_000);
 
     sqlx::query("BEGIN").execute(&mut connection).await.unwrap();
     sqlx::query(raccordo::store::CLAIM_PLAN_SQL).execute(&mut connection).await.unwrap();
     let plan = claim_plan(&mut connection, "EXPLAIN (ANALYZE, FORMAT TEXT)", Dialect::Postgres, 0).await;
     sqlx::query("ROLLBACK").execute(&mut connection).await.unwrap();
-    // The rows the scan of the queue (alias d) produced.
-    let read: Vec<u64> = plan
-        .iter()
-        .filter(|line| line.contains(" on deliveries d "))
-        .filter_map(|line| line.split("(actual time=").nth(1)?.split("rows=").nth(1)?.split(' ').next()?.parse().ok())
-        .collect();
+    // The rows the scan of the queue (alias d) read: those it produced and those its filter
+    // removed (the deliveries in flight, were they in its index).
+    let number = |text: &str| text.split(' ').next().and_then(|n| n.parse::<u64>().ok());
+    let mut read: Vec<u64> = Vec::new();
+    let mut in_scan = false;
+    for line in &plan {
+        if line.contains(" on deliveries d ") {
+            in_scan = true;
+            read.extend(line.split("(actual time=").nth(1).and_then(|l| l.split("rows=").nth(1)).and_then(number));
+        } else if line.contains("->") {
+            in_scan = false;
+        } else if let (true, Some(removed)) = (in_scan, line.split("Rows Removed by Filter: ").nth(1)) {
+            if let (Some(last), Some(removed)) = (read.last_mut(), number(removed)) {
+                *last += removed;
+            }
+        }
+    }
     assert!(!read.is_empty(), "no scan of the queue in the plan:\n{}", plan.join("\n"));
     assert!(read.iter().all(|&rows| rows <= 64), "the claim read {read:?} rows for 32:\n{}", plan.join("\n"));
     assert_eq!(store.claim("a", T0 + 1, 60_000, 32).await.unwrap().len(), 32);
 }
 
-/// On SQLite a claim walks the unfinished deliveries in due order, without sorting the
-/// queue, and checks each one's turn among the waiting deliveries of its party and key:
-/// both partial indexes, which hold the queue rather than the whole history.
+/// On SQLite a claim walks the pending deliveries in due order, without sorting the queue
+/// or stepping over those in flight, and checks each one's turn among the waiting
+/// deliveries of its party and key; expired leases are found among those in flight alone:
+/// partial indexes, which hold the queue rather than the whole history.
 #[tokio::test]
 async fn on_sqlite_a_claim_walks_the_queue_through_its_partial_indexes() {
     use sqlx::Connection;
@@ -586,9 +600,18 @@ async fn on_sqlite_a_claim_walks_the_queue_through_its_partial_indexes() {
     // EXPLAIN QUERY PLAN's rows: id, parent, notused, detail.
     let plan = claim_plan(&mut connection, "EXPLAIN QUERY PLAN", Dialect::Sqlite, 3).await;
     let uses = |what: &str| plan.iter().any(|line| line.contains(what));
-    assert!(uses("USING INDEX deliveries_unfinished"), "{plan:#?}");
+    assert!(uses("USING INDEX deliveries_pending"), "{plan:#?}");
     assert!(uses("USING INDEX deliveries_waiting"), "{plan:#?}");
     assert!(!uses("TEMP B-TREE"), "the claim sorts the queue: {plan:#?}");
+    let sweep: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {}", raccordo::store::LEASE_SWEEP_SQL))
+        .bind(T0)
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| sqlx::Row::get::<String, _>(row, 3))
+        .collect();
+    assert!(sweep.iter().any(|line| line.contains("USING INDEX deliveries_leased")), "{sweep:#?}");
     store.close().await;
 }
 
