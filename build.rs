@@ -42,8 +42,8 @@ fn relative_relocations() {
 /// Writes `assets.z`, every embedded file compressed on its own (zlib, so each carries a
 /// checksum), and `assets.rs`, their index sorted by path: where each starts in the archive,
 /// its compressed length and its size. Compressed, the files the gateway reads at start
-/// (the code tables above all) take a fifth of the pages they took stored as they are, and
-/// those pages stay resident once read (docs/PERFORMANCE.md, sixteenth pass).
+/// (the code tables above all) take under a third of the pages they took stored as they
+/// are, and those pages stay resident once read (docs/PERFORMANCE.md, sixteenth pass).
 fn pack_assets() -> std::io::Result<()> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").map_err(std::io::Error::other)?);
     let out = PathBuf::from(std::env::var("OUT_DIR").map_err(std::io::Error::other)?);

@@ -17,8 +17,8 @@ static ARCHIVE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/assets.z"));
 
 /// The archive's index, sorted by path: the path from the repository root, where the file
 /// starts in `ARCHIVE`, its compressed length and its size. Stored compressed, the files
-/// `serve` reads at start take a fifth of the pages they would take as they are; those
-/// pages stay mapped once read, so they count in its idle RSS (docs/PERFORMANCE.md,
+/// `serve` reads at start take under a third of the pages they would take as they are;
+/// those pages stay mapped once read, so they count in its idle RSS (docs/PERFORMANCE.md,
 /// sixteenth pass).
 static INDEX: &[(&str, usize, usize, usize)] = include!(concat!(env!("OUT_DIR"), "/assets.rs"));
 
