@@ -120,11 +120,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         timeline[second].push(micros);
     }
     all.latencies.sort_unstable();
-    let percentile = |p: f64| -> String {
-        let Some(last) = all.latencies.len().checked_sub(1) else { return "-".to_owned() };
-        let micros = all.latencies[((last as f64) * p).round() as usize];
-        format!("{:.2}ms", micros as f64 / 1000.0)
-    };
+    let percentile = |p: f64| at(&all.latencies, p).map_or_else(|| "-".to_owned(), |millis| format!("{millis:.2}ms"));
     let sent = all.latencies.len() as u64 + all.refused + all.errors;
     println!("Requests/sec: {:.2}", all.latencies.len() as f64 / elapsed);
     println!("     50% {}", percentile(0.50));
@@ -133,11 +129,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::var("TIMELINE").is_ok_and(|v| v == "1") {
         for (second, mut latencies) in timeline.into_iter().enumerate() {
             latencies.sort_unstable();
-            let at = |p: f64| {
-                latencies
-                    .get(((latencies.len().saturating_sub(1)) as f64 * p).round() as usize)
-                    .map_or(0.0, |&m| m as f64 / 1000.0)
-            };
+            let at = |p: f64| at(&latencies, p).unwrap_or(0.0);
             println!(
                 "second {second:3}: {:6} answered, p50 {:8.2}ms, p99 {:8.2}ms, max {:8.2}ms",
                 latencies.len(),
@@ -148,4 +140,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     Ok(())
+}
+
+/// The `p` quantile of sorted microseconds, in milliseconds; `None` when there are none.
+fn at(sorted: &[u64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    Some(sorted[((last as f64) * p).round() as usize] as f64 / 1000.0)
 }

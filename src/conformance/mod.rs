@@ -276,7 +276,7 @@ fn cases_in(
     for kind in [Kind::Valid, Kind::Invalid, Kind::Undeliverable] {
         let sub = format!("{folder}/{}", kind.folder());
         let Ok(files) = assets.list(&sub, "") else { continue };
-        for file in files {
+        for file in &files {
             let name = file.rsplit('/').next().unwrap_or_default();
             if name.ends_with(".expect.toml") || name.ends_with(".expected.json") || name.ends_with(".md") {
                 continue;
@@ -301,7 +301,7 @@ fn cases_in(
             };
             if kind == Kind::Valid {
                 let expected = format!("{sub}/{stem}.expected.json");
-                if profile != CANONICAL && assets.read(&expected).is_ok() {
+                if profile != CANONICAL && files.contains(&expected) {
                     case.output = Some(expected.trim_start_matches("conformance/").to_owned());
                 }
             } else {
