@@ -104,6 +104,26 @@ drain() {  # $1 port
   echo "over 300"
 }
 
+# SQLite's write lock: the seconds each kind of writer has held it, "intake outcomes claims
+# rest" (nothing on PostgreSQL, which has no such lock).
+lock_held() {
+  curl -s "http://127.0.0.1:$1/metrics" | awk '/^raccordo_store_write_lock_seconds_total/ {split($1, a, "\""); s[a[2]] = $2}
+    END {printf "%s %s %s %s\n", s["intake"] + 0, s["outcomes"] + 0, s["claims"] + 0, s["pull"] + s["other"]}'
+}
+
+# The share of the wall time from $3 to $4 (Unix seconds) the lock was held, from two
+# lock_held readings $1 and $2.
+lock_share() {
+  python3 - "$1" "$2" "$3" "$4" <<'PY'
+import sys
+before, after = ([float(x) for x in arg.split()] for arg in sys.argv[1:3])
+wall = float(sys.argv[4]) - float(sys.argv[3])
+held = [(b - a) / wall * 100 for a, b in zip(before, after)]
+names = ["intake", "outcomes", "claims", "the rest"]
+print(f"SQLite's write lock held {sum(held):.0f} % of the time: " + ", ".join(f"{n} {h:.0f} %" for n, h in zip(names, held)))
+PY
+}
+
 # CPU time (user + system) a process has used, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
@@ -141,9 +161,11 @@ for storage in "${storages[@]}"; do
   wait_up http://127.0.0.1:8470/readyz
   label="$kind${LOAD_SYNC:+ (synchronous=$LOAD_SYNC)}"
   before=$(delivered 8470)
+  lock_before=$(lock_held 8470) started=$(date +%s.%N)
   run "raccordo, canonical JSON, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull
   max=$last_rps
   echo "   during the run: $(($(delivered 8470) - before)) deliveries acknowledged"
+  [ "$kind" = sqlite ] && echo "   during the run: $(lock_share "$lock_before" "$(lock_held 8470)" "$started" "$(date +%s.%N)")"
   run "raccordo, cpi-unilav XML, $label" http://127.0.0.1:8470/v1/messages "$work/unilav.xml" application/xml cpi-unilav example-token-cpi-cremona
   echo "   drained the backlog in $(drain 8470) s"
   # Half the maximum canonical rate, offered at a steady pace.
@@ -151,7 +173,9 @@ for storage in "${storages[@]}"; do
   cpu_before=$(cpu_ticks "$serve")
   written_before=$(written "$serve")
   accepted_before=$(metric 8470 raccordo_messages_received_total 'outcome="accepted"')
+  lock_before=$(lock_held 8470) started=$(date +%s.%N)
   run "raccordo, canonical JSON at ~$half req/s offered, $label" http://127.0.0.1:8470/v1/messages "$work/canonical.json" application/json canonical example-token-inps-pull "$half"
+  [ "$kind" = sqlite ] && echo "   during the steady load: $(lock_share "$lock_before" "$(lock_held 8470)" "$started" "$(date +%s.%N)")"
   echo "   after the steady load: backlog $(metric 8470 raccordo_queue_depth "") deliveries, drained in $(drain 8470) s"
   steady=$(($(metric 8470 raccordo_messages_received_total 'outcome="accepted"') - accepted_before))
   echo "   $label at the steady load: serve's CPU $(per_message $(($(cpu_ticks "$serve") - cpu_before)) "$steady") per message accepted, its deliveries included (until drained)"

@@ -1,7 +1,9 @@
 //! Metrics in the Prometheus text format, served at `/metrics`. Labels are bounded: message
 //! type, profile, party and outcome, never a person or a message id.
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -107,7 +109,61 @@ impl Default for Metrics {
     }
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TurnLabel {
+    /// intake, outcomes, claims, pull or other.
+    turn: &'static str,
+}
+
+/// Reads SQLite's write lock: for each kind of writer, its label, the seconds it has held
+/// the lock and the times it has taken it.
+pub type WriteLockReader = Box<dyn Fn() -> Vec<(&'static str, f64, u64)> + Send + Sync>;
+
+/// SQLite's write lock, read at each scrape.
+struct WriteLockCollector(WriteLockReader);
+
+impl std::fmt::Debug for WriteLockCollector {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("WriteLockCollector")
+    }
+}
+
+impl Collector for WriteLockCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let reading = (self.0)();
+        let mut family = encoder.encode_descriptor(
+            "raccordo_store_write_lock_seconds",
+            "Time SQLite's write lock was held, by the kind of writer holding it",
+            None,
+            ConstCounter::new(0.0).metric_type(),
+        )?;
+        for (turn, seconds, _) in &reading {
+            ConstCounter::new(*seconds).encode(family.encode_family(&TurnLabel { turn })?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "raccordo_store_write_lock_turns",
+            "Times SQLite's write lock was taken, by the kind of writer taking it",
+            None,
+            ConstCounter::new(0u64).metric_type(),
+        )?;
+        for (turn, _, turns) in &reading {
+            ConstCounter::new(*turns).encode(family.encode_family(&TurnLabel { turn })?)?;
+        }
+        Ok(())
+    }
+}
+
 impl Metrics {
+    /// The metrics, with SQLite's write lock read through `write_lock` when the store has
+    /// one.
+    pub fn with_write_lock(write_lock: Option<WriteLockReader>) -> Metrics {
+        let mut metrics = Metrics::default();
+        if let Some(reader) = write_lock {
+            metrics.registry.register_collector(Box::new(WriteLockCollector(reader)));
+        }
+        metrics
+    }
+
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut text = String::new();

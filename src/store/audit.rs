@@ -22,7 +22,7 @@
 use sqlx::{AnyPool, Row};
 
 use super::batch::Batch;
-use super::{storage_error, Dialect, Store};
+use super::{storage_error, Dialect, Store, Turn};
 use crate::error::Error;
 
 /// The `prev_hash` of the first entry.
@@ -292,7 +292,7 @@ impl Store {
         if entries.is_empty() {
             return Ok(());
         }
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         append(&mut transaction, self.dialect, entries).await?;
         transaction.commit().await.map_err(storage_error("commit"))?;

@@ -15,12 +15,14 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use self::batch::{Batch, Query};
+use self::lock::WriteLock;
 use self::writer::{checkpoint_continually, Writer, WriterConnection};
 use crate::error::Error;
 
 mod audit;
 mod batch;
 mod figures;
+mod lock;
 mod pull;
 pub mod retention;
 pub mod seal;
@@ -30,6 +32,7 @@ mod states;
 mod writer;
 pub use audit::{entry_hash, AuditEntry, Verification, GENESIS};
 pub use figures::{Backlog, Count, Health, Traffic};
+pub use lock::{Turn, WriteLockUse};
 pub use pull::{JobLock, PageCommit, PageOutcome, PullRun, Quarantined, SealedPage, Unsynced};
 pub use search::{DeadFilter, DeadLetter, DeliveryReplay, ListFilter, Scope};
 pub use sessions::Session;
@@ -78,19 +81,6 @@ pub struct Store {
     _checkpointing: Option<tokio::sync::mpsc::Sender<()>>,
     /// When (the claim's `now`) this instance last gave expired leases back to the queue.
     leases_swept: std::sync::Arc<std::sync::atomic::AtomicI64>,
-}
-
-/// The in-process writer lock of SQLite; PostgreSQL has none.
-#[derive(Debug, Clone)]
-struct WriteLock(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
-
-impl WriteLock {
-    async fn hold(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
-            Some(lock) => Some(lock.lock().await),
-            None => None,
-        }
-    }
 }
 
 /// An insert waiting for the writer, with where to send its outcome.
@@ -351,8 +341,7 @@ impl Store {
             Dialect::Postgres => 4,
         };
         let queue = std::sync::Arc::new(tokio::sync::Mutex::new(queue));
-        let write_lock =
-            WriteLock((dialect == Dialect::Sqlite).then(|| std::sync::Arc::new(tokio::sync::Mutex::new(()))));
+        let write_lock = WriteLock::new(dialect == Dialect::Sqlite);
         let audit_wake = (dialect == Dialect::Postgres).then(|| std::sync::Arc::new(tokio::sync::Notify::new()));
         if let Some(wake) = &audit_wake {
             // Entries queued before a crash, or by an instance gone since, are chained now.
@@ -420,6 +409,12 @@ impl Store {
         self.dialect
     }
 
+    /// How long each kind of writer has held SQLite's write lock since the store opened;
+    /// `None` on PostgreSQL, which has no such lock.
+    pub fn write_lock_use(&self) -> Option<std::sync::Arc<WriteLockUse>> {
+        self.write_lock.used()
+    }
+
     /// A transaction whose commit does not wait for the disk, for claims and attempt
     /// outcomes: after a power loss one may be missing, which sends its delivery again
     /// (under the same idempotency key), as a crash between an acknowledgement and its
@@ -461,7 +456,7 @@ impl Store {
     /// Records the `jti` of a signed request until `expires` (Unix seconds); `false` when it
     /// was recorded before: the request is a replay. Expired ones are forgotten first.
     pub async fn remember_jti(&self, jti: &str, expires: i64, now: i64) -> Result<bool, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         sqlx::query("DELETE FROM seen_jti WHERE expires_at < $1")
             .bind(now)
@@ -482,7 +477,7 @@ impl Store {
     /// Forgets a `jti` recorded for a request that was then not processed, so its sender
     /// may send it again.
     pub async fn forget_jti(&self, jti: &str) -> Result<(), Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         sqlx::query("DELETE FROM seen_jti WHERE jti = $1")
             .bind(jti)
             .execute(&self.pool)
@@ -592,7 +587,7 @@ impl Store {
         let swept = self.leases_swept.load(std::sync::atomic::Ordering::Relaxed);
         let sweep = now < swept || now.saturating_sub(swept) >= LEASE_SWEEP_MS;
         let sweep_leases = || sqlx::query(LEASE_SWEEP_SQL).bind(now);
-        let writing = self.write_lock.hold().await;
+        let writing = self.write_lock.hold(Turn::Claims).await;
         // Every group committed before this claim is at most this far.
         let committed = self.wal_sync.as_ref().map(|wal_sync| wal_sync.committed());
         let mut connection = self.relaxed().await?;
@@ -720,7 +715,7 @@ impl Store {
             return Ok(0);
         }
         let mut released = 0;
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut connection = self.relaxed().await?;
         let mut transaction = begin_relaxed(&mut connection, self.dialect).await?;
         for chunk in delivery_ids.chunks(self.dialect.rows_per_statement(1)) {
@@ -749,7 +744,7 @@ impl Store {
 
     /// `replay`, audited as done by `actor`.
     pub async fn replay_as(&self, actor: &str, message_id: &str, now: i64, event: &Event) -> Result<u64, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         // A purged message has nothing left to send: it is not replayed.
         let Some(seq) = sqlx::query("SELECT seq FROM messages WHERE id = $1 AND purged_at IS NULL")
@@ -823,7 +818,7 @@ async fn write_finishes(
     let mut group = Vec::with_capacity(GROUP_COMMIT_MAX);
     while queue.recv_many(&mut group, GROUP_COMMIT_MAX).await > 0 {
         let outcome = {
-            let _writing = write_lock.hold().await;
+            let _writing = write_lock.hold(Turn::Outcomes).await;
             top_up(&mut queue, &mut group);
             write_finish_group(&writer, dialect, &group).await
         };
@@ -1154,7 +1149,7 @@ async fn write_groups(
         }
         // A group is numbered under the lock, so numbers follow the commits.
         let (outcome, number) = {
-            let _writing = write_lock.hold().await;
+            let _writing = write_lock.hold(Turn::Intake).await;
             if let Ok(mut queue) = queue.try_lock() {
                 top_up(&mut queue, &mut group);
             }
@@ -1979,7 +1974,7 @@ mod tests {
         let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
         // m7 repeats m3's message id.
         let message = |n: usize| small_message(n, if n == 7 { "3".into() } else { n.to_string() });
-        let held = store.write_lock.hold().await;
+        let held = store.write_lock.hold(Turn::Intake).await;
         let mut inserts = Vec::new();
         for n in 0..10 {
             let store = store.clone();
@@ -2059,7 +2054,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&format!("sqlite://{}/a.db", dir.path().display())).await.unwrap();
         {
-            let _writing = store.write_lock.hold().await;
+            let _writing = store.write_lock.hold(Turn::Other).await;
             let mut connection = store.relaxed().await.unwrap();
             let mut transaction = begin_relaxed(&mut connection, store.dialect).await.unwrap();
             sqlx::query("CREATE TABLE written (x INTEGER)").execute(&mut *transaction).await.unwrap();

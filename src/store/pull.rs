@@ -10,7 +10,7 @@ use sqlx::{Connection, Row};
 
 use super::search::Conditions;
 use super::states::{self, RunStatus, Trigger};
-use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Payloads, Store};
+use super::{storage_error, write_messages, Dialect, Event, Inserted, NewDelivery, NewMessage, Payloads, Store, Turn};
 use crate::error::Error;
 
 /// A run of a pull job, as `inps status` shows it.
@@ -247,7 +247,7 @@ impl Store {
     /// Records a new run; runs of the job left `running` by a process that died become
     /// `interrupted` (the caller holds the job's lock, so none of them is alive).
     pub async fn start_run(&self, run: &PullRun) -> Result<(), Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Pull).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         sqlx::query(
             "UPDATE pull_runs SET status = 'interrupted', finished_at = $1 WHERE job = $2 AND status = 'running'",
@@ -319,7 +319,7 @@ impl Store {
             .iter()
             .zip(&sealed.quarantined)
             .map(|(record, (original, digests))| (record, original, digests));
-        let writing = self.write_lock.hold().await;
+        let writing = self.write_lock.hold(Turn::Pull).await;
         let mut connection = self.durable().await?;
         let mut transaction = connection.begin().await.map_err(storage_error("begin"))?;
         let items: Vec<_> =
@@ -402,7 +402,7 @@ impl Store {
 
     /// Ends a run as `succeeded` or `failed` (with the error).
     pub async fn finish_run(&self, id: &str, status: RunStatus, error: Option<&str>, now: i64) -> Result<(), Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Pull).await;
         sqlx::query("UPDATE pull_runs SET status = $1, error = $2, finished_at = $3 WHERE id = $4")
             .bind(status.as_str())
             .bind(error.map(str::to_owned))

@@ -7,7 +7,7 @@
 use sqlx::Row;
 
 use super::audit::{self, AuditEntry};
-use super::{seal, storage_error, Store};
+use super::{seal, storage_error, Store, Turn};
 use crate::error::Error;
 
 /// What stands in for a purged canonical message.
@@ -63,7 +63,7 @@ impl Store {
     /// Empties the payloads of messages of `message_type` received before `cutoff` whose
     /// deliveries are all finished; records it in the audit log. Returns how many.
     pub async fn purge(&self, message_type: &str, cutoff: i64, now: i64) -> Result<u64, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let purged = sqlx::query(&format!(
             "UPDATE messages SET original = $1, canonical = $2, purged_at = $3 \
@@ -239,7 +239,7 @@ impl Store {
     /// Deletes the quarantined records of `message_type` (every type when `None`) received
     /// before `cutoff`, audited like a purge of messages. Returns how many.
     pub async fn purge_quarantine(&self, message_type: Option<&str>, cutoff: i64, now: i64) -> Result<u64, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         // Types are the standard's short names (letters and dots), never a party's value.
         let condition = match message_type {
@@ -275,7 +275,7 @@ impl Store {
     /// Empties the payloads of the messages `ids` (whose deliveries are finished) and
     /// records the erasure for the subject in the audit log. Returns how many.
     pub async fn erase(&self, ids: &[String], quarantined: &[String], subject: &str, now: i64) -> Result<u64, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let deleted = Self::delete_quarantined(&mut transaction, "", &[], quarantined).await?;
         let mut erased = 0;
@@ -363,7 +363,7 @@ impl Store {
                 .iter()
                 .filter_map(|row| row.try_get::<i64, _>("seq").ok())
                 .collect();
-                let _writing = self.write_lock.hold().await;
+                let _writing = self.write_lock.hold(Turn::Other).await;
                 let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
                 let mut digests = Vec::new();
                 for row in &rows {

@@ -11,7 +11,7 @@ use sqlx::Row;
 
 use super::audit::{self, AuditEntry};
 use super::states::MessageStatus;
-use super::{insert_events, storage_error, summary, Event, EventKind, MessageSummary, Store, STATUS_SQL};
+use super::{insert_events, storage_error, summary, Event, EventKind, MessageSummary, Store, Turn, STATUS_SQL};
 use crate::error::Error;
 
 /// What an operator may see: the messages of some types that some parties sent or
@@ -366,7 +366,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<Vec<DeliveryReplay>, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         let mut outcomes = Vec::with_capacity(ids.len());
         let mut entries = Vec::new();

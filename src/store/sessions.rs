@@ -4,7 +4,7 @@
 
 use sqlx::Row;
 
-use super::{storage_error, Store};
+use super::{storage_error, Store, Turn};
 use crate::error::Error;
 
 /// A console session as stored.
@@ -25,7 +25,7 @@ pub struct Session {
 impl Store {
     /// Stores a new session, forgetting those that have expired by `session.created_at`.
     pub async fn open_session(&self, session: &Session) -> Result<(), Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let mut transaction = self.pool.begin().await.map_err(storage_error("begin"))?;
         sqlx::query("DELETE FROM console_sessions WHERE expires_at <= $1")
             .bind(session.created_at)
@@ -75,7 +75,7 @@ impl Store {
 
     /// Ends a session (logout). Returns whether there was one.
     pub async fn end_session(&self, id_hash: &str) -> Result<bool, Error> {
-        let _writing = self.write_lock.hold().await;
+        let _writing = self.write_lock.hold(Turn::Other).await;
         let ended = sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1")
             .bind(id_hash)
             .execute(&self.pool)

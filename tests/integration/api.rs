@@ -239,6 +239,15 @@ async fn metrics_count_intake_by_type_profile_and_outcome() {
     assert!(text.contains(&line("accepted")) && text.contains(&line("duplicate")), "{text}");
     assert!(text.contains("raccordo_queue_depth{party=\"cpi-cremona\"} 1"), "{text}");
     assert!(text.contains("raccordo_intake_seconds_bucket"), "{text}");
+    // SQLite's write lock: the intake groups held it, and no pull did.
+    let value = |name: &str, turn: &str| -> f64 {
+        let series = format!("raccordo_store_write_lock_{name}_total{{turn=\"{turn}\"}} ");
+        let line = text.lines().find(|line| line.starts_with(&series)).unwrap_or_else(|| panic!("{series}: {text}"));
+        line[series.len()..].parse().unwrap()
+    };
+    assert!(value("turns", "intake") >= 1.0 && value("seconds", "intake") > 0.0, "{text}");
+    assert_eq!((value("turns", "pull"), value("seconds", "pull")), (0.0, 0.0));
+    assert!(text.contains("# TYPE raccordo_store_write_lock_seconds_total counter"), "{text}");
 }
 
 #[tokio::test]
