@@ -23,7 +23,7 @@ use crate::limits::PartyLimits;
 use crate::parties::Directory;
 use crate::routing::Routes;
 use crate::store::seal::Sealer;
-use crate::store::{Store, Turn};
+use crate::store::Store;
 use crate::telemetry::{Metrics, WriteLockReader};
 
 /// The gateway's runtime, shared by everything that serves, delivers, pulls or purges.
@@ -90,17 +90,9 @@ impl Gateway {
         catalog.limits.max_xml_depth = config.limits.max_xml_depth;
         catalog.limits.max_xml_elements = config.limits.max_xml_elements;
         catalog.limits.max_message_bytes = config.limits.max_body_bytes;
-        let metrics = Metrics::with_write_lock(store.write_lock_use().map(|used| -> WriteLockReader {
-            Box::new(move || {
-                Turn::ALL
-                    .iter()
-                    .map(|turn| {
-                        let (seconds, turns) = used.of(*turn);
-                        (turn.label(), seconds, turns)
-                    })
-                    .collect()
-            })
-        }));
+        let metrics = Metrics::with_write_lock(
+            store.write_lock_use().map(|used| -> WriteLockReader { Box::new(move || used.reading()) }),
+        );
         Gateway {
             parties: Directory::compile(&config),
             routes: Routes::compile(&config),

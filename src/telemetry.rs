@@ -1,5 +1,6 @@
 //! Metrics in the Prometheus text format, served at `/metrics`. Labels are bounded: message
-//! type, profile, party and outcome, never a person or a message id.
+//! type, profile, party, outcome and the kind of writer holding SQLite's write lock, never
+//! a person or a message id.
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};

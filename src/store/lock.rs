@@ -56,6 +56,17 @@ impl WriteLockUse {
         (self.nanos[index].load(Ordering::Relaxed) as f64 / 1e9, self.turns[index].load(Ordering::Relaxed))
     }
 
+    /// Every kind of writer's label, seconds held and turns taken.
+    pub fn reading(&self) -> Vec<(&'static str, f64, u64)> {
+        Turn::ALL
+            .iter()
+            .map(|turn| {
+                let (seconds, turns) = self.of(*turn);
+                (turn.label(), seconds, turns)
+            })
+            .collect()
+    }
+
     fn count(&self, turn: Turn, held: std::time::Duration) {
         let index = turn as usize;
         self.nanos[index].fetch_add(u64::try_from(held.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
@@ -118,6 +129,8 @@ mod tests {
         assert!(seconds >= 0.02, "{seconds}");
         assert_eq!(used.of(Turn::Intake).1, 1);
         assert_eq!(used.of(Turn::Outcomes), (0.0, 0));
+        let labels: Vec<_> = used.reading().iter().map(|(label, _, turns)| (*label, *turns)).collect();
+        assert_eq!(labels, [("intake", 1), ("outcomes", 0), ("claims", 2), ("pull", 0), ("other", 0)]);
     }
 
     #[tokio::test]
