@@ -45,8 +45,8 @@ impl Turn {
 /// opened.
 #[derive(Debug, Default)]
 pub struct WriteLockUse {
-    nanos: [AtomicU64; 5],
-    turns: [AtomicU64; 5],
+    nanos: [AtomicU64; Turn::ALL.len()],
+    turns: [AtomicU64; Turn::ALL.len()],
 }
 
 impl WriteLockUse {
